@@ -1,0 +1,1 @@
+"""Model layer: sites, graphs, Hamiltonian terms, jumps, initial states and presets."""

@@ -1,0 +1,254 @@
+"""The one model description that every translation (phase space, mean field, exact) reads.
+
+Conventions (binding for the whole package):
+
+- hbar = 1; master equation in standard Lindblad form
+  ``drho/dt = -i[H, rho] + sum_k kappa_k (L_k rho L_k^+ - 1/2 {L_k^+ L_k, rho})``.
+- Site ``i`` is a collective spin of length ``S_i`` (integer or half-integer), dimension
+  ``2 S_i + 1``, with ``S^pm = S_x pm i S_y``.
+- Hamiltonian
+  ``H = sum_i sum_a field[i, a] S_i^a + sum_e sum_ab coupling[e, a, b] S_{i_e}^a S_{j_e}^b``
+  with ``a, b in (x, y, z)`` and ``(i_e, j_e) = edges[e]``. For a same-site edge ``i_e = j_e``
+  the product is symmetrised, ``(S^a S^b + S^b S^a) / 2``, so that ``H`` is Hermitian.
+- Jumps per site: collective decay ``L = S_i^-`` at rate ``decay[i]``, gain ``L = S_i^+`` at
+  rate ``gain[i]``, dephasing ``L = S_i^z`` at rate ``dephasing[i]`` (standard rates).
+"""
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+from .._checks import check_finite, check_in, check_nonnegative, check_shape, check_spin_length
+from .graphs import Graph
+
+AXES = ("x", "y", "z")
+_AXIS_INDEX = {a: i for i, a in enumerate(AXES)}
+
+
+def _axis_index(name: str, axis: str) -> int:
+    check_in(name, axis, AXES)
+    return _AXIS_INDEX[axis]
+
+
+def _pair_matrix(name: str, spec) -> Array:
+    """A 3x3 coupling matrix from an array or a dict such as ``{"xx": Jx, "yz": K}``."""
+    if isinstance(spec, dict):
+        m = jnp.zeros((3, 3))
+        for key, value in spec.items():
+            if not (isinstance(key, str) and len(key) == 2 and set(key) <= set(AXES)):
+                raise ValueError(
+                    f"`{name}` keys must be two axis letters such as 'xx' or 'yz', got {key!r}."
+                )
+            m = m.at[_AXIS_INDEX[key[0]], _AXIS_INDEX[key[1]]].add(value)
+        return m
+    m = jnp.asarray(spec)
+    check_shape(name, m, (3, 3))
+    return m
+
+
+class _StaticArray:
+    """A read-only integer array that hashes by value, so it can be a static PyTree field.
+
+    Graph structure (which sites an edge connects) is static: jit specialises on it and vmap
+    over models batches only the continuous parameters.
+    """
+
+    __slots__ = ("array", "_hash")
+
+    def __init__(self, array):
+        a = np.array(array, dtype=np.int32)
+        a.setflags(write=False)
+        self.array = a
+        self._hash = hash((a.shape, a.tobytes()))
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        return isinstance(other, _StaticArray) and np.array_equal(self.array, other.array)
+
+    def __repr__(self):
+        return f"edges{self.array.tolist()}" if self.array.size <= 16 else f"edges(shape={self.array.shape})"
+
+
+class Coupling(eqx.Module):
+    """A bilinear term ``sum_e w_e sum_ab matrix[a, b] S_{i_e}^a S_{j_e}^b`` on a graph.
+
+    Attributes:
+        graph: the :class:`Graph` (edges and weights ``w_e``).
+        matrix: ``(3, 3)`` coupling tensor in the ``(x, y, z)`` basis.
+
+    Example:
+        >>> g = chain(4, periodic=True)
+        >>> xy = Coupling(g, {"xx": 0.5, "yy": -0.25})
+    """
+
+    graph: Graph
+    matrix: Float[Array, "3 3"]
+
+    def __init__(self, graph: Graph, matrix):
+        """Store ``graph`` and the coupling ``matrix`` (a 3x3 array or an axis-pair dict)."""
+        if not isinstance(graph, Graph):
+            raise ValueError(f"`graph` must be a twoqs_jax.Graph, got {type(graph).__name__}.")
+        self.graph = graph
+        self.matrix = _pair_matrix("matrix", matrix)
+        check_finite("matrix", self.matrix)
+
+
+def flip_flop(graph: Graph, strength) -> Coupling:
+    """Exchange ``strength (S_i^+ S_j^- + S_i^- S_j^+) = 2 strength (S_i^x S_j^x + S_i^y S_j^y)``."""
+    return Coupling(graph, {"xx": 2 * strength, "yy": 2 * strength})
+
+
+class SpinModel(eqx.Module):
+    """A driven-dissipative model of collective spins (the single model description).
+
+    The Hamiltonian and jumps are stored as a handful of arrays (vectorised over sites and
+    edges), so the model is a JAX PyTree: parameters can be vmapped and differentiated.
+
+    ``H = sum_i field_i . S_i + sum_e S_{i_e}^T coupling_e S_{j_e}`` (same-site products
+    symmetrised), and the master equation is the standard Lindblad form with
+    ``L = S_i^-`` (rate ``decay_i``), ``L = S_i^+`` (rate ``gain_i``) and ``L = S_i^z`` (rate
+    ``dephasing_i``). hbar = 1.
+
+    Attributes:
+        spin: ``(n,)`` spin lengths ``S_i``.
+        field: ``(n, 3)`` field coefficients of ``S_i^x, S_i^y, S_i^z``.
+        edges: ``(m, 2)`` integer site pairs of the bilinear terms (a static, read-only numpy
+            array: jit specialises on the graph, vmap batches only continuous parameters).
+        coupling: ``(m, 3, 3)`` coupling tensors (edge weights already multiplied in).
+        decay, gain, dephasing: ``(n,)`` standard Lindblad rates.
+
+    Example:
+        >>> import twoqs_jax as tq
+        >>> # a driven spin S = 10: H = Omega S_x, kappa = Gamma / S
+        >>> m = tq.SpinModel(10, field={"x": 1.5}, decay=1.0 / 10)
+        >>> m.n_sites
+        1
+    """
+
+    spin: Float[Array, " n"]
+    field: Float[Array, "n 3"]
+    _edges: _StaticArray = eqx.field(static=True)
+    coupling: Float[Array, "m 3 3"]
+    decay: Float[Array, " n"]
+    gain: Float[Array, " n"]
+    dephasing: Float[Array, " n"]
+
+    def __init__(
+        self,
+        spin,
+        *,
+        n_sites: int | None = None,
+        field=None,
+        couplings=(),
+        decay=0.0,
+        gain=0.0,
+        dephasing=0.0,
+    ):
+        """Build a model.
+
+        Args:
+            spin: spin length ``S`` (scalar, same on every site) or one per site.
+            n_sites: number of sites; inferred from ``spin`` or from the couplings' graphs.
+            field: ``(n, 3)`` array, or a dict ``{"x": h_x, "z": h_z}`` whose values are
+                scalars or ``(n,)`` arrays.
+            couplings: a :class:`Coupling` or a sequence of them.
+            decay, gain, dephasing: standard Lindblad rates, scalar or ``(n,)``.
+        """
+        if isinstance(couplings, Coupling):
+            couplings = (couplings,)
+        couplings = tuple(couplings)
+        for c in couplings:
+            if not isinstance(c, Coupling):
+                raise ValueError(f"`couplings` must hold Coupling objects, got {type(c).__name__}.")
+        spin_arr = np.asarray(spin) if not hasattr(spin, "aval") else spin
+        if n_sites is None:
+            if np.ndim(spin_arr) == 1:
+                n_sites = int(np.shape(spin_arr)[0])
+            elif couplings:
+                n_sites = couplings[0].graph.n_sites
+            else:
+                n_sites = 1
+        if isinstance(n_sites, bool) or int(n_sites) != n_sites or n_sites < 1:
+            raise ValueError(f"`n_sites` must be a positive integer, got {n_sites!r}.")
+        n = int(n_sites)
+        if np.ndim(spin_arr) not in (0, 1) or (np.ndim(spin_arr) == 1 and np.shape(spin_arr)[0] != n):
+            raise ValueError(
+                f"`spin` must be a scalar or have shape ({n},), got shape {np.shape(spin_arr)}."
+            )
+        check_spin_length("spin", spin_arr)
+        self.spin = jnp.broadcast_to(jnp.asarray(spin_arr, dtype=float), (n,))
+
+        if field is None:
+            self.field = jnp.zeros((n, 3))
+        elif isinstance(field, dict):
+            f = jnp.zeros((n, 3))
+            for axis, value in field.items():
+                k = _axis_index("field", axis)
+                value = jnp.asarray(value)
+                if value.ndim not in (0, 1) or (value.ndim == 1 and value.shape[0] != n):
+                    raise ValueError(
+                        f"`field[{axis!r}]` must be a scalar or have shape ({n},), "
+                        f"got shape {value.shape}."
+                    )
+                f = f.at[:, k].add(value)
+            self.field = f
+        else:
+            f = jnp.asarray(field)
+            if f.shape == (3,):
+                f = jnp.broadcast_to(f, (n, 3))
+            check_shape("field", f, (n, 3))
+            self.field = f
+        check_finite("field", self.field)
+
+        edges, mats = [], []
+        for c in couplings:
+            if c.graph.n_sites != n:
+                raise ValueError(
+                    f"coupling graph has `n_sites`={c.graph.n_sites} but the model has {n} sites."
+                )
+            edges.append(c.graph.edges)
+            mats.append(jnp.asarray(c.graph.weights)[:, None, None] * c.matrix[None])
+        self._edges = _StaticArray(
+            np.concatenate(edges, axis=0) if edges else np.zeros((0, 2), np.int32)
+        )
+        self.coupling = jnp.concatenate(mats, axis=0) if mats else jnp.zeros((0, 3, 3))
+        check_finite("couplings", self.coupling)
+
+        for name, value in (("decay", decay), ("gain", gain), ("dephasing", dephasing)):
+            v = jnp.asarray(value, dtype=float)
+            if v.ndim not in (0, 1) or (v.ndim == 1 and v.shape[0] != n):
+                raise ValueError(
+                    f"`{name}` must be a scalar or have shape ({n},), got shape {v.shape}."
+                )
+            check_nonnegative(name, v)
+            setattr(self, name, jnp.broadcast_to(v, (n,)))
+
+    @property
+    def edges(self) -> Int[np.ndarray, "m 2"]:
+        """``(m, 2)`` site pairs of the bilinear terms (static, read-only numpy array)."""
+        return self._edges.array
+
+    @property
+    def n_sites(self) -> int:
+        """Number of sites."""
+        return int(self.spin.shape[-1])
+
+    @property
+    def n_edges(self) -> int:
+        """Number of bilinear terms (edges, including same-site ones)."""
+        return int(self.edges.shape[0])
+
+    @property
+    def dimension(self) -> int:
+        """Hilbert-space dimension ``prod_i (2 S_i + 1)`` (needs concrete ``spin``)."""
+        return int(np.prod(np.round(2 * np.asarray(self.spin)).astype(np.int64) + 1))
+
+    @property
+    def symmetric_coupling(self) -> Float[Array, "m 3 3"]:
+        """Coupling tensors with same-site edges symmetrised (only the symmetric part acts)."""
+        same = jnp.asarray(self.edges[:, 0] == self.edges[:, 1])[:, None, None]
+        sym = 0.5 * (self.coupling + jnp.swapaxes(self.coupling, -1, -2))
+        return jnp.where(same, sym, self.coupling)
