@@ -28,4 +28,13 @@ from ._model.states import along_x as along_x
 from ._model.states import spin_down as spin_down
 from ._model.states import spin_up as spin_up
 
+from ._solution import Solution as Solution
+
+# --- exact references (twoqs_jax/_exact) ---
+# --- phase space / TWOQS engine (twoqs_jax/_phase_space, twoqs_jax/_sde) ---
+# --- mean field, cumulants, analysis (twoqs_jax/_meanfield, twoqs_jax/_analysis) ---
+# --- central spin / Tavis-Cummings (twoqs_jax/_central) ---
+# --- qudit LMG (twoqs_jax/_qudit) ---
+# --- lattices (twoqs_jax/_lattice) ---
+
 __version__ = "0.1.0"
