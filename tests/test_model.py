@@ -104,3 +104,13 @@ def test_validation_errors_name_the_argument(build, match):
 def test_coherent_state_bloch_vectors():
     st = tq.SpinCoherentState([0.0, np.pi / 2, np.pi], [0.0, np.pi / 2, 0.0])
     np.testing.assert_allclose(st.bloch_vectors(), [[0, 0, 1], [0, 1, 0], [0, 0, -1]], atol=1e-12)
+
+
+def test_from_arrays_round_trip():
+    m = tq.lmg_dimer(2, J=0.7, lam=0.3)
+    r = tq.SpinModel.from_arrays(m.spin, m.field, m.edges, m.coupling, m.decay, m.gain, m.dephasing)
+    for name in ("spin", "field", "coupling", "decay", "gain", "dephasing"):
+        np.testing.assert_array_equal(getattr(r, name), getattr(m, name))
+    np.testing.assert_array_equal(r.edges, m.edges)
+    with pytest.raises(ValueError, match="per-edge"):
+        tq.Coupling(tq.chain(3), np.zeros((5, 3, 3)))

@@ -43,6 +43,8 @@ def _pair_matrix(name: str, spec) -> Array:
             m = m.at[_AXIS_INDEX[key[0]], _AXIS_INDEX[key[1]]].add(value)
         return m
     m = jnp.asarray(spec)
+    if m.ndim == 3 and m.shape[1:] == (3, 3):
+        return m
     check_shape(name, m, (3, 3))
     return m
 
@@ -77,7 +79,8 @@ class Coupling(eqx.Module):
 
     Attributes:
         graph: the :class:`Graph` (edges and weights ``w_e``).
-        matrix: ``(3, 3)`` coupling tensor in the ``(x, y, z)`` basis.
+        matrix: ``(3, 3)`` coupling tensor in the ``(x, y, z)`` basis, the same on every
+            edge, or ``(m, 3, 3)``, one per edge.
 
     Example:
         >>> g = chain(4, periodic=True)
@@ -93,6 +96,11 @@ class Coupling(eqx.Module):
             raise ValueError(f"`graph` must be a twoqs_jax.Graph, got {type(graph).__name__}.")
         self.graph = graph
         self.matrix = _pair_matrix("matrix", matrix)
+        if self.matrix.ndim == 3 and self.matrix.shape[0] != graph.n_edges:
+            raise ValueError(
+                f"`matrix` has {self.matrix.shape[0]} per-edge tensors but the graph has "
+                f"{graph.n_edges} edges."
+            )
         check_finite("matrix", self.matrix)
 
 
@@ -210,7 +218,8 @@ class SpinModel(eqx.Module):
                     f"coupling graph has `n_sites`={c.graph.n_sites} but the model has {n} sites."
                 )
             edges.append(c.graph.edges)
-            mats.append(jnp.asarray(c.graph.weights)[:, None, None] * c.matrix[None])
+            mat = c.matrix if c.matrix.ndim == 3 else c.matrix[None]
+            mats.append(jnp.asarray(c.graph.weights)[:, None, None] * mat)
         self._edges = _StaticArray(
             np.concatenate(edges, axis=0) if edges else np.zeros((0, 2), np.int32)
         )
@@ -225,6 +234,21 @@ class SpinModel(eqx.Module):
                 )
             check_nonnegative(name, v)
             setattr(self, name, jnp.broadcast_to(v, (n,)))
+
+    @classmethod
+    def from_arrays(cls, spin, field, edges, coupling, decay, gain, dephasing) -> "SpinModel":
+        """Rebuild a model from its stored arrays (the inverse of reading its attributes)."""
+        n = int(np.shape(spin)[-1])
+        edges = np.asarray(edges).reshape(-1, 2)
+        couplings = ()
+        if edges.shape[0]:
+            couplings = Coupling(
+                Graph(edges=edges, weights=np.ones(edges.shape[0]), n_sites=n), coupling
+            )
+        return cls(
+            spin, n_sites=n, field=field, couplings=couplings, decay=decay, gain=gain,
+            dephasing=dephasing,
+        )
 
     @property
     def edges(self) -> Int[np.ndarray, "m 2"]:
