@@ -1,0 +1,247 @@
+"""Run configurations (TOML) for the ``twoqs`` command line, validated before any work.
+
+A configuration names a model (a preset with its parameters, or explicit arrays), an initial
+state, a method with its settings, optionally a parameter sweep, and an output file::
+
+    [model]
+    preset = "driven_spin"     # any name in PRESETS; parameters are the preset's arguments
+    S = 100
+    Omega = 1.5
+    Gamma = 1.0
+
+    [state]                    # optional; default: all spins down
+    theta = 3.141592653589793  # or  kind = "down" | "up" | "x"
+    phi = 0.0
+
+    [method]
+    name = "twa"               # twa | meanfield | cumulants | exact
+    t_final = 10.0             # time-resolved run ...
+    n_save = 101
+    # t_burn = 40.0            # ... or a steady state: t_burn and t_avg
+    # t_avg = 10.0
+    dt = 0.005                 # twa only
+    n_traj = 10000             # twa only
+    key = 0
+    representation = "W"       # W | P | Q
+    precision = "float32"      # float32 | float64
+    chunk_size = 4096
+
+    [sweep]                    # optional: one model parameter over a grid
+    parameter = "Omega"
+    values = [0.5, 1.0, 1.5]   # or  start = 0.0, stop = 2.0, num = 9
+
+    [output]
+    path = "results.h5"
+
+Every error names the key, the value, and what is allowed.
+"""
+
+import dataclasses
+import inspect
+import math
+import tomllib
+
+import numpy as np
+
+from ._model import presets as _presets
+
+PRESETS = {
+    name: getattr(_presets, name)
+    for name in (
+        "superradiance",
+        "collective_dephasing",
+        "driven_spin",
+        "one_axis_twisting",
+        "lmg",
+        "pt_dimer",
+        "lmg_dimer",
+        "heisenberg_chain",
+        "pt_chain",
+    )
+}
+METHODS = ("twa", "meanfield", "cumulants", "exact")
+_SECTIONS = {"model", "state", "method", "sweep", "output"}
+_METHOD_KEYS = {
+    "name": str,
+    "t_final": float,
+    "n_save": int,
+    "t_burn": float,
+    "t_avg": float,
+    "dt": float,
+    "n_traj": int,
+    "key": int,
+    "representation": str,
+    "precision": str,
+    "chunk_size": int,
+}
+_STATE_KEYS = {"theta": float, "phi": float, "kind": str}
+_SWEEP_KEYS = {"parameter": str, "values": list, "start": float, "stop": float, "num": int}
+_OUTPUT_KEYS = {"path": str}
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the key and what is allowed."""
+
+
+def _check_keys(section: str, table: dict, allowed: dict) -> dict:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{section}] must be a table, got {table!r}.")
+    out = {}
+    for k, v in table.items():
+        if k not in allowed:
+            raise ConfigError(
+                f"unknown key `{section}.{k}` = {v!r}; allowed keys: {sorted(allowed)}."
+            )
+        typ = allowed[k]
+        if typ is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if typ is float and isinstance(v, list):
+            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+                raise ConfigError(f"`{section}.{k}` = {v!r} must be a number or list of numbers.")
+        elif not isinstance(v, typ) or isinstance(v, bool) and typ is not bool:
+            raise ConfigError(
+                f"`{section}.{k}` = {v!r} has type {type(v).__name__}; expected {typ.__name__}."
+            )
+        out[k] = v
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """A validated run configuration (see the module docstring for the TOML layout)."""
+
+    preset: str
+    params: dict
+    state: dict
+    method: dict
+    sweep: dict | None
+    output: str | None
+
+    def build_model(self, **override):
+        """The :class:`SpinModel` for ``params`` updated by ``override``."""
+        return PRESETS[self.preset](**{**self.params, **override})
+
+    def build_state(self, n_sites: int):
+        """The initial :class:`SpinCoherentState`."""
+        from ._model.states import SpinCoherentState
+
+        kind = self.state.get("kind")
+        if kind is not None:
+            theta = {"down": math.pi, "up": 0.0, "x": math.pi / 2}[kind]
+            return SpinCoherentState(theta, 0.0, n_sites=n_sites)
+        return SpinCoherentState(
+            self.state.get("theta", math.pi), self.state.get("phi", 0.0), n_sites=n_sites
+        )
+
+    def sweep_values(self) -> np.ndarray | None:
+        """The swept parameter's grid, or ``None``."""
+        if self.sweep is None:
+            return None
+        if "values" in self.sweep:
+            return np.asarray(self.sweep["values"], dtype=float)
+        return np.linspace(self.sweep["start"], self.sweep["stop"], self.sweep["num"])
+
+    @property
+    def steady(self) -> bool:
+        """True for a steady-state run (``t_burn``/``t_avg`` given)."""
+        return "t_burn" in self.method
+
+    def as_dict(self) -> dict:
+        """Plain-dict form (stored in results and checkpoints)."""
+        return dataclasses.asdict(self)
+
+
+def parse_config(table: dict) -> RunConfig:
+    """Validate a configuration dict (as read from TOML) and return a :class:`RunConfig`."""
+    if not isinstance(table, dict):
+        raise ConfigError("a configuration must be a TOML table.")
+    for section in table:
+        if section not in _SECTIONS:
+            raise ConfigError(
+                f"unknown section [{section}]; allowed sections: {sorted(_SECTIONS)}."
+            )
+    if "model" not in table:
+        raise ConfigError("the configuration needs a [model] section with `preset = ...`.")
+    model = dict(table["model"])
+    preset = model.pop("preset", None)
+    if preset not in PRESETS:
+        raise ConfigError(f"`model.preset` = {preset!r}; allowed presets: {sorted(PRESETS)}.")
+    sig = inspect.signature(PRESETS[preset])
+    for k, v in model.items():
+        if k not in sig.parameters:
+            raise ConfigError(
+                f"unknown key `model.{k}` = {v!r} for preset {preset!r}; "
+                f"allowed keys: {list(sig.parameters)}."
+            )
+        if isinstance(v, bool) and k != "periodic":
+            raise ConfigError(f"`model.{k}` = {v!r} must be a number.")
+    missing = [
+        p.name for p in sig.parameters.values()
+        if p.default is inspect.Parameter.empty and p.name not in model
+    ]
+    if missing:
+        raise ConfigError(f"[model] preset {preset!r} needs the keys {missing}.")
+
+    state = _check_keys("state", table.get("state", {}), _STATE_KEYS)
+    if "kind" in state and state["kind"] not in ("down", "up", "x"):
+        raise ConfigError(f"`state.kind` = {state['kind']!r}; allowed: ['down', 'up', 'x'].")
+
+    method = _check_keys("method", table.get("method", {}), _METHOD_KEYS)
+    name = method.setdefault("name", "twa")
+    if name not in METHODS:
+        raise ConfigError(f"`method.name` = {name!r}; allowed: {list(METHODS)}.")
+    steady = "t_burn" in method or "t_avg" in method
+    if steady and not ("t_burn" in method and "t_avg" in method):
+        raise ConfigError("a steady-state run needs both `method.t_burn` and `method.t_avg`.")
+    if not steady and "t_final" not in method:
+        raise ConfigError("[method] needs `t_final` (time-resolved) or `t_burn` and `t_avg`.")
+    for k in ("t_final", "t_avg", "dt"):
+        if k in method and not method[k] > 0:
+            raise ConfigError(f"`method.{k}` = {method[k]!r} must be > 0.")
+    if "t_burn" in method and method["t_burn"] < 0:
+        raise ConfigError(f"`method.t_burn` = {method['t_burn']!r} must be >= 0.")
+    for k, lo in (("n_traj", 2), ("n_save", 2), ("chunk_size", 1)):
+        if k in method and method[k] < lo:
+            raise ConfigError(f"`method.{k}` = {method[k]!r} must be >= {lo}.")
+    if method.get("representation", "W") not in ("W", "P", "Q"):
+        raise ConfigError(
+            f"`method.representation` = {method['representation']!r}; allowed: ['W', 'P', 'Q']."
+        )
+    if method.get("precision", "float32") not in ("float32", "float64"):
+        raise ConfigError(
+            f"`method.precision` = {method['precision']!r}; allowed: ['float32', 'float64']."
+        )
+
+    sweep = None
+    if "sweep" in table:
+        sweep = _check_keys("sweep", table["sweep"], _SWEEP_KEYS)
+        par = sweep.get("parameter")
+        if par not in sig.parameters or par in ("S", "n_sites"):
+            allowed = [p for p in sig.parameters if p not in ("S", "n_sites", "convention",
+                                                               "periodic", "lattice")]
+            raise ConfigError(f"`sweep.parameter` = {par!r}; allowed for {preset!r}: {allowed}.")
+        if "values" not in sweep and not {"start", "stop", "num"} <= set(sweep):
+            raise ConfigError("[sweep] needs `values = [...]` or `start`, `stop` and `num`.")
+
+    output = _check_keys("output", table.get("output", {}), _OUTPUT_KEYS).get("path")
+    cfg = RunConfig(preset=preset, params=model, state=state, method=method, sweep=sweep,
+                    output=output)
+    # Build the model once: the model layer's own validation (negative rates, bad S, ...)
+    # then reports in terms of the config keys.
+    try:
+        cfg.build_model()
+    except ValueError as err:
+        raise ConfigError(f"[model] {err}") from None
+    return cfg
+
+
+def load_config(path) -> RunConfig:
+    """Read and validate a TOML configuration file."""
+    try:
+        with open(path, "rb") as f:
+            table = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist.") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {err}.") from None
+    return parse_config(table)
