@@ -1,0 +1,69 @@
+"""Run configurations: valid files parse; every kind of bad input names key and value."""
+
+import numpy as np
+import pytest
+
+from twoqs_jax._config import ConfigError, load_config, parse_config
+
+GOOD = {
+    "model": {"preset": "driven_spin", "S": 10, "Omega": 1.5},
+    "state": {"kind": "down"},
+    "method": {"name": "twa", "t_final": 2.0, "dt": 0.01, "n_traj": 100, "key": 1},
+    "sweep": {"parameter": "Omega", "start": 0.0, "stop": 2.0, "num": 5},
+    "output": {"path": "out.h5"},
+}
+
+
+def test_good_config(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text(
+        '[model]\npreset = "lmg_dimer"\nS = 3\nJ = 0.5\nlam = 0.2\n'
+        '[method]\nname = "exact"\nt_burn = 1.0\nt_avg = 1\n'
+    )
+    cfg = load_config(p)
+    assert cfg.steady and cfg.preset == "lmg_dimer"
+    m = cfg.build_model()
+    assert m.n_sites == 2
+    assert cfg.build_state(2).n_sites == 2
+    cfg = parse_config(GOOD)
+    np.testing.assert_allclose(cfg.sweep_values(), [0, 0.5, 1, 1.5, 2])
+    np.testing.assert_allclose(cfg.build_model(Omega=0.5).field[0, 0], 0.5)
+
+
+def _with(section, **kw):
+    d = {k: dict(v) for k, v in GOOD.items()}
+    d[section].update(kw)
+    return d
+
+
+@pytest.mark.parametrize(
+    "table, match",
+    [
+        ({"model": {"preset": "nope"}}, "model.preset"),
+        ({**GOOD, "extra": {}}, r"\[extra\]"),
+        (_with("model", foo=1), "model.foo"),
+        (_with("model", Gamma=-1.0), "Gamma"),
+        (_with("model", S=0.3), "spin"),
+        (_with("method", dt="small"), "method.dt"),
+        (_with("method", dt=-0.1), "method.dt"),
+        (_with("method", n_traj=1), "method.n_traj"),
+        (_with("method", name="magic"), "method.name"),
+        (_with("method", representation="X"), "representation"),
+        (_with("method", bogus=1), "method.bogus"),
+        (_with("state", kind="sideways"), "state.kind"),
+        (_with("sweep", parameter="S"), "sweep.parameter"),
+        ({"model": {"preset": "driven_spin", "S": 2}}, "Omega"),
+    ],
+)
+def test_bad_configs(table, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_config(table)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.toml")
+    p = tmp_path / "bad.toml"
+    p.write_text("[model\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(p)
