@@ -1,0 +1,1 @@
+"""Fixed points, stability, classification, phase diagrams, boundaries and gradients."""

@@ -1,0 +1,1 @@
+"""Mean-field and cumulant ODE systems derived from a SpinModel."""
