@@ -1,0 +1,1 @@
+"""Spin lattices: linearised (Holstein-Primakoff) theory, correlation functions, chain edges."""
