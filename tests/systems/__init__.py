@@ -1,0 +1,1 @@
+"""Reference systems with exact (QuTiP) solutions for the TWOQS tests."""

@@ -1,0 +1,1 @@
+"""Model -> Schwinger-boson phase space (W, P, Q): symbols, drift, noise, sampling, observables."""

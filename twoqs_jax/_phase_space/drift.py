@@ -1,0 +1,143 @@
+"""Ito drift and noise of the Schwinger-boson SDEs (paper 003, standard Lindblad rates).
+
+Conventions: hbar = 1, ``L = S_i^-`` at rate ``kappa = decay_i``, ``L = S_i^+`` at
+``gain_i``, ``L = S_i^z`` at ``dephasing_i`` (standard dissipator), representation ``k``
+(0 Wigner, 1 P, -1 Q), Ito calculus, Euler-Maruyama increments of one site:
+
+Hamiltonian (all ``k``, see :mod:`.symbols`): ``dalpha = -i dH_k/dconj(alpha) dt``.
+
+Decay (paper 003 Eqs. 22-23 with ``Gamma/(2S) -> kappa/2``)::
+
+    dalpha = -(kappa/2)(|beta|^2 + (1+k)/2) alpha dt
+             + sqrt(kappa (1-k)/4 (|beta|^2 + (1+k)/2)) (dW1 + i dW2)
+    dbeta  = +(kappa/2)(|alpha|^2 - (1-k)/2) beta dt
+             + sqrt(kappa (1+k)/4 (|alpha|^2 - (1-k)/2)) (dW3 + i dW4)
+
+Gain: the same with ``alpha <-> beta``. The Wigner (``k = 0``) square-root argument
+``|alpha|^2 - 1/2`` can be negative: it is clipped at 0 and the clipped site-steps counted.
+Independent complex Gaussian noises on one mode add in variance, so decay and gain share
+the two complex noises of a site.
+
+Dephasing (exact in every representation)::
+
+    dalpha = -(kappa/8) alpha dt + i sqrt(kappa/4) alpha dW5
+    dbeta  = -(kappa/8) beta  dt - i sqrt(kappa/4) beta  dW5
+"""
+
+import jax
+import jax.numpy as jnp
+
+from .symbols import hamiltonian_symbol, spin_vector
+
+N_NOISE = 5
+"""Real Wiener increments per site: 4 for decay/gain (two complex), 1 for dephasing."""
+
+
+def hamiltonian_drift_autodiff(model, alpha, beta, k: int = 0):
+    """Reference Hamiltonian drift by Wirtinger differentiation of :func:`hamiltonian_symbol`.
+
+    ``dH/dconj(z) = (dH/dx + i dH/dy)/2`` with ``z = x + i y``; ``dz/dt = -i dH/dconj(z)``.
+
+    Returns:
+        ``(dalpha/dt, dbeta/dt)``, each ``(n,)`` complex.
+    """
+
+    def h(ar, ai, br, bi):
+        return hamiltonian_symbol(model, ar + 1j * ai, br + 1j * bi, k)
+
+    g = jax.grad(h, argnums=(0, 1, 2, 3))(
+        jnp.real(alpha), jnp.imag(alpha), jnp.real(beta), jnp.imag(beta)
+    )
+    da = -1j * 0.5 * (g[0] + 1j * g[1])
+    db = -1j * 0.5 * (g[2] + 1j * g[3])
+    return da, db
+
+
+def spin_gradient(model, s):
+    """``g_i = dH_W/ds_i`` (``(n, 3)``) for ``H_W = sum f.s + sum_e s_i^T J_e s_j``."""
+    g = model.field.astype(s.dtype)
+    edges = model.edges
+    if edges.shape[0]:
+        J = model.symmetric_coupling.astype(s.dtype)
+        i, j = edges[:, 0], edges[:, 1]
+        g = g.at[i].add(jnp.einsum("eab,eb->ea", J, s[j]))
+        g = g.at[j].add(jnp.einsum("eab,ea->eb", J, s[i]))
+    return g
+
+
+def hamiltonian_drift(model, alpha, beta, k: int = 0):
+    """Hand-written (fused) Hamiltonian drift, equal to :func:`hamiltonian_drift_autodiff`.
+
+    With ``g = dH_W/ds`` and the chain rule through the symbols,
+    ``dalpha/dt = -(i/2)[(g_x - i g_y) beta + g_z alpha]`` and
+    ``dbeta/dt = -(i/2)[(g_x + i g_y) alpha - g_z beta]``; for ``k != 0`` a same-site
+    coupling adds the common phase rotation ``+i (k/4) tr(J) z`` to both modes.
+    """
+    s = spin_vector(alpha, beta)
+    g = spin_gradient(model, s)
+    gm = g[:, 0] - 1j * g[:, 1]
+    da = -0.5j * (gm * beta + g[:, 2] * alpha)
+    db = -0.5j * (jnp.conj(gm) * alpha - g[:, 2] * beta)
+    edges = model.edges
+    if k != 0 and edges.shape[0]:
+        same = edges[:, 0] == edges[:, 1]
+        if same.any():
+            tr = jnp.trace(model.symmetric_coupling, axis1=-2, axis2=-1).astype(s.dtype)
+            c = jnp.zeros(alpha.shape, s.dtype).at[edges[:, 0]].add(jnp.where(same, tr, 0.0))
+            da = da + 0.25j * k * c * alpha
+            db = db + 0.25j * k * c * beta
+    return da, db
+
+
+def dissipation(model, alpha, beta, k: int = 0):
+    """Drift, noise amplitudes and clip flags of decay, gain and dephasing (one trajectory).
+
+    Returns:
+        ``(da, db, amp_a, amp_b, amp_phi, clipped)``: drifts ``(n,)`` complex; ``amp_a`` and
+        ``amp_b`` multiply ``(dW1 + i dW2)`` and ``(dW3 + i dW4)``; ``amp_phi = sqrt(kappa/4)``
+        multiplies ``i alpha dW5`` and ``-i beta dW5``; ``clipped`` ``(n,)`` bool marks sites
+        whose Wigner diffusion argument was negative (clipped at 0).
+    """
+    dt_ = jnp.real(alpha).dtype
+    kd = model.decay.astype(dt_)
+    kg = model.gain.astype(dt_)
+    kp = model.dephasing.astype(dt_)
+    na = jnp.abs(alpha) ** 2
+    nb = jnp.abs(beta) ** 2
+    up, um = (1 + k) / 2, (1 - k) / 2
+    # decay: alpha loses, beta gains; gain: exchanged
+    da = (-(kd / 2) * (nb + up) + (kg / 2) * (nb - um) - kp / 8) * alpha
+    db = ((kd / 2) * (na - um) - (kg / 2) * (na + up) - kp / 8) * beta
+    var_a = kd * (um / 2) * (nb + up)  # always >= 0
+    var_b = kg * (um / 2) * (na + up)
+    arg_b = na - um  # decay's beta diffusion argument (negative possible for k = 0)
+    arg_a = nb - um  # gain's alpha diffusion argument
+    clipped = jnp.zeros(alpha.shape, bool)
+    if up > 0:
+        clipped = ((kd > 0) & (arg_b < 0)) | ((kg > 0) & (arg_a < 0))
+        var_b = var_b + kd * (up / 2) * jnp.maximum(arg_b, 0)
+        var_a = var_a + kg * (up / 2) * jnp.maximum(arg_a, 0)
+    return da, db, jnp.sqrt(var_a), jnp.sqrt(var_b), jnp.sqrt(kp / 4), clipped
+
+
+def em_increment(model, alpha, beta, dW, dt, k: int = 0, fused: bool = True):
+    """One Euler-Maruyama (Ito) increment.
+
+    Args:
+        model: one parameter point.
+        alpha, beta: ``(n,)`` complex state.
+        dW: ``(N_NOISE, n)`` real Wiener increments of variance ``dt`` (or any weak
+            increments with the same first three moments).
+        dt: time step.
+        k: representation.
+        fused: hand-written Hamiltonian drift (``True``) or the autodiff reference.
+
+    Returns:
+        ``(new_alpha, new_beta, clipped)``.
+    """
+    drift = hamiltonian_drift if fused else hamiltonian_drift_autodiff
+    ha, hb = drift(model, alpha, beta, k)
+    da, db, amp_a, amp_b, amp_phi, clipped = dissipation(model, alpha, beta, k)
+    new_a = alpha + (ha + da) * dt + amp_a * (dW[0] + 1j * dW[1]) + 1j * amp_phi * alpha * dW[4]
+    new_b = beta + (hb + db) * dt + amp_b * (dW[2] + 1j * dW[3]) - 1j * amp_phi * beta * dW[4]
+    return new_a, new_b, clipped

@@ -1,0 +1,83 @@
+"""Initial phase-space samples of spin coherent states (paper 003 Sec. 2.5.1, Eqs. 16-20).
+
+A spin coherent state of Bloch angles ``(theta, phi)`` (theta from +z, our
+:class:`SpinCoherentState` convention) is the two-mode state ``|0>_a |2S>_b`` (spin down)
+rotated by the mode unitary
+
+    alpha = -sin(theta/2) e^{-i phi} alpha0 + cos(theta/2) beta0
+    beta  =  cos(theta/2) alpha0 + sin(theta/2) e^{i phi} beta0,
+
+which maps the down state's mean ``(0, sqrt(2S))`` to ``sqrt(2S)(cos(theta/2),
+sin(theta/2) e^{i phi})``, i.e. ``<S> = S (sin th cos ph, sin th sin ph, cos th)``. A mode
+unitary maps Wigner, P and Q functions covariantly, so the rotation applies to samples.
+(Paper 003 Eqs. 19-20 start from the south pole, ``theta_paper = pi - theta``, and as printed,
+``W_{theta,phi}(alpha, beta) = W_0(alpha~, beta~)``, the phase ``phi`` drops out of the Bloch
+vector; see notes/engine.md.)
+
+Samples of the down state ``(alpha0, beta0)``:
+
+- W, ``fock_sampling="coherent"`` (paper 003 Eq. 18): ``alpha0 ~ CN(0, 1/2)``,
+  ``beta0 = sqrt(2S) + CN(0, 1/2)``.
+- W, ``fock_sampling="fock"`` (this package): ``alpha0 ~ CN(0, 1/2)``,
+  ``|beta0|^2 = 2S + E`` with ``E ~ Exp(mean 1/2)`` and a uniform phase. This matches the
+  exact Fock-state Wigner moments ``<|beta|^2>_W = n + 1/2`` and ``Var_W(|beta|^2) = 1/4``
+  (the coherent approximation has variance ``n + 1/4``) and the phase invariance of ``|n>``.
+- Q: the exact Fock Q function, ``|beta0|^2 ~ Gamma(2S+1, 1)``, uniform phase,
+  ``alpha0 ~ CN(0, 1)`` (paper 003 Eq. 16).
+- P: the coherent amplitude ``alpha0 = 0``, ``beta0 = sqrt(2S)`` (paper 003 Eq. 17).
+"""
+
+import jax
+import jax.numpy as jnp
+
+FOCK_SAMPLINGS = ("coherent", "fock")
+
+
+def sample_down(key, spin, k: int, fock_sampling: str, dtype):
+    """One sample ``(alpha0, beta0)`` of the spin-down state on every site, ``(n,)`` each.
+
+    Every random number comes from one ``normal`` draw (plus a ``gamma`` draw for Q): an
+    exponential is ``(x^2 + y^2)/2`` and a uniform phase the angle of ``x + i y`` for standard
+    normals ``x, y``. Few PRNG call sites keep the compile time of the kernel down.
+    """
+    n = spin.shape
+    two_s = (2 * spin).astype(dtype)
+    if k == 1:
+        return jnp.zeros(n, dtype) + 0j, jnp.sqrt(two_s) + 0j
+    x = jax.random.normal(key, (6, *n), dtype)
+    z0 = (x[0] + 1j * x[1]) / jnp.sqrt(2.0)  # E|z0|^2 = 1
+    zp = x[4] + 1j * x[5]
+    phase = zp / jnp.abs(zp)
+    if k == -1:
+        nb = jax.random.gamma(jax.random.fold_in(key, 1), two_s + 1, dtype=dtype)
+        return z0, jnp.sqrt(nb) * phase
+    alpha0 = z0 * jnp.sqrt(0.5)
+    if fock_sampling == "coherent":
+        return alpha0, jnp.sqrt(two_s) + 0.5 * (x[2] + 1j * x[3])
+    nb = two_s + 0.25 * (x[2] ** 2 + x[3] ** 2)  # 2S + Exp(mean 1/2)
+    return alpha0, jnp.sqrt(nb) * phase
+
+
+def rotate(alpha0, beta0, theta, phi):
+    """Rotate spin-down samples to the coherent state ``(theta, phi)`` (module docstring)."""
+    c = jnp.cos(theta / 2)
+    s = jnp.sin(theta / 2)
+    alpha = -s * jnp.exp(-1j * phi) * alpha0 + c * beta0
+    beta = c * alpha0 + s * jnp.exp(1j * phi) * beta0
+    return alpha, beta
+
+
+def sample_initial(key, spin, theta, phi, k: int, fock_sampling: str, dtype):
+    """One trajectory's initial ``(alpha, beta)`` for a product of spin coherent states.
+
+    Args:
+        key: PRNG key of this trajectory.
+        spin: ``(n,)`` spin lengths.
+        theta, phi: ``(n,)`` Bloch angles (theta from +z).
+        k: representation (0 W, 1 P, -1 Q).
+        fock_sampling: "coherent" or "fock" (Wigner only).
+        dtype: real dtype of the amplitudes.
+    """
+    a0, b0 = sample_down(key, spin, k, fock_sampling, dtype)
+    a, b = rotate(a0, b0, theta.astype(dtype), phi.astype(dtype))
+    return a.astype(a0.dtype), b.astype(a0.dtype)

@@ -1,0 +1,1 @@
+"""Euler-Maruyama kernel over trajectory chunks and streaming (mergeable) statistics."""

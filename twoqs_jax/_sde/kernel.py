@@ -1,0 +1,232 @@
+"""The jitted chunk function: ``(model, angles, key, chunk_index) -> chunk statistics``.
+
+``jax.vmap`` over the trajectories of a chunk inside a ``lax.scan`` over blocks of
+``block`` Euler-Maruyama steps (an inner ``lax.scan``). Trajectory ``i`` (global index) draws
+every random number from ``fold_in(key, i)``: its initial sample from ``fold_in(key, i)`` itself and
+the increments of step ``s`` from ``fold_in(., s + 1)``. Results are therefore the same for
+any chunk size (and would be for any sharding of the trajectory axis).
+
+The model is an argument of the jitted function (a PyTree, never a closure constant), so a
+batch of models is a ``vmap`` away and pathwise gradients w.r.t. its parameters are possible.
+Statistics stay in the scan: chunk means and ``M2`` at the saving blocks, or per-trajectory
+time averages over a window for steady states; never whole trajectories.
+"""
+
+import dataclasses
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from .._phase_space.drift import N_NOISE, em_increment
+from .._phase_space.observables import trajectory_observables
+from .._phase_space.sampling import sample_initial
+
+NOISES = ("gaussian", "two_point")
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelConfig:
+    """Static description of one compiled chunk function (hashable; jit specialises on it).
+
+    Attributes:
+        k: representation (0 W, 1 P, -1 Q).
+        dt: time step.
+        block: Euler-Maruyama steps per block.
+        n_blocks: number of blocks (``n_steps = block * n_blocks``).
+        save_initial: also record the statistics at ``t = 0``.
+        save_blocks: per block, whether to record statistics at its end (``None``: no saving).
+        avg_from: for steady states, the first block whose end state enters the
+            per-trajectory time average (``None``: time-resolved run).
+        names: linear observables to estimate (primitive names and user function names).
+        grouped: names whose per-group sums are kept for the jackknife.
+        n_groups: jackknife groups.
+        chunk_size, n_traj: trajectories per chunk and in all.
+        noise: "gaussian" or "two_point" (weak increments ``+-sqrt(dt)``).
+        fock_sampling: Wigner sampling of the Fock state ("coherent" or "fock").
+        dtype: real dtype name of the trajectories.
+        jumps, dephasing: whether any decay/gain, dephasing rate is nonzero (noise needed).
+        fused: hand-written Hamiltonian drift (else the autodiff reference).
+        conserve_spin: after every step rescale ``(alpha, beta)`` of each site so that
+            ``|alpha|^2 + |beta|^2`` keeps its initial value (see ``simulate_twa``).
+        functions: ``((name, f), ...)`` user functions of ``(alpha, beta)``.
+    """
+
+    k: int
+    dt: float
+    block: int
+    n_blocks: int
+    save_initial: bool
+    save_blocks: tuple | None
+    avg_from: int | None
+    names: tuple
+    grouped: tuple
+    n_groups: int
+    chunk_size: int
+    n_traj: int
+    noise: str
+    fock_sampling: str
+    dtype: str
+    jumps: bool
+    dephasing: bool
+    fused: bool = True
+    conserve_spin: bool = False
+    functions: tuple[tuple[str, Callable], ...] = ()
+
+
+def _increments(cfg: KernelConfig, key, n: int, dtype):
+    """``(N_NOISE, n)`` Wiener increments of one trajectory and step."""
+    rows = (4 if cfg.jumps else 0) + (1 if cfg.dephasing else 0)
+    if rows == 0:
+        return jnp.zeros((N_NOISE, n), dtype)
+    sq = jnp.sqrt(jnp.asarray(cfg.dt, dtype))
+    if cfg.noise == "gaussian":
+        x = jax.random.normal(key, (rows, n), dtype)
+    else:
+        n_words = -(-rows * n // 32)
+        bits = jax.random.bits(key, (n_words,), jnp.uint32)
+        b = (bits[:, None] >> jnp.arange(32, dtype=jnp.uint32)[None, :]) & 1
+        x = (2 * b.reshape(-1)[: rows * n].astype(dtype) - 1).reshape(rows, n)
+    x = x * sq
+    zeros = jnp.zeros((1, n), dtype)
+    if cfg.jumps and cfg.dephasing:
+        return x
+    if cfg.jumps:
+        return jnp.concatenate([x, zeros], axis=0)
+    return jnp.concatenate([jnp.zeros((4, n), dtype), x], axis=0)
+
+
+def _chunk_moments(cfg: KernelConfig, q: dict, weight, groups):
+    """Masked chunk mean, M2 and per-group sums of per-trajectory values ``q``."""
+    n_c = jnp.sum(weight)
+    mean, m2, gsum = {}, {}, {}
+    for name, v in q.items():
+        w = weight.reshape((-1,) + (1,) * (v.ndim - 1)).astype(v.dtype)
+        mu = jnp.sum(w * v, axis=0) / n_c
+        mean[name] = mu
+        m2[name] = jnp.sum(w * (v - mu) ** 2, axis=0)
+        if name in cfg.grouped:
+            gsum[name] = jax.ops.segment_sum(w * v, groups, num_segments=cfg.n_groups)
+    return {"mean": mean, "m2": m2, "gsum": gsum}
+
+
+def run_chunk(cfg: KernelConfig, model, theta, phi, key, chunk_index):
+    """Simulate one chunk of trajectories and return its statistics (device arrays).
+
+    Args:
+        cfg: static configuration.
+        model: :class:`SpinModel` of one parameter point (PyTree argument).
+        theta, phi: ``(n,)`` initial Bloch angles.
+        key: PRNG key of the whole run.
+        chunk_index: integer (traced) index of this chunk.
+
+    Returns:
+        dict with ``saved`` (stacked over saving points: ``mean``, ``m2``, ``gsum``) or
+        ``avg`` (the same for the time averages), ``clipped`` (clipped site-steps) and ``bad``
+        (trajectories with a non-finite state).
+    """
+    dtype = jnp.dtype(cfg.dtype)
+    model = jax.tree.map(
+        lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, model
+    )
+    spin = model.spin
+    n = spin.shape[0]
+    idx = chunk_index * cfg.chunk_size + jnp.arange(cfg.chunk_size)
+    weight = (idx < cfg.n_traj).astype(dtype)
+    groups = idx % cfg.n_groups
+    tkeys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
+    fns = dict(cfg.functions)
+
+    # the initial sample uses the trajectory key itself, step s uses fold_in(., s + 1)
+    a, b = jax.vmap(
+        lambda kk: sample_initial(kk, spin, theta, phi, cfg.k, cfg.fock_sampling, dtype)
+    )(tkeys)
+    a_init, b_init = a, b
+    n_init = jnp.abs(a) ** 2 + jnp.abs(b) ** 2
+
+    def observe(a, b):
+        return jax.vmap(lambda x, y: trajectory_observables(x, y, spin, cfg.k, cfg.names, fns))(
+            a, b
+        )
+
+    def step(carry, s):
+        a, b, clip = carry
+
+        def one(kk, x, y):
+            dW = _increments(cfg, jax.random.fold_in(kk, s + 1), n, dtype)
+            return em_increment(model, x, y, dW, cfg.dt, cfg.k, cfg.fused)
+
+        a, b, c = jax.vmap(one)(tkeys, a, b)
+        if cfg.conserve_spin:
+            r = jnp.sqrt(n_init / (jnp.abs(a) ** 2 + jnp.abs(b) ** 2))
+            a, b = a * r, b * r
+        return (a, b, clip + jnp.sum(c, axis=-1, dtype=jnp.int32)), None
+
+    def moments_of_state(a, b):
+        return _chunk_moments(cfg, observe(a, b), weight, groups)
+
+    template = jax.eval_shape(moments_of_state, a, b)
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), template)
+
+    q_template = jax.eval_shape(observe, a, b)
+    acc0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), q_template)
+    save_flags = jnp.asarray(cfg.save_blocks if cfg.save_blocks is not None else (False,))
+
+    def block(carry, ib):
+        a, b, clip, bad, acc = carry
+        steps = ib * cfg.block + jnp.arange(cfg.block)
+        (a, b, clip), _ = lax.scan(step, (a, b, clip), steps)
+        finite = jnp.all(jnp.isfinite(a), axis=-1) & jnp.all(jnp.isfinite(b), axis=-1)
+        bad = bad | ~finite
+        if cfg.avg_from is not None:
+            acc = lax.cond(
+                ib >= cfg.avg_from,
+                lambda acc: jax.tree.map(jnp.add, acc, observe(a, b)),
+                lambda acc: acc,
+                acc,
+            )
+        if cfg.save_blocks is not None:
+            out = lax.cond(save_flags[ib], moments_of_state, lambda a, b: zeros, a, b)
+        else:
+            out = None
+        return (a, b, clip, bad, acc), out
+
+    clip0 = jnp.zeros(cfg.chunk_size, jnp.int32)
+    bad0 = jnp.zeros(cfg.chunk_size, bool)
+    (a, b, clip, bad, acc), saved = lax.scan(
+        block, (a, b, clip0, bad0, acc0), jnp.arange(cfg.n_blocks)
+    )
+    result = {
+        "clipped": jnp.sum(weight * clip.astype(dtype)),
+        "bad": jnp.sum(weight * bad.astype(dtype)),
+    }
+    if cfg.save_blocks is not None:
+        if cfg.save_initial:
+            first = moments_of_state(a_init, b_init)
+            saved = jax.tree.map(lambda f, s: jnp.concatenate([f[None], s], axis=0), first, saved)
+        result["saved"] = saved
+    if cfg.avg_from is not None:
+        n_avg = cfg.n_blocks - cfg.avg_from
+        q = jax.tree.map(lambda v: v / n_avg, acc)
+        result["avg"] = _chunk_moments(cfg, q, weight, groups)
+    return result
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_chunk(cfg: KernelConfig, batched: bool, state_batched: bool = False):
+    """The jitted chunk function for ``cfg``; ``batched`` vmaps it over a batch of models
+    (and ``state_batched`` also over a batch of initial angles)."""
+    fn = functools.partial(run_chunk, cfg)
+    if batched:
+        ax = 0 if state_batched else None
+        fn = jax.vmap(fn, in_axes=(0, ax, ax, None, None))
+    return jax.jit(fn)
+
+
+def saving_mask(save_steps: np.ndarray, block: int, n_blocks: int) -> tuple:
+    """Per-block flags: True where a block ends on one of ``save_steps`` (> 0)."""
+    ends = (np.arange(n_blocks) + 1) * block
+    return tuple(bool(x) for x in np.isin(ends, save_steps))
