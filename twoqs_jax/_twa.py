@@ -29,6 +29,7 @@ from ._phase_space.observables import (
 )
 from ._phase_space.sampling import FOCK_SAMPLINGS
 from ._phase_space.symbols import REPRESENTATIONS
+from ._sde.checkpoint import Checkpoint, fingerprint, progress_bar
 from ._sde.kernel import NOISES, KernelConfig, compiled_chunk, saving_mask
 from ._sde.statistics import RunningStats
 from ._solution import Solution
@@ -139,18 +140,30 @@ def _prepare(model, state, representation, n_traj, observables, functions, chunk
     )
 
 
-def _run(cfg: KernelConfig, model, state, key, batched, part, state_batched=False):
-    """Driver loop over chunks; returns merged RunningStats and timings."""
+def _run(cfg: KernelConfig, model, state, key, batched, part, state_batched=False,
+         checkpoint=None, resume=False, progress=None):
+    """Driver loop over chunks; returns merged RunningStats and timings.
+
+    With ``checkpoint`` (a path) the merged statistics are written atomically after every
+    chunk, and ``resume=True`` continues from that file (see :mod:`._sde.checkpoint`).
+    """
+    n_chunks = -(-cfg.n_traj // cfg.chunk_size)
+    ckpt, start, stats = None, 0, None
+    if checkpoint is not None:
+        from . import __version__
+
+        ckpt = Checkpoint(checkpoint, resume=resume)
+        ckpt.fingerprint = fingerprint(cfg, model, state, _key_info(key), __version__)
+        start, stats = ckpt.load()  # refuses a file of another run before any work
     fn = compiled_chunk(cfg, batched, state_batched)
     theta = jnp.asarray(state.theta, cfg.dtype)
     phi = jnp.asarray(state.phi, cfg.dtype)
     t0 = time.perf_counter()
     compiled = fn.lower(model, theta, phi, key, jnp.asarray(0, jnp.int32)).compile()
     t_compile = time.perf_counter() - t0
-    n_chunks = -(-cfg.n_traj // cfg.chunk_size)
-    stats = None
+    bar = progress_bar(n_chunks, start, cfg.chunk_size, progress)
     t0 = time.perf_counter()
-    for c in range(n_chunks):
+    for c in range(start, n_chunks):
         out = compiled(model, theta, phi, key, jnp.asarray(c, jnp.int32))
         out = jax.device_get(out)
         idx = c * cfg.chunk_size + np.arange(cfg.chunk_size)
@@ -162,6 +175,14 @@ def _run(cfg: KernelConfig, model, state, key, batched, part, state_batched=Fals
         body["gsum"] = {k: np.moveaxis(v, pos, 0) for k, v in body["gsum"].items()}
         s = RunningStats.from_chunk(body, len(idx), gcount)
         stats = s if stats is None else stats.merge(s)
+        if ckpt is not None:
+            ckpt.save(c + 1, stats)
+        if bar is not None:
+            bar.update(1)
+            rate = (c + 1 - start) * cfg.chunk_size / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix({"traj/s": f"{rate:.3g}"})
+    if bar is not None:
+        bar.close()
     wall = time.perf_counter() - t0
     return stats, t_compile, wall
 
@@ -229,6 +250,9 @@ def simulate_twa(
     n_groups=32,
     fused=True,
     conserve_spin=False,
+    checkpoint=None,
+    resume=False,
+    progress=None,
 ) -> Solution:
     r"""Time evolution of expectation values by TWOQS trajectories.
 
@@ -272,6 +296,13 @@ def simulate_twa(
             after each step back to the trajectory's initial length (a projection; the
             initial spin-length distribution is then conserved, as in the exact dynamics).
             An option of this package, not of paper 003; see notes/engine.md for measurements.
+        checkpoint: path of a checkpoint file: the merged statistics are written there
+            atomically after every chunk, so a killed run loses at most one chunk.
+        resume: continue from ``checkpoint`` if it exists; the result is bit-for-bit the
+            one of an uninterrupted run with the same key. A file of another run (other
+            model, settings, key or version) is refused with the reason.
+        progress: show a progress bar over chunks (trajectories/s, ETA); ``None`` shows it
+            only on an interactive terminal.
 
     Returns:
         ``Solution(method="twa")`` with ``times`` ``(T,)``, ``mean``/``sem`` arrays
@@ -324,7 +355,8 @@ def simulate_twa(
         conserve_spin=bool(conserve_spin), functions=tuple(p["functions"].items()),
     )
     key = _resolve_key(key)
-    stats, t_compile, wall = _run(cfg, model, state, key, p["batched"], "saved", p["state_batched"])
+    stats, t_compile, wall = _run(cfg, model, state, key, p["batched"], "saved", p["state_batched"],
+                                  checkpoint=checkpoint, resume=resume, progress=progress)
     mean, sem = _finalize(stats, p["observables"], model, time_axis=True)
     info = _common_stats(cfg, stats, key, representation, t_compile, wall, model.n_sites)
     info["t_final"] = n_steps * dt
@@ -351,6 +383,9 @@ def steady_state_twa(
     n_groups=32,
     fused=True,
     conserve_spin=False,
+    checkpoint=None,
+    resume=False,
+    progress=None,
 ) -> Solution:
     r"""Steady state by per-trajectory time averages over ``[t_burn, t_burn + t_avg]``.
 
@@ -390,7 +425,8 @@ def steady_state_twa(
         functions=tuple(p["functions"].items()),
     )
     key = _resolve_key(key)
-    stats, t_compile, wall = _run(cfg, model, state, key, p["batched"], "avg", p["state_batched"])
+    stats, t_compile, wall = _run(cfg, model, state, key, p["batched"], "avg", p["state_batched"],
+                                  checkpoint=checkpoint, resume=resume, progress=progress)
     mean, sem = _finalize(stats, p["observables"], model, time_axis=False)
     info = _common_stats(cfg, stats, key, representation, t_compile, wall, model.n_sites)
     info.update(t_burn=n_burn * block * dt, t_avg=n_avg * block * dt)
