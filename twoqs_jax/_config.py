@@ -25,6 +25,9 @@ state, a method with its settings, optionally a parameter sweep, and an output f
     representation = "W"       # W | P | Q
     precision = "float32"      # float32 | float64
     chunk_size = 4096
+    device = "auto"            # auto | cpu | gpu
+    conserve_spin = false      # twa: project each trajectory on its spin length (notes)
+    fock_sampling = "coherent" # twa: coherent | fock
 
     [sweep]                    # optional: one model parameter over a grid
     parameter = "Omega"
@@ -73,6 +76,9 @@ _METHOD_KEYS = {
     "representation": str,
     "precision": str,
     "chunk_size": int,
+    "device": str,
+    "conserve_spin": bool,
+    "fock_sampling": str,
 }
 _STATE_KEYS = {"theta": float, "phi": float, "kind": str}
 _SWEEP_KEYS = {"parameter": str, "values": list, "start": float, "stop": float, "num": int}
@@ -211,6 +217,17 @@ def parse_config(table: dict) -> RunConfig:
         raise ConfigError(
             f"`method.precision` = {method['precision']!r}; allowed: ['float32', 'float64']."
         )
+
+    if method.get("device", "auto") not in ("auto", "cpu", "gpu"):
+        raise ConfigError(f"`method.device` = {method['device']!r}; allowed: ['auto', 'cpu', 'gpu'].")
+    if method.get("fock_sampling", "coherent") not in ("coherent", "fock"):
+        raise ConfigError(
+            f"`method.fock_sampling` = {method['fock_sampling']!r}; allowed: ['coherent', 'fock']."
+        )
+    if name == "twa":
+        for k in ("dt", "n_traj"):
+            if k not in method:
+                raise ConfigError(f"method 'twa' needs `method.{k}`.")
 
     sweep = None
     if "sweep" in table:

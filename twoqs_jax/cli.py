@@ -1,0 +1,426 @@
+"""The ``twoqs`` command line: a thin layer that parses arguments and calls the public API.
+
+Commands::
+
+    twoqs demo [--quick]                 the README's main job
+    twoqs run CONFIG.toml [--resume]     one run from a config file -> results .h5
+    twoqs sweep CONFIG.toml              a parameter grid ([sweep] section), vmapped for twa
+    twoqs compare CONFIG.toml            the same model by TWOQS, mean field and exact
+    twoqs info                           version, devices JAX sees, precision
+
+Exit code 2 for bad input (config errors name the key, the value and what is allowed);
+nothing is overwritten unless ``--overwrite`` is given. The command line (an application,
+unlike the library) turns on float64 in JAX for the deterministic methods; TWOQS
+trajectories use the config's ``precision`` (float32 by default).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+
+def _info(args) -> int:
+    import jax
+
+    import twoqs_jax
+
+    print(f"twoqs_jax {twoqs_jax.__version__}")
+    print(f"jax {jax.__version__}, backend: {jax.default_backend()}")
+    for d in jax.devices():
+        print(f"  device {d.id}: {getattr(d, 'device_kind', d.platform)} ({d.platform})")
+    x64 = jax.config.read("jax_enable_x64")
+    print(f"default float precision: {'float64' if x64 else 'float32'} (jax_enable_x64={x64})")
+    return 0
+
+
+def demo(quick: bool = False, out: str = "demo_output", key: int = 0, verbose: bool = True):
+    """The main job: driven-spin steady state across the transition, three ways.
+
+    Paper 003 Eq. 29 (``H = Omega S_x``, ``kappa = Gamma/S``): TWOQS (Wigner, time average
+    over ``[t_burn, t_burn + t_avg]``, one compiled call for the whole Omega sweep; the
+    paper's SDEs and the same with the spin-length projection) against
+    the exact QuTiP steady state and the mean-field result
+    ``<S_z>/S = -sqrt(1 - (Omega/Gamma)^2)`` below the transition (0 above). Prints a table
+    and writes ``demo.png`` and ``demo.h5`` to ``out``.
+
+    Returns:
+        dict with the parameter grid, the projected TWOQS, exact and mean-field ``<S_z>/S``.
+    """
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import twoqs_jax as tq
+    from twoqs_jax._io import device_description, save_results
+
+    S = 20 if quick else 100
+    omegas = np.array([0.25, 0.75, 1.25, 1.75]) if quick else np.linspace(0.25, 2.0, 8)
+    n_traj = 400 if quick else 4000
+    t_burn, t_avg, dt = (10.0, 5.0, 0.01) if quick else (30.0, 10.0, 0.01)
+    t0 = time.perf_counter()
+    models = jax.vmap(lambda om: tq.driven_spin(S, om, 1.0))(jnp.asarray(omegas))
+    obs = ["Sx", "Sy", "Sz", "varx", "vary", "varz"]
+    runs = {}
+    for label, conserve in (("paper SDEs", False), ("+ spin-length projection", True)):
+        runs[label] = tq.steady_state_twa(
+            models, tq.spin_down(), t_burn=t_burn, t_avg=t_avg, dt=dt, n_traj=n_traj, key=key,
+            observables=obs, conserve_spin=conserve,
+        )
+    t_twa = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    exact = [tq.steady_state_exact(tq.driven_spin(S, float(om), 1.0)) for om in omegas]
+    t_exact = time.perf_counter() - t0
+    ex_z = np.array([float(np.real(e["Sz"][0])) for e in exact]) / S
+    ex_vz = np.array([float(np.real(e["varz"][0])) for e in exact]) / S**2
+    mf_z = -np.sqrt(np.clip(1 - omegas**2, 0, None))
+
+    def col(sol, name, scale):
+        return np.asarray(sol[name])[:, 0] / scale, np.asarray(sol.error(name))[:, 0] / scale
+
+    if verbose:
+        print(f"Driven spin S = {S}, Gamma = 1 (paper 003 Eq. 29), device: {device_description()}")
+        print(f"TWOQS (Wigner): {n_traj} trajectories, dt = {dt}, average over t in [{t_burn}, "
+              f"{t_burn + t_avg}], two variants ({t_twa:.1f} s incl. compile); exact: QuTiP "
+              f"({t_exact:.1f} s)")
+        for label, sol in runs.items():
+            z, ze = col(sol, "Sz", S)
+            vz, vze = col(sol, "varz", S**2)
+            print(f"\nTWOQS, {label}:")
+            head = (f"{'Omega':>6} | {'<Sz>/S TWOQS':>17} | {'exact':>8} | {'mean field':>10} | "
+                    f"{'Var(Sz)/S^2 TWOQS':>19} | {'exact':>7}")
+            print(head)
+            print("-" * len(head))
+            for i, om in enumerate(omegas):
+                print(f"{om:6.2f} | {z[i]:+8.4f} +- {ze[i]:.4f} | {ex_z[i]:+8.4f} | "
+                      f"{mf_z[i]:+10.4f} | {vz[i]:9.4f} +- {vze[i]:.4f} | {ex_vz[i]:7.4f}")
+        print("\n(+- is one standard error over trajectories. The paper's SDEs let every "
+              "trajectory's spin length diffuse, which biases the mixed phase Omega > Gamma; "
+              "projecting on the spin length removes most of it, see README.)")
+
+    os.makedirs(out, exist_ok=True)
+    import matplotlib
+
+    if os.environ.get("MPLBACKEND") is None:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
+    fine = np.linspace(0, omegas.max(), 200)
+    axes[0].plot(fine, -np.sqrt(np.clip(1 - fine**2, 0, None)), "k--", lw=1, label="mean field")
+    axes[0].plot(omegas, ex_z, "k-o", ms=3, lw=1, label=f"exact S={S}")
+    axes[1].plot(omegas, ex_vz, "k-o", ms=3, lw=1, label="exact")
+    for (label, sol), fmt in zip(runs.items(), ("s", "D")):
+        z, ze = col(sol, "Sz", S)
+        vz, vze = col(sol, "varz", S**2)
+        axes[0].errorbar(omegas, z, yerr=2 * ze, fmt=fmt, ms=4, capsize=2, label=f"TWOQS, {label}")
+        axes[1].errorbar(omegas, vz, yerr=2 * vze, fmt=fmt, ms=4, capsize=2,
+                         label=f"TWOQS, {label}")
+    axes[0].set_xlabel(r"$\Omega/\Gamma$")
+    axes[0].set_ylabel(r"$\langle S_z\rangle/S$")
+    axes[0].legend(frameon=False, fontsize=8)
+    axes[1].set_xlabel(r"$\Omega/\Gamma$")
+    axes[1].set_ylabel(r"$\mathrm{Var}(S_z)/S^2$")
+    axes[1].legend(frameon=False, fontsize=8)
+    fig.suptitle(f"Driven spin steady state, S = {S} (error bars: 2 s.e.)")
+    png = os.path.join(out, "demo.png")
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    best = runs["+ spin-length projection"]
+    h5 = save_results(
+        os.path.join(out, "demo.h5"), best, model=models, coords={"Omega": omegas},
+        settings={"S": S, "n_traj": n_traj, "dt": dt, "t_burn": t_burn, "t_avg": t_avg,
+                  "key": key, "conserve_spin": True},
+        description={"preset": "driven_spin", "S": S, "Gamma": 1.0}, overwrite=True,
+    )
+    if verbose:
+        print(f"wrote {png} and {h5}")
+    z, ze = col(best, "Sz", S)
+    return {"omegas": omegas, "twa_z": z, "twa_z_err": ze, "exact_z": ex_z, "mf_z": mf_z,
+            "png": png, "h5": h5}
+
+
+def _demo(args) -> int:
+    demo(quick=args.quick, out=args.out, key=args.key)
+    return 0
+
+
+def _device_context(name):
+    import contextlib
+
+    import jax
+
+    if name in (None, "auto"):
+        return contextlib.nullcontext()
+    try:
+        devs = jax.devices(name)
+    except RuntimeError:
+        raise ValueError(f"`method.device` = {name!r}: JAX sees no {name} device "
+                         f"(it sees {[d.platform for d in jax.devices()]}).") from None
+    return jax.default_device(devs[0])
+
+
+def _window_average(sol, t_burn, t_avg):
+    """Time average of a time-resolved deterministic solution over the steady-state window."""
+    import numpy as np
+
+    from twoqs_jax import Solution
+
+    t = np.asarray(sol.times)
+    sel = t >= t_burn - 1e-12
+    mean = {k: np.mean(np.asarray(v)[sel], axis=0) for k, v in sol.mean.items()}
+    return Solution(method=sol.method, times=None, mean=mean, sem={},
+                    stats={**sol.stats, "t_burn": t_burn, "t_avg": t_avg})
+
+
+def _solve_one(cfg, method, model, state, *, checkpoint=None, resume=False, progress=None):
+    """Run one method on one (possibly batched, for twa) model; returns a Solution."""
+    import numpy as np
+
+    import twoqs_jax as tq
+
+    m = cfg.method
+    steady = cfg.steady
+    n_save = m.get("n_save", 101)
+    if method == "twa":
+        kw = dict(dt=m["dt"], n_traj=m["n_traj"], key=m.get("key", 0),
+                  representation=m.get("representation", "W"),
+                  dtype=m.get("precision", "float32"), chunk_size=m.get("chunk_size"),
+                  conserve_spin=m.get("conserve_spin", False),
+                  fock_sampling=m.get("fock_sampling", "coherent"),
+                  checkpoint=checkpoint, resume=resume, progress=progress)
+        if steady:
+            return tq.steady_state_twa(model, state, t_burn=m["t_burn"], t_avg=m["t_avg"], **kw)
+        return tq.simulate_twa(model, state, t_final=m["t_final"], n_save=n_save, **kw)
+    if method in ("meanfield", "cumulants"):
+        solve = tq.solve_meanfield if method == "meanfield" else tq.solve_cumulants
+        if steady:
+            t_end = m["t_burn"] + m["t_avg"]
+            times = np.concatenate([[0.0], np.linspace(m["t_burn"], t_end, 201)])
+            return _window_average(solve(model, state, times=times), m["t_burn"], m["t_avg"])
+        return solve(model, state, times=np.linspace(0.0, m["t_final"], n_save))
+    if method == "exact":
+        if steady:
+            return tq.steady_state_exact(model)
+        return tq.solve_exact(model, state, np.linspace(0.0, m["t_final"], n_save))
+    raise ValueError(f"`method.name` = {method!r} is not supported.")
+
+
+def _stack(solutions):
+    import numpy as np
+
+    from twoqs_jax import Solution
+
+    first = solutions[0]
+    mean = {k: np.stack([np.asarray(s.mean[k]) for s in solutions]) for k in first.mean}
+    sem = {k: np.stack([np.asarray(s.sem[k]) for s in solutions]) for k in first.sem}
+    return Solution(method=first.method, times=first.times, mean=mean, sem=sem,
+                    stats={"points": [dict(s.stats) for s in solutions]})
+
+
+def _execute(cfg, method, *, checkpoint=None, resume=False, progress=None):
+    """Run ``cfg`` with ``method`` (sweeping if asked); returns (solution, model, coords)."""
+    import jax
+    import jax.numpy as jnp
+
+    values = cfg.sweep_values()
+    model0 = cfg.build_model()
+    state = cfg.build_state(model0.n_sites)
+    with _device_context(cfg.method.get("device")):
+        if values is None:
+            sol = _solve_one(cfg, method, model0, state, checkpoint=checkpoint, resume=resume,
+                             progress=progress)
+            return sol, model0, {}
+        par = cfg.sweep["parameter"]
+        coords = {par: values}
+        if method == "twa":  # one compiled call over the whole grid
+            models = jax.vmap(lambda v: cfg.build_model(**{par: v}))(jnp.asarray(values))
+            sol = _solve_one(cfg, method, models, state, checkpoint=checkpoint, resume=resume,
+                             progress=progress)
+            return sol, models, coords
+        sols = [_solve_one(cfg, method, cfg.build_model(**{par: float(v)}), state)
+                for v in values]
+        return _stack(sols), jax.vmap(lambda v: cfg.build_model(**{par: v}))(
+            jnp.asarray(values)), coords
+
+
+def _summary(sol, coords, S):
+    """A short table of the final (or steady-state) <S_z>/S per sweep point and site."""
+    import numpy as np
+
+    z = np.real(np.asarray(sol["Sz"]))
+    e = np.real(np.asarray(sol.error("Sz")))
+    if sol.times is not None:
+        z, e = z[..., -1, :], e[..., -1, :]
+    z, e = np.atleast_2d(z), np.atleast_2d(e)
+    label = next(iter(coords), None)
+    vals = coords[label] if label else [None]
+    when = "steady state" if sol.times is None else f"t = {float(sol.times[-1]):g}"
+    print(f"<S_z>/S at {when} ({sol.method}):")
+    for i, v in enumerate(vals):
+        head = f"  {label} = {v:<8.4g}" if label else "  "
+        cells = ", ".join(
+            f"{z[i, j] / S:+.4f}" + (f" +- {e[i, j] / S:.4f}" if e[i, j] > 0 else "")
+            for j in range(z.shape[1])
+        )
+        print(f"{head} [{cells}]")
+
+
+def _output_path(args, cfg):
+    path = args.out or cfg.output
+    if path is None:
+        stem = os.path.splitext(os.path.basename(args.config))[0]
+        path = f"{stem}.h5"
+    if os.path.exists(path) and not (args.overwrite or args.resume):
+        raise FileExistsError(
+            f"output {path!r} exists; pass --overwrite to replace it (nothing was written)."
+        )
+    return path
+
+
+def _run_cmd(args, require_sweep=False) -> int:
+    import numpy as np
+
+    from twoqs_jax._config import load_config
+    from twoqs_jax._io import save_results
+
+    cfg = load_config(args.config)
+    if require_sweep and cfg.sweep is None:
+        raise ValueError(f"`twoqs sweep` needs a [sweep] section in {args.config!r}.")
+    path = _output_path(args, cfg)
+    method = cfg.method["name"]
+    ckpt = path + ".checkpoint.npz" if method == "twa" else None
+    if args.resume and (ckpt is None or not os.path.exists(ckpt)):
+        raise ValueError(f"--resume: no checkpoint {ckpt!r} to resume from.")
+    progress = True if args.progress else (False if args.quiet else None)
+    t0 = time.perf_counter()
+    sol, model, coords = _execute(cfg, method, checkpoint=ckpt, resume=args.resume,
+                                  progress=progress)
+    wall = time.perf_counter() - t0
+    settings = {**cfg.method, "wall_time": wall, "config": cfg.as_dict()}
+    save_results(path, sol, model=model, settings=settings, coords=coords,
+                 description={"preset": cfg.preset, **cfg.params}, overwrite=True)
+    if ckpt is not None and os.path.exists(ckpt):
+        os.remove(ckpt)
+    S = float(np.asarray(model.spin).ravel()[0])
+    _summary(sol, coords, S)
+    print(f"wrote {path} ({wall:.1f} s)")
+    return 0
+
+
+def _compare_cmd(args) -> int:
+    import numpy as np
+
+    import twoqs_jax as tq
+    from twoqs_jax._config import load_config
+
+    cfg = load_config(args.config)
+    if cfg.sweep is not None:
+        raise ValueError("`twoqs compare` takes a config without [sweep].")
+    model = cfg.build_model()
+    methods = ["twa", "meanfield", "exact"]
+    cost = tq.estimate_exact_cost(model, kind="steady" if cfg.steady else "evolve")
+    results = {}
+    for method in methods:
+        if method == "exact" and cost.memory > 8 * 2**30:
+            print(f"exact: skipped ({cost.memory / 2**30:.1f} GiB estimated)")
+            continue
+        if method == "twa" and "dt" not in cfg.method:
+            raise ValueError("`twoqs compare` needs `method.dt` and `method.n_traj` for TWOQS.")
+        t0 = time.perf_counter()
+        results[method] = _execute(cfg, method)[0]
+        print(f"{method}: {time.perf_counter() - t0:.1f} s")
+    S = np.asarray(model.spin)
+    names = ["Sx", "Sy", "Sz"]
+
+    def last(sol, name):
+        v = np.real(np.asarray(sol[name]))
+        return v[-1] if sol.times is not None else v
+
+    ref = "exact" if "exact" in results else "meanfield"
+    print(f"\nsite | obs | " + " | ".join(f"{m:>18}" for m in results) + f" | TWOQS-{ref}")
+    for i in range(model.n_sites):
+        for name in names:
+            cells = []
+            for m, sol in results.items():
+                v = last(sol, name)[i] / S[i]
+                e = (np.real(np.asarray(sol.error(name)))[-1] if sol.times is not None
+                     else np.real(np.asarray(sol.error(name))))[i] / S[i]
+                cells.append(f"{v:+.4f}" + (f" +- {e:.4f}" if e > 0 else " " * 9))
+            d = (last(results["twa"], name)[i] - last(results[ref], name)[i]) / S[i]
+            print(f"{i:4d} | {name:>3}/S | " + " | ".join(f"{c:>18}" for c in cells)
+                  + f" | {d:+.4f}")
+    if results["twa"].times is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from twoqs_jax import plot
+
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), constrained_layout=True)
+        for ax, name in zip(axes, names):
+            for m, sol in results.items():
+                plot.time_trace(sol, name, ax=ax, scale=1 / S[0], label=m)
+            ax.set_ylabel(f"<{name}>/S (site 0)")
+        axes[0].legend(frameon=False)
+        png = args.figure or os.path.splitext(os.path.basename(args.config))[0] + "_compare.png"
+        fig.savefig(png, dpi=110)
+        plt.close(fig)
+        print(f"wrote {png}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``twoqs``."""
+    p = argparse.ArgumentParser(
+        prog="twoqs",
+        description="TWOQS, mean-field and exact simulations of driven-dissipative spins.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("demo", help="the main job: driven-spin steady state, three ways")
+    d.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
+    d.add_argument("--out", default="demo_output", help="output directory (default: %(default)s)")
+    d.add_argument("--key", type=int, default=0, help="random seed (default: %(default)s)")
+    d.set_defaults(func=_demo)
+    i = sub.add_parser("info", help="version, devices JAX sees, precision")
+    i.set_defaults(func=_info)
+    for name, helptext, func in (
+        ("run", "run one configuration (TOML) and write a results file", _run_cmd),
+        ("sweep", "run a parameter grid given in the config's [sweep] section",
+         lambda a: _run_cmd(a, require_sweep=True)),
+    ):
+        r = sub.add_parser(name, help=helptext)
+        r.add_argument("config", help="TOML configuration (see twoqs_jax._config)")
+        r.add_argument("--out", help="results file (.h5); default: [output] path or CONFIG.h5")
+        r.add_argument("--overwrite", action="store_true", help="replace an existing output")
+        r.add_argument("--resume", action="store_true",
+                       help="continue a killed TWOQS run from its checkpoint (OUT.checkpoint.npz)")
+        g = r.add_mutually_exclusive_group()
+        g.add_argument("--progress", action="store_true", help="always show a progress bar")
+        g.add_argument("--quiet", action="store_true", help="never show a progress bar")
+        r.set_defaults(func=func)
+    c = sub.add_parser("compare", help="the same model by TWOQS, mean field and exact")
+    c.add_argument("config", help="TOML configuration (twa settings dt, n_traj needed)")
+    c.add_argument("--figure", help="figure file (default: CONFIG_compare.png)")
+    c.set_defaults(func=_compare_cmd)
+    return p
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``twoqs`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != "info":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # the application, not the library
+    try:
+        return args.func(args)
+    except (ValueError, FileExistsError) as err:
+        print(f"twoqs: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
