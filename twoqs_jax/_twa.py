@@ -31,6 +31,7 @@ from ._phase_space.sampling import FOCK_SAMPLINGS
 from ._phase_space.symbols import REPRESENTATIONS
 from ._sde.checkpoint import Checkpoint, fingerprint, progress_bar
 from ._sde.kernel import NOISES, KernelConfig, compiled_chunk, saving_mask
+from ._sde.sharding import chunk_indices, put_indices, resolve_devices, sharded_chunk
 from ._sde.statistics import RunningStats
 from ._solution import Solution
 
@@ -140,12 +141,47 @@ def _prepare(model, state, representation, n_traj, observables, functions, chunk
     )
 
 
+_EXECUTABLES: dict = {}
+
+
+def _compiled(fn, static, args):
+    """AOT-compiled ``fn`` for ``args``, reused for the same static configuration and
+    argument shapes/dtypes/tree (including the model's static edges). Lowering again costs
+    seconds per call; a repeated call then reports a compile time near 0."""
+    leaves, treedef = jax.tree.flatten(args)
+    try:
+        sig = (static, treedef, tuple((x.shape, str(x.dtype)) for x in leaves))
+        hash(sig)
+    except TypeError:
+        return fn.lower(*args).compile()
+    if sig not in _EXECUTABLES:
+        if len(_EXECUTABLES) >= 32:
+            _EXECUTABLES.pop(next(iter(_EXECUTABLES)))
+        _EXECUTABLES[sig] = fn.lower(*args).compile()
+    return _EXECUTABLES[sig]
+
+
+def _stats_piece(cfg, out, idx, part, batched):
+    """RunningStats of one chunk (or one device's share of it) with global indices ``idx``."""
+    idx = idx[idx < cfg.n_traj]
+    if idx.size == 0:
+        return None
+    gcount = np.bincount(idx % cfg.n_groups, minlength=cfg.n_groups)
+    body = dict(out[part], clipped=out["clipped"], bad=out["bad"])
+    # the group axis comes after the parameter axis (batched) and time axis (saved)
+    pos = int(batched) + int(part == "saved")
+    body["gsum"] = {k: np.moveaxis(v, pos, 0) for k, v in body["gsum"].items()}
+    return RunningStats.from_chunk(body, len(idx), gcount)
+
+
 def _run(cfg: KernelConfig, model, state, key, batched, part, state_batched=False,
-         checkpoint=None, resume=False, progress=None):
+         checkpoint=None, resume=False, progress=None, devices=None):
     """Driver loop over chunks; returns merged RunningStats and timings.
 
     With ``checkpoint`` (a path) the merged statistics are written atomically after every
     chunk, and ``resume=True`` continues from that file (see :mod:`._sde.checkpoint`).
+    With ``devices`` (a tuple, see :func:`._sde.sharding.resolve_devices`) every chunk's
+    trajectory axis is sharded over them and the per-device statistics are merged here.
     """
     n_chunks = -(-cfg.n_traj // cfg.chunk_size)
     ckpt, start, stats = None, 0, None
@@ -155,26 +191,35 @@ def _run(cfg: KernelConfig, model, state, key, batched, part, state_batched=Fals
         ckpt = Checkpoint(checkpoint, resume=resume)
         ckpt.fingerprint = fingerprint(cfg, model, state, _key_info(key), __version__)
         start, stats = ckpt.load()  # refuses a file of another run before any work
-    fn = compiled_chunk(cfg, batched, state_batched)
     theta = jnp.asarray(state.theta, cfg.dtype)
     phi = jnp.asarray(state.phi, cfg.dtype)
+    if devices is None:
+        fn = compiled_chunk(cfg, batched, state_batched)
+
+        def indices(c):
+            return jnp.asarray(c, jnp.int32)
+    else:
+        fn, sharding = sharded_chunk(cfg, batched, state_batched, devices)
+
+        def indices(c):
+            return put_indices(chunk_indices(cfg, c, len(devices)), sharding)
     t0 = time.perf_counter()
-    compiled = fn.lower(model, theta, phi, key, jnp.asarray(0, jnp.int32)).compile()
+    compiled = _compiled(fn, (cfg, batched, state_batched, devices),
+                         (model, theta, phi, key, indices(0)))
     t_compile = time.perf_counter() - t0
     bar = progress_bar(n_chunks, start, cfg.chunk_size, progress)
     t0 = time.perf_counter()
     for c in range(start, n_chunks):
-        out = compiled(model, theta, phi, key, jnp.asarray(c, jnp.int32))
-        out = jax.device_get(out)
-        idx = c * cfg.chunk_size + np.arange(cfg.chunk_size)
-        idx = idx[idx < cfg.n_traj]
-        gcount = np.bincount(idx % cfg.n_groups, minlength=cfg.n_groups)
-        body = dict(out[part], clipped=out["clipped"], bad=out["bad"])
-        # the group axis comes after the parameter axis (batched) and time axis (saved)
-        pos = int(batched) + int(part == "saved")
-        body["gsum"] = {k: np.moveaxis(v, pos, 0) for k, v in body["gsum"].items()}
-        s = RunningStats.from_chunk(body, len(idx), gcount)
-        stats = s if stats is None else stats.merge(s)
+        out = jax.device_get(compiled(model, theta, phi, key, indices(c)))
+        if devices is None:
+            pieces = [(out, c * cfg.chunk_size + np.arange(cfg.chunk_size))]
+        else:
+            idx = chunk_indices(cfg, c, len(devices))
+            pieces = [(jax.tree.map(lambda x, d=d: x[d], out), idx[d]) for d in range(len(idx))]
+        for o, idx in pieces:
+            s = _stats_piece(cfg, o, idx, part, batched)
+            if s is not None:
+                stats = s if stats is None else stats.merge(s)
         if ckpt is not None:
             ckpt.save(c + 1, stats)
         if bar is not None:
@@ -230,6 +275,12 @@ def _common_stats(cfg, stats, key, representation, t_compile, wall, n_sites):
     }
 
 
+def _device_stats(info, devs):
+    info["n_devices"] = 1 if devs is None else len(devs)
+    info["device"] = str(jax.devices()[0] if devs is None else devs[0])
+    return info
+
+
 def simulate_twa(
     model,
     state,
@@ -253,6 +304,8 @@ def simulate_twa(
     checkpoint=None,
     resume=False,
     progress=None,
+    shard=None,
+    devices=None,
 ) -> Solution:
     r"""Time evolution of expectation values by TWOQS trajectories.
 
@@ -303,6 +356,13 @@ def simulate_twa(
             model, settings, key or version) is refused with the reason.
         progress: show a progress bar over chunks (trajectories/s, ETA); ``None`` shows it
             only on an interactive terminal.
+        shard: shard every chunk's trajectory axis over ``devices`` (``jax.shard_map`` on a
+            1D mesh). ``None`` (default): shard when there is more than one device and
+            ``chunk_size`` is divisible by their number; ``True``: always (``chunk_size``
+            must be divisible); ``False``: one device. The numbers equal the one-device
+            numbers for the same key up to floating-point reduction order.
+        devices: the devices to shard over (default ``jax.devices()``, all hosts after
+            ``jax.distributed.initialize()``).
 
     Returns:
         ``Solution(method="twa")`` with ``times`` ``(T,)``, ``mean``/``sem`` arrays
@@ -355,10 +415,14 @@ def simulate_twa(
         conserve_spin=bool(conserve_spin), functions=tuple(p["functions"].items()),
     )
     key = _resolve_key(key)
+    devs = resolve_devices(shard, devices, cfg.chunk_size)
     stats, t_compile, wall = _run(cfg, model, state, key, p["batched"], "saved", p["state_batched"],
-                                  checkpoint=checkpoint, resume=resume, progress=progress)
+                                  checkpoint=checkpoint, resume=resume, progress=progress,
+                                  devices=devs)
     mean, sem = _finalize(stats, p["observables"], model, time_axis=True)
-    info = _common_stats(cfg, stats, key, representation, t_compile, wall, model.n_sites)
+    info = _device_stats(
+        _common_stats(cfg, stats, key, representation, t_compile, wall, model.n_sites), devs
+    )
     info["t_final"] = n_steps * dt
     return Solution(method="twa", times=steps * dt, mean=mean, sem=sem, stats=info)
 
@@ -386,6 +450,8 @@ def steady_state_twa(
     checkpoint=None,
     resume=False,
     progress=None,
+    shard=None,
+    devices=None,
 ) -> Solution:
     r"""Steady state by per-trajectory time averages over ``[t_burn, t_burn + t_avg]``.
 
@@ -425,9 +491,13 @@ def steady_state_twa(
         functions=tuple(p["functions"].items()),
     )
     key = _resolve_key(key)
+    devs = resolve_devices(shard, devices, cfg.chunk_size)
     stats, t_compile, wall = _run(cfg, model, state, key, p["batched"], "avg", p["state_batched"],
-                                  checkpoint=checkpoint, resume=resume, progress=progress)
+                                  checkpoint=checkpoint, resume=resume, progress=progress,
+                                  devices=devs)
     mean, sem = _finalize(stats, p["observables"], model, time_axis=False)
-    info = _common_stats(cfg, stats, key, representation, t_compile, wall, model.n_sites)
+    info = _device_stats(
+        _common_stats(cfg, stats, key, representation, t_compile, wall, model.n_sites), devs
+    )
     info.update(t_burn=n_burn * block * dt, t_avg=n_avg * block * dt)
     return Solution(method="twa", times=None, mean=mean, sem=sem, stats=info)

@@ -3,8 +3,10 @@
 ``jax.vmap`` over the trajectories of a chunk inside a ``lax.scan`` over blocks of
 ``block`` Euler-Maruyama steps (an inner ``lax.scan``). Trajectory ``i`` (global index) draws
 every random number from ``fold_in(key, i)``: its initial sample from ``fold_in(key, i)`` itself and
-the increments of step ``s`` from ``fold_in(., s + 1)``. Results are therefore the same for
-any chunk size (and would be for any sharding of the trajectory axis).
+the increments of the noise block (``nb`` consecutive steps, drawn at once; see
+:func:`noise_block`) starting at step ``s0`` from ``fold_in(., s0 + 1)``. Results are
+therefore the same for any chunk size and any sharding of the trajectory axis
+(:mod:`twoqs_jax._sde.sharding`).
 
 The model is an argument of the jitted function (a PyTree, never a closure constant), so a
 batch of models is a ``vmap`` away and pathwise gradients w.r.t. its parameters are possible.
@@ -77,26 +79,54 @@ class KernelConfig:
     functions: tuple[tuple[str, Callable], ...] = ()
 
 
-def _increments(cfg: KernelConfig, key, n: int, dtype):
-    """``(N_NOISE, n)`` Wiener increments of one trajectory and step."""
-    rows = (4 if cfg.jumps else 0) + (1 if cfg.dephasing else 0)
+# Increments of a whole block of ``nb`` steps are drawn from one key per trajectory (one
+# ``fold_in`` per block instead of per step), as long as a block holds at most this many
+# numbers per trajectory (memory: chunk_size x NOISE_NUMBERS x itemsize).
+NOISE_NUMBERS = 1024
+MAX_NOISE_BLOCK = 64
+
+
+def noise_rows(cfg: KernelConfig) -> int:
+    """Number of real Wiener processes per site actually driven (4 jump + 1 dephasing)."""
+    return (4 if cfg.jumps else 0) + (1 if cfg.dephasing else 0)
+
+
+def noise_block(cfg: KernelConfig, n: int) -> int:
+    """Steps per noise block: the largest divisor of ``cfg.block`` (<= MAX_NOISE_BLOCK) whose
+    increments of one trajectory fit in ``NOISE_NUMBERS`` numbers (static)."""
+    per_step = max(noise_rows(cfg), 1) * n
+    best = 1
+    for nb in range(1, min(cfg.block, MAX_NOISE_BLOCK) + 1):
+        if cfg.block % nb == 0 and nb * per_step <= NOISE_NUMBERS:
+            best = nb
+    return best
+
+
+def block_increments(cfg: KernelConfig, key, nb: int, n: int, dtype):
+    """``(nb, N_NOISE, n)`` Wiener increments of one trajectory for ``nb`` steps, one key.
+
+    Gaussian: ``sqrt(dt) N(0, 1)``. Two-point weak increments: ``+-sqrt(dt)`` from the bits
+    of 32-bit words (32 increments per word).
+    """
+    rows = noise_rows(cfg)
     if rows == 0:
-        return jnp.zeros((N_NOISE, n), dtype)
+        return jnp.zeros((nb, N_NOISE, n), dtype)
     sq = jnp.sqrt(jnp.asarray(cfg.dt, dtype))
     if cfg.noise == "gaussian":
-        x = jax.random.normal(key, (rows, n), dtype)
+        x = jax.random.normal(key, (nb, rows, n), dtype)
     else:
-        n_words = -(-rows * n // 32)
+        total = nb * rows * n
+        n_words = -(-total // 32)
         bits = jax.random.bits(key, (n_words,), jnp.uint32)
         b = (bits[:, None] >> jnp.arange(32, dtype=jnp.uint32)[None, :]) & 1
-        x = (2 * b.reshape(-1)[: rows * n].astype(dtype) - 1).reshape(rows, n)
+        x = (2 * b.reshape(-1)[:total].astype(dtype) - 1).reshape(nb, rows, n)
     x = x * sq
-    zeros = jnp.zeros((1, n), dtype)
+    zeros = jnp.zeros((nb, 1, n), dtype)
     if cfg.jumps and cfg.dephasing:
         return x
     if cfg.jumps:
-        return jnp.concatenate([x, zeros], axis=0)
-    return jnp.concatenate([jnp.zeros((4, n), dtype), x], axis=0)
+        return jnp.concatenate([x, zeros], axis=1)
+    return jnp.concatenate([jnp.zeros((nb, 4, n), dtype), x], axis=1)
 
 
 def _chunk_moments(cfg: KernelConfig, q: dict, weight, groups):
@@ -128,19 +158,27 @@ def run_chunk(cfg: KernelConfig, model, theta, phi, key, chunk_index):
         ``avg`` (the same for the time averages), ``clipped`` (clipped site-steps) and ``bad``
         (trajectories with a non-finite state).
     """
+    idx = chunk_index * cfg.chunk_size + jnp.arange(cfg.chunk_size)
+    return run_indices(cfg, model, theta, phi, key, idx)
+
+
+def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
+    """:func:`run_chunk` for an explicit ``(m,)`` array of global trajectory indices
+    (indices ``>= cfg.n_traj`` are padding and get weight 0). Trajectory ``i`` draws its
+    initial sample from ``fold_in(key, i)`` and the increments of the noise block starting
+    at step ``s0`` from ``fold_in(fold_in(key, i), s0 + 1)``."""
     dtype = jnp.dtype(cfg.dtype)
     model = jax.tree.map(
         lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, model
     )
     spin = model.spin
     n = spin.shape[0]
-    idx = chunk_index * cfg.chunk_size + jnp.arange(cfg.chunk_size)
     weight = (idx < cfg.n_traj).astype(dtype)
     groups = idx % cfg.n_groups
     tkeys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
     fns = dict(cfg.functions)
 
-    # the initial sample uses the trajectory key itself, step s uses fold_in(., s + 1)
+    # the initial sample uses the trajectory key itself, noise blocks fold_in(., s0 + 1)
     a, b = jax.vmap(
         lambda kk: sample_initial(kk, spin, theta, phi, cfg.k, cfg.fock_sampling, dtype)
     )(tkeys)
@@ -152,18 +190,25 @@ def run_chunk(cfg: KernelConfig, model, theta, phi, key, chunk_index):
             a, b
         )
 
-    def step(carry, s):
+    nb = noise_block(cfg, n)
+
+    def step(carry, dW):
         a, b, clip = carry
-
-        def one(kk, x, y):
-            dW = _increments(cfg, jax.random.fold_in(kk, s + 1), n, dtype)
-            return em_increment(model, x, y, dW, cfg.dt, cfg.k, cfg.fused)
-
-        a, b, c = jax.vmap(one)(tkeys, a, b)
+        a, b, c = jax.vmap(
+            lambda x, y, w: em_increment(model, x, y, w, cfg.dt, cfg.k, cfg.fused)
+        )(a, b, dW)
         if cfg.conserve_spin:
             r = jnp.sqrt(n_init / (jnp.abs(a) ** 2 + jnp.abs(b) ** 2))
             a, b = a * r, b * r
         return (a, b, clip + jnp.sum(c, axis=-1, dtype=jnp.int32)), None
+
+    def noise_block_steps(carry, s0):
+        # one key per trajectory and noise block: (chunk, nb, N_NOISE, n) increments
+        dW = jax.vmap(
+            lambda kk: block_increments(cfg, jax.random.fold_in(kk, s0 + 1), nb, n, dtype)
+        )(tkeys)
+        carry, _ = lax.scan(step, carry, jnp.moveaxis(dW, 1, 0))
+        return carry, None
 
     def moments_of_state(a, b):
         return _chunk_moments(cfg, observe(a, b), weight, groups)
@@ -177,8 +222,8 @@ def run_chunk(cfg: KernelConfig, model, theta, phi, key, chunk_index):
 
     def block(carry, ib):
         a, b, clip, bad, acc = carry
-        steps = ib * cfg.block + jnp.arange(cfg.block)
-        (a, b, clip), _ = lax.scan(step, (a, b, clip), steps)
+        starts = ib * cfg.block + nb * jnp.arange(cfg.block // nb)
+        (a, b, clip), _ = lax.scan(noise_block_steps, (a, b, clip), starts)
         finite = jnp.all(jnp.isfinite(a), axis=-1) & jnp.all(jnp.isfinite(b), axis=-1)
         bad = bad | ~finite
         if cfg.avg_from is not None:
@@ -194,8 +239,8 @@ def run_chunk(cfg: KernelConfig, model, theta, phi, key, chunk_index):
             out = None
         return (a, b, clip, bad, acc), out
 
-    clip0 = jnp.zeros(cfg.chunk_size, jnp.int32)
-    bad0 = jnp.zeros(cfg.chunk_size, bool)
+    clip0 = jnp.zeros(idx.shape[0], jnp.int32)
+    bad0 = jnp.zeros(idx.shape[0], bool)
     (a, b, clip, bad, acc), saved = lax.scan(
         block, (a, b, clip0, bad0, acc0), jnp.arange(cfg.n_blocks)
     )

@@ -1,0 +1,94 @@
+"""Sharding the trajectory axis of a chunk over devices (``jax.shard_map`` on a 1D mesh).
+
+A chunk of ``chunk_size`` global trajectory indices is reshaped to ``(D, chunk_size / D)``
+and laid out over a 1D :class:`jax.sharding.Mesh` of ``D`` devices (axis name ``"traj"``).
+Every device runs :func:`twoqs_jax._sde.kernel.run_indices` on its own indices and returns its
+own statistics (no cross-device communication); the host merges them exactly
+(:meth:`RunningStats.merge`, Chan). Trajectory ``i`` draws its numbers from
+``fold_in(key, i)`` whatever device runs it, so the result equals the one-device result for
+the same key up to the order of the floating-point reduction (about 1e-15 relative in
+float64).
+
+Multi-host: call ``jax.distributed.initialize()`` in every process first; ``jax.devices()``
+then lists the devices of all hosts and the same code shards over them (see notes/scale.md).
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from .kernel import KernelConfig, run_indices
+
+AXIS = "traj"
+
+
+def resolve_devices(shard, devices, chunk_size: int):
+    """The device tuple to shard over, or ``None`` for a plain one-device run.
+
+    Args:
+        shard: ``None`` (auto: shard when more than one device is given or visible and
+            ``chunk_size`` is divisible by their number), ``True`` (must shard) or ``False``.
+        devices: ``None`` (``jax.devices()``) or a sequence of devices.
+        chunk_size: trajectories per chunk.
+    """
+    if shard not in (None, True, False):
+        raise ValueError(f"`shard` must be None, True or False, got {shard!r}.")
+    if shard is False:
+        return None
+    if devices is None:
+        devices = jax.devices()
+    else:
+        try:
+            devices = tuple(devices)
+        except TypeError:
+            raise ValueError(
+                f"`devices` must be a sequence of jax devices, got {devices!r}."
+            ) from None
+        if not devices or not all(isinstance(d, jax.Device) for d in devices):
+            raise ValueError(f"`devices` must be a non-empty sequence of jax devices, got {devices!r}.")
+    devices = tuple(devices)
+    n = len(devices)
+    if shard is True:
+        if chunk_size % n:
+            raise ValueError(
+                f"`shard=True` needs `chunk_size` divisible by the {n} devices, got {chunk_size}."
+            )
+        return devices
+    if n > 1 and chunk_size % n == 0:
+        return devices
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def sharded_chunk(cfg: KernelConfig, batched: bool, state_batched: bool, devices: tuple):
+    """Jitted ``(model, theta, phi, key, idx) -> statistics`` with ``idx`` ``(D, m)``
+    sharded over ``devices``; every output gets a leading device axis ``D``."""
+    mesh = Mesh(np.array(devices), (AXIS,))
+    fn = functools.partial(run_indices, cfg)
+    if batched:
+        ax = 0 if state_batched else None
+        fn = jax.vmap(fn, in_axes=(0, ax, ax, None, None))
+
+    def local(model, theta, phi, key, idx):
+        out = fn(model, theta, phi, key, idx[0])
+        return jax.tree.map(lambda x: x[None], out)
+
+    mapped = jax.shard_map(
+        local, mesh=mesh, in_specs=(P(), P(), P(), P(), P(AXIS)), out_specs=P(AXIS),
+        check_vma=False,  # per-device work only: nothing to check across devices
+    )
+    return jax.jit(mapped), NamedSharding(mesh, P(AXIS))
+
+
+def chunk_indices(cfg: KernelConfig, chunk_index: int, n_devices: int) -> np.ndarray:
+    """``(D, chunk_size / D)`` global trajectory indices of chunk ``chunk_index``."""
+    idx = chunk_index * cfg.chunk_size + np.arange(cfg.chunk_size)
+    return idx.reshape(n_devices, -1).astype(np.int32)
+
+
+def put_indices(idx: np.ndarray, sharding) -> jax.Array:
+    """Place the ``(D, m)`` indices with one row per device."""
+    return jax.device_put(jnp.asarray(idx), sharding)
