@@ -15,7 +15,9 @@ name                    shape         meaning (per site i, j; symmetric order)
 ``SpSm``                ``(n, n)``    ``<S_i^+ S_j^->`` (complex in general)
 ``SzSz``                ``(n, n)``    ``<S_i^z S_j^z>`` (symmetrised on the diagonal)
 ``xi2``                 ``()``        squeezing parameter ``min_phi 2S Var(S_phi)/<S_z>^2``
-                                      of site 0 (paper 003 Eq. 33)
+                                      of site 0 (paper 003 Eq. 33; ``S_phi`` in the x-y
+                                      plane, so it assumes a mean spin along +-z, as in
+                                      the paper's squeezing runs from ``m = -S``)
 ======================  ============  ==================================================
 
 For time-resolved results each array has a leading time axis ``(T, ...)``; for steady

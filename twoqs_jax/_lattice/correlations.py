@@ -102,6 +102,11 @@ def correlation_function(sol: Solution, lattice=None, *, site=None):
         if int(np.prod(shape)) != n:
             raise ValueError(f"`lattice`={lattice!r} does not have the solution's {n} sites.")
         if site is not None:
+            if len(shape) > 1:
+                raise ValueError(
+                    f"`site`={site!r} selects displacements along a ring; it cannot be combined "
+                    f"with the 2D `lattice`={lattice!r} (use the translation average instead)."
+                )
             site = check_int("site", site, 0)
             tgt = (site + np.arange(n)) % n
             g, ge = m[..., site, tgt], me[..., site, tgt]
