@@ -67,3 +67,24 @@ def test_bad_files(tmp_path):
     p.write_text("[model\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(p)
+
+
+@pytest.mark.parametrize(
+    "section, kw, match",
+    [
+        ("method", {"dt": [0.1]}, "method.dt"),
+        ("sweep", {"values": ["a"]}, "sweep.values"),
+        ("sweep", {"parameter": "Gamma", "num": 0}, "sweep.num"),
+    ],
+)
+def test_more_bad_values(section, kw, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_config(_with(section, **kw))
+
+
+def test_sweep_parameter_must_be_continuous():
+    d = {k: dict(v) for k, v in GOOD.items()}
+    d["model"] = {"preset": "heisenberg_chain", "n_sites": 3, "S": 2}
+    d["sweep"] = {"parameter": "convention", "values": [1.0]}
+    with pytest.raises(ConfigError, match="sweep.parameter"):
+        parse_config(d)

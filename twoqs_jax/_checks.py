@@ -69,7 +69,11 @@ def check_shape(name: str, value, shape: tuple) -> None:
 
 def check_int(name: str, value, minimum: int | None = None) -> int:
     """Return ``value`` as int, raising if it is not an integer or below ``minimum``."""
-    if isinstance(value, bool) or not float(value).is_integer():
+    try:
+        integral = not isinstance(value, bool) and float(value).is_integer()
+    except (TypeError, ValueError):
+        integral = False
+    if not integral:
         raise ValueError(f"`{name}` must be an integer, got {value!r}.")
     value = int(value)
     if minimum is not None and value < minimum:

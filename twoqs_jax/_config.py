@@ -101,9 +101,11 @@ def _check_keys(section: str, table: dict, allowed: dict) -> dict:
         typ = allowed[k]
         if typ is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
-        if typ is float and isinstance(v, list):
-            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
-                raise ConfigError(f"`{section}.{k}` = {v!r} must be a number or list of numbers.")
+        if typ is list:
+            if not (isinstance(v, list) and v and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in v
+            )):
+                raise ConfigError(f"`{section}.{k}` = {v!r} must be a non-empty list of numbers.")
         elif not isinstance(v, typ) or isinstance(v, bool) and typ is not bool:
             raise ConfigError(
                 f"`{section}.{k}` = {v!r} has type {type(v).__name__}; expected {typ.__name__}."
@@ -233,10 +235,12 @@ def parse_config(table: dict) -> RunConfig:
     if "sweep" in table:
         sweep = _check_keys("sweep", table["sweep"], _SWEEP_KEYS)
         par = sweep.get("parameter")
-        if par not in sig.parameters or par in ("S", "n_sites"):
-            allowed = [p for p in sig.parameters if p not in ("S", "n_sites", "convention",
-                                                               "periodic", "lattice")]
+        allowed = [p for p in sig.parameters if p not in ("S", "n_sites", "convention",
+                                                           "periodic", "lattice")]
+        if par not in allowed:
             raise ConfigError(f"`sweep.parameter` = {par!r}; allowed for {preset!r}: {allowed}.")
+        if "num" in sweep and sweep["num"] < 1:
+            raise ConfigError(f"`sweep.num` = {sweep['num']!r} must be >= 1.")
         if "values" not in sweep and not {"start", "stop", "num"} <= set(sweep):
             raise ConfigError("[sweep] needs `values = [...]` or `start`, `stop` and `num`.")
 

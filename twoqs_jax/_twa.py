@@ -420,6 +420,11 @@ def simulate_twa(
                                   checkpoint=checkpoint, resume=resume, progress=progress,
                                   devices=devs)
     mean, sem = _finalize(stats, p["observables"], model, time_axis=True)
+    for name, v in mean.items():  # one row per saving time, whatever the grid
+        if np.shape(v)[int(p["batched"])] != len(steps):
+            raise RuntimeError(
+                f"internal error: {name!r} has {np.shape(v)} rows for {len(steps)} saving times."
+            )
     info = _device_stats(
         _common_stats(cfg, stats, key, representation, t_compile, wall, model.n_sites), devs
     )

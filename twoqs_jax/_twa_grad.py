@@ -259,6 +259,15 @@ def twa_gradient(
         clips += float(np.sum(clip))
     vals = np.concatenate(vals)
     g_all = jax.tree.map(lambda *xs: np.concatenate(xs), *grads)
+    bad = ~np.isfinite(vals)
+    for leaf in jax.tree.leaves(g_all):
+        bad |= ~np.all(np.isfinite(leaf.reshape(leaf.shape[0], -1)), axis=1)
+    if np.any(bad):
+        raise RuntimeError(
+            f"TWOQS trajectories blew up: {int(np.sum(bad))} of {n_traj} trajectories gave a "
+            "non-finite value or derivative. The Euler-Maruyama step is unstable; use a "
+            "smaller `dt`."
+        )
     sem = lambda x: np.std(x, axis=0, ddof=1) / math.sqrt(x.shape[0])  # noqa: E731
     return TwaGradient(
         value=float(np.mean(vals)),

@@ -167,7 +167,7 @@ def _window_average(sol, t_burn, t_avg):
     from twoqs_jax import Solution
 
     t = np.asarray(sol.times)
-    sel = t >= t_burn - 1e-12
+    sel = t > t_burn + 1e-12
     mean = {k: np.mean(np.asarray(v)[sel], axis=0) for k, v in sol.mean.items()}
     return Solution(method=sol.method, times=None, mean=mean, sem={},
                     stats={**sol.stats, "t_burn": t_burn, "t_avg": t_avg})
@@ -196,7 +196,8 @@ def _solve_one(cfg, method, model, state, *, checkpoint=None, resume=False, prog
         solve = tq.solve_meanfield if method == "meanfield" else tq.solve_cumulants
         if steady:
             t_end = m["t_burn"] + m["t_avg"]
-            times = np.concatenate([[0.0], np.linspace(m["t_burn"], t_end, 201)])
+            window = np.linspace(m["t_burn"], t_end, 201)[1:]  # t_burn < t <= t_end, as TWOQS
+            times = np.concatenate([[0.0], window])
             return _window_average(solve(model, state, times=times), m["t_burn"], m["t_avg"])
         return solve(model, state, times=np.linspace(0.0, m["t_final"], n_save))
     if method == "exact":

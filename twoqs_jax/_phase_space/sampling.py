@@ -49,7 +49,8 @@ def sample_down(key, spin, k: int, fock_sampling: str, dtype):
     zp = x[4] + 1j * x[5]
     phase = zp / jnp.abs(zp)
     if k == -1:
-        nb = jax.random.gamma(jax.random.fold_in(key, 1), two_s + 1, dtype=dtype)
+        # fold_in(key, 2**32 - 1): noise blocks use fold_in(key, s0 + 1) with s0 < 2**32 - 1
+        nb = jax.random.gamma(jax.random.fold_in(key, 0xFFFFFFFF), two_s + 1, dtype=dtype)
         return z0, jnp.sqrt(nb) * phase
     alpha0 = z0 * jnp.sqrt(0.5)
     if fock_sampling == "coherent":

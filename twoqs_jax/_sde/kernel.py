@@ -135,11 +135,14 @@ def _chunk_moments(cfg: KernelConfig, q: dict, weight, groups):
     mean, m2, gsum = {}, {}, {}
     for name, v in q.items():
         w = weight.reshape((-1,) + (1,) * (v.ndim - 1)).astype(v.dtype)
-        mu = jnp.sum(w * v, axis=0) / n_c
+        # `where`, not `w * v`: a padding trajectory (w = 0) that blew up must not turn the
+        # chunk's statistics into NaN (0 * NaN = NaN) while the blow-up counter ignores it.
+        v = jnp.where(w > 0, v, jnp.zeros_like(v))
+        mu = jnp.sum(v, axis=0) / n_c
         mean[name] = mu
-        m2[name] = jnp.sum(w * (v - mu) ** 2, axis=0)
+        m2[name] = jnp.sum(jnp.where(w > 0, (v - mu) ** 2, 0), axis=0)
         if name in cfg.grouped:
-            gsum[name] = jax.ops.segment_sum(w * v, groups, num_segments=cfg.n_groups)
+            gsum[name] = jax.ops.segment_sum(v, groups, num_segments=cfg.n_groups)
     return {"mean": mean, "m2": m2, "gsum": gsum}
 
 
@@ -249,6 +252,9 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
         "bad": jnp.sum(weight * bad.astype(dtype)),
     }
     if cfg.save_blocks is not None:
+        # the scan emits one row per block (zeros where nothing is saved): keep saved rows
+        keep = np.flatnonzero(np.asarray(cfg.save_blocks))
+        saved = jax.tree.map(lambda s: s[keep], saved)
         if cfg.save_initial:
             first = moments_of_state(a_init, b_init)
             saved = jax.tree.map(lambda f, s: jnp.concatenate([f[None], s], axis=0), first, saved)
