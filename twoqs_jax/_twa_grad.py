@@ -27,7 +27,7 @@ from jax import lax
 from ._checks import check_in, check_int
 from ._model.model import SpinModel
 from ._model.states import SpinCoherentState
-from ._phase_space.drift import hamiltonian_drift
+from ._phase_space.drift import em_increment
 from ._phase_space.observables import trajectory_observables
 from ._phase_space.sampling import FOCK_SAMPLINGS, sample_initial
 from ._phase_space.symbols import REPRESENTATIONS
@@ -59,26 +59,9 @@ def _safe_sqrt(x):
 
 
 def _increment(model, alpha, beta, dW, dt, k):
-    """Euler-Maruyama increment of :func:`twoqs_jax._phase_space.drift.em_increment` (same
-    values) with square roots that have derivative 0 where the argument is clipped."""
-    ha, hb = hamiltonian_drift(model, alpha, beta, k)
-    dt_ = jnp.real(alpha).dtype
-    kd, kg, kp = (model.decay.astype(dt_), model.gain.astype(dt_), model.dephasing.astype(dt_))
-    na, nb = jnp.abs(alpha) ** 2, jnp.abs(beta) ** 2
-    up, um = (1 + k) / 2, (1 - k) / 2
-    da = (-(kd / 2) * (nb + up) + (kg / 2) * (nb - um) - kp / 8) * alpha
-    db = ((kd / 2) * (na - um) - (kg / 2) * (na + up) - kp / 8) * beta
-    var_a = kd * (um / 2) * (nb + up)
-    var_b = kg * (um / 2) * (na + up)
-    clipped = jnp.zeros(alpha.shape, bool)
-    if up > 0:
-        clipped = ((kd > 0) & (na - um < 0)) | ((kg > 0) & (nb - um < 0))
-        var_b = var_b + kd * (up / 2) * jnp.maximum(na - um, 0)
-        var_a = var_a + kg * (up / 2) * jnp.maximum(nb - um, 0)
-    amp_a, amp_b, amp_phi = _safe_sqrt(var_a), _safe_sqrt(var_b), _safe_sqrt(kp / 4)
-    new_a = alpha + (ha + da) * dt + amp_a * (dW[0] + 1j * dW[1]) + 1j * amp_phi * alpha * dW[4]
-    new_b = beta + (hb + db) * dt + amp_b * (dW[2] + 1j * dW[3]) - 1j * amp_phi * beta * dW[4]
-    return new_a, new_b, clipped
+    """:func:`twoqs_jax._phase_space.drift.em_increment` (same values) with square roots
+    whose derivative is 0 where the argument is clipped."""
+    return em_increment(model, alpha, beta, dW, dt, k, True, _safe_sqrt)
 
 
 def _trajectory_average(cfg, n_burn, observable, conserve_spin, make_model, params, theta,

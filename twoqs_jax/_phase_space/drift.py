@@ -89,7 +89,7 @@ def hamiltonian_drift(model, alpha, beta, k: int = 0):
     return da, db
 
 
-def dissipation(model, alpha, beta, k: int = 0):
+def dissipation(model, alpha, beta, k: int = 0, sqrt=jnp.sqrt):
     """Drift, noise amplitudes and clip flags of decay, gain and dephasing (one trajectory).
 
     Returns:
@@ -117,10 +117,10 @@ def dissipation(model, alpha, beta, k: int = 0):
         clipped = ((kd > 0) & (arg_b < 0)) | ((kg > 0) & (arg_a < 0))
         var_b = var_b + kd * (up / 2) * jnp.maximum(arg_b, 0)
         var_a = var_a + kg * (up / 2) * jnp.maximum(arg_a, 0)
-    return da, db, jnp.sqrt(var_a), jnp.sqrt(var_b), jnp.sqrt(kp / 4), clipped
+    return da, db, sqrt(var_a), sqrt(var_b), sqrt(kp / 4), clipped
 
 
-def em_increment(model, alpha, beta, dW, dt, k: int = 0, fused: bool = True):
+def em_increment(model, alpha, beta, dW, dt, k: int = 0, fused: bool = True, sqrt=jnp.sqrt):
     """One Euler-Maruyama (Ito) increment.
 
     Args:
@@ -131,13 +131,15 @@ def em_increment(model, alpha, beta, dW, dt, k: int = 0, fused: bool = True):
         dt: time step.
         k: representation.
         fused: hand-written Hamiltonian drift (``True``) or the autodiff reference.
+        sqrt: square root of the diffusion amplitudes (pathwise gradients pass one whose
+            derivative is 0 where a Wigner argument is clipped, instead of inf).
 
     Returns:
         ``(new_alpha, new_beta, clipped)``.
     """
     drift = hamiltonian_drift if fused else hamiltonian_drift_autodiff
     ha, hb = drift(model, alpha, beta, k)
-    da, db, amp_a, amp_b, amp_phi, clipped = dissipation(model, alpha, beta, k)
+    da, db, amp_a, amp_b, amp_phi, clipped = dissipation(model, alpha, beta, k, sqrt)
     new_a = alpha + (ha + da) * dt + amp_a * (dW[0] + 1j * dW[1]) + 1j * amp_phi * alpha * dW[4]
     new_b = beta + (hb + db) * dt + amp_b * (dW[2] + 1j * dW[3]) - 1j * amp_phi * beta * dW[4]
     return new_a, new_b, clipped
