@@ -281,6 +281,21 @@ def _device_stats(info, devs):
     return info
 
 
+def steady_window(dt, t_burn, t_avg, avg_every):
+    """Validate a steady-state window; return ``(dt, block, n_burn, n_avg)`` in blocks of
+    ``avg_every`` steps (the states averaged are those at ``t_burn + j * block * dt``,
+    ``j = 1 .. n_avg``)."""
+    dt = _check_float("dt", dt, positive=True)
+    t_burn = _check_float("t_burn", t_burn, nonnegative=True)
+    t_avg = _check_float("t_avg", t_avg, positive=True)
+    block = check_int("avg_every", avg_every, minimum=1)
+    n_avg = int(round(t_avg / (dt * block)))
+    if n_avg < 1:
+        raise ValueError(f"`t_avg` must be >= avg_every * dt = {block * dt}, got {t_avg}.")
+    n_burn = int(round(t_burn / (dt * block)))
+    return dt, block, n_burn, n_avg
+
+
 def simulate_twa(
     model,
     state,
@@ -479,14 +494,7 @@ def steady_state_twa(
     """
     p = _prepare(model, state, representation, n_traj, observables, functions, chunk_size,
                  dtype, fock_sampling, noise, n_groups)
-    dt = _check_float("dt", dt, positive=True)
-    t_burn = _check_float("t_burn", t_burn, nonnegative=True)
-    t_avg = _check_float("t_avg", t_avg, positive=True)
-    block = check_int("avg_every", avg_every, minimum=1)
-    n_avg = int(round(t_avg / (dt * block)))
-    if n_avg < 1:
-        raise ValueError(f"`t_avg` must be >= avg_every * dt = {block * dt}, got {t_avg}.")
-    n_burn = int(round(t_burn / (dt * block)))
+    dt, block, n_burn, n_avg = steady_window(dt, t_burn, t_avg, avg_every)
     cfg = KernelConfig(
         k=p["k"], dt=dt, block=block, n_blocks=n_burn + n_avg, save_initial=False,
         save_blocks=None, avg_from=n_burn, names=p["names"], grouped=p["grouped"],

@@ -32,7 +32,7 @@ from ._phase_space.observables import trajectory_observables
 from ._phase_space.sampling import FOCK_SAMPLINGS, sample_initial
 from ._phase_space.symbols import REPRESENTATIONS
 from ._sde.kernel import NOISES, KernelConfig, block_increments, noise_block
-from ._twa import _check_float, _resolve_dtype, _resolve_key
+from ._twa import _resolve_dtype, _resolve_key, steady_window
 
 LINEAR = ("Sx", "Sy", "Sz", "Sx2", "Sy2", "Sz2")
 
@@ -180,14 +180,7 @@ def twa_gradient(
     check_in("noise", noise, NOISES)
     n_traj = check_int("n_traj", n_traj, minimum=2)
     chunk_size = min(check_int("chunk_size", chunk_size, minimum=1), n_traj)
-    dt = _check_float("dt", dt, positive=True)
-    t_burn = _check_float("t_burn", t_burn, nonnegative=True)
-    t_avg = _check_float("t_avg", t_avg, positive=True)
-    block = check_int("avg_every", avg_every, minimum=1)
-    n_avg = int(round(t_avg / (dt * block)))
-    if n_avg < 1:
-        raise ValueError(f"`t_avg` must be >= avg_every * dt = {block * dt}, got {t_avg}.")
-    n_burn = int(round(t_burn / (dt * block)))
+    dt, block, n_burn, n_avg = steady_window(dt, t_burn, t_avg, avg_every)
     dtype = _resolve_dtype(dtype)
     jumps = bool(np.any(np.asarray(model0.decay) > 0) or np.any(np.asarray(model0.gain) > 0))
     deph = bool(np.any(np.asarray(model0.dephasing) > 0))
