@@ -43,26 +43,9 @@ def _validated_N(N):
     return int(N)
 
 
-class CentralSpinModel(eqx.Module):
-    """One central spin-1/2 coupled to ``N`` identical spin-1/2 satellites (paper 002 Eq. 1-2).
-
-    ``H = (omega/2 + w_z) s0z + w_x s0x + sum_n [(eps/2) snz + g (s0+ sn- + s0- sn+)]``;
-    jumps ``s0-`` (``kappa``), ``s0+`` (``kappa_up``), ``sn+`` (``Gamma_up``), ``sn-``
-    (``Gamma_down``), standard Lindblad rates. All continuous parameters are PyTree leaves
-    (vmap/grad over them works for the closed equations); ``N`` is static.
-
-    Attributes:
-        N: number of satellites (integer >= 1).
-        omega, eps: central and satellite level splittings.
-        g: central-satellite flip-flop coupling.
-        kappa, kappa_up: central-spin decay and pump rates.
-        Gamma_up, Gamma_down: satellite pump and decay rates.
-        w_x, w_z: paper 004's central drive ``w_x tau_x + w_z tau_z`` (default 0).
-
-    Example:
-        >>> m = CentralSpinModel(N=50, omega=1.0, eps=1.0, g=0.75, kappa=50 / 16,
-        ...                      Gamma_up=1.5, Gamma_down=0.5)
-    """
+class _NetworkModel(eqx.Module):
+    """Parameters shared by the central-spin and Tavis-Cummings models (see the module
+    docstring); ``N`` is static, every continuous parameter a PyTree leaf."""
 
     N: int = eqx.field(static=True)
     omega: float = 0.0
@@ -90,15 +73,36 @@ class CentralSpinModel(eqx.Module):
 
     def replace(self, **changes):
         """A copy with some parameters changed (validated again)."""
-        fields = {k: getattr(self, k) for k in _FIELDS}
+        names = ("N", "omega", "eps", "g", "kappa", "kappa_up", "Gamma_up", "Gamma_down",
+                 "w_x", "w_z")
+        fields = {k: getattr(self, k) for k in names}
         fields.update(changes)
         return type(self)(**fields)
 
 
-_FIELDS = ("N", "omega", "eps", "g", "kappa", "kappa_up", "Gamma_up", "Gamma_down", "w_x", "w_z")
+class CentralSpinModel(_NetworkModel):
+    """One central spin-1/2 coupled to ``N`` identical spin-1/2 satellites (paper 002 Eq. 1-2).
+
+    ``H = (omega/2 + w_z) s0z + w_x s0x + sum_n [(eps/2) snz + g (s0+ sn- + s0- sn+)]``;
+    jumps ``s0-`` (``kappa``), ``s0+`` (``kappa_up``), ``sn+`` (``Gamma_up``), ``sn-``
+    (``Gamma_down``), standard Lindblad rates. All continuous parameters are PyTree leaves
+    (vmap/grad over them works for the closed equations); ``N`` is static.
+
+    Attributes:
+        N: number of satellites (integer >= 1).
+        omega, eps: central and satellite level splittings.
+        g: central-satellite flip-flop coupling.
+        kappa, kappa_up: central-spin decay and pump rates.
+        Gamma_up, Gamma_down: satellite pump and decay rates.
+        w_x, w_z: paper 004's central drive ``w_x tau_x + w_z tau_z`` (default 0).
+
+    Example:
+        >>> m = CentralSpinModel(N=50, omega=1.0, eps=1.0, g=0.75, kappa=50 / 16,
+        ...                      Gamma_up=1.5, Gamma_down=0.5)
+    """
 
 
-class TavisCummingsModel(eqx.Module):
+class TavisCummingsModel(_NetworkModel):
     """A cavity mode ``a`` coupled to ``N`` spin-1/2 satellites (paper 002 Sec. V B).
 
     ``H = omega a^+ a + sum_n [(eps/2) snz + g (a^+ sn- + a sn+)]``; jumps ``a`` (``kappa``),
@@ -107,39 +111,11 @@ class TavisCummingsModel(eqx.Module):
     :class:`CentralSpinModel` and must be 0.
     """
 
-    N: int = eqx.field(static=True)
-    omega: float = 0.0
-    eps: float = 0.0
-    g: float = 1.0
-    kappa: float = 0.0
-    kappa_up: float = 0.0
-    Gamma_up: float = 0.0
-    Gamma_down: float = 0.0
-    w_x: float = 0.0
-    w_z: float = 0.0
-
-    def __init__(self, N, omega=0.0, eps=0.0, g=1.0, kappa=0.0, kappa_up=0.0, Gamma_up=0.0,
-                 Gamma_down=0.0, w_x=0.0, w_z=0.0):
-        self.N = _validated_N(N)
-        self.omega, self.eps, self.g, self.w_x, self.w_z = omega, eps, g, w_x, w_z
-        self.kappa, self.kappa_up = kappa, kappa_up
-        self.Gamma_up, self.Gamma_down = Gamma_up, Gamma_down
-        _check_common(self)
-        if is_concrete(w_z) and float(w_z) != 0.0:
+    def __check_init__(self):
+        if is_concrete(self.w_z) and float(self.w_z) != 0.0:
             raise ValueError(
-                f"`w_z` must be 0 for the Tavis-Cummings model (use omega), got {w_z!r}."
+                f"`w_z` must be 0 for the Tavis-Cummings model (use omega), got {self.w_z!r}."
             )
-
-    @property
-    def u1_symmetric(self) -> bool:
-        """True when ``w_x == 0``."""
-        return bool(is_concrete(self.w_x) and float(self.w_x) == 0.0)
-
-    def replace(self, **changes):
-        """A copy with some parameters changed (validated again)."""
-        fields = {k: getattr(self, k) for k in _FIELDS}
-        fields.update(changes)
-        return type(self)(**fields)
 
 
 def fixed_g_sqrtN(N, g_sqrtN, **params) -> CentralSpinModel:
