@@ -27,11 +27,10 @@ from jax import lax
 from ._checks import check_in, check_int
 from ._model.model import SpinModel
 from ._model.states import SpinCoherentState
-from ._phase_space.drift import em_increment
 from ._phase_space.observables import trajectory_observables
 from ._phase_space.sampling import FOCK_SAMPLINGS, sample_initial
 from ._phase_space.symbols import REPRESENTATIONS
-from ._sde.kernel import NOISES, KernelConfig, block_increments, noise_block
+from ._sde.kernel import NOISES, KernelConfig, block_increments, noise_block, trajectory_step
 from ._twa import _resolve_dtype, _resolve_key, steady_window
 
 LINEAR = ("Sx", "Sy", "Sz", "Sx2", "Sy2", "Sz2")
@@ -58,14 +57,7 @@ def _safe_sqrt(x):
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1)), 0)
 
 
-def _increment(model, alpha, beta, dW, dt, k):
-    """:func:`twoqs_jax._phase_space.drift.em_increment` (same values) with square roots
-    whose derivative is 0 where the argument is clipped."""
-    return em_increment(model, alpha, beta, dW, dt, k, True, _safe_sqrt)
-
-
-def _trajectory_average(cfg, n_burn, observable, conserve_spin, make_model, params, theta,
-                        phi, key, i):
+def _trajectory_average(cfg, n_burn, observable, make_model, params, theta, phi, key, i):
     """Time average of the observable along trajectory ``i`` (a function of ``params``),
     and its number of clipped site-steps."""
     dtype = jnp.dtype(cfg.dtype)
@@ -87,11 +79,8 @@ def _trajectory_average(cfg, n_burn, observable, conserve_spin, make_model, para
 
     def step(carry, dW):
         a, b, clip = carry
-        a, b, c = _increment(model, a, b, dW, cfg.dt, cfg.k)
-        if conserve_spin:
-            r = jnp.sqrt(n_init / (jnp.abs(a) ** 2 + jnp.abs(b) ** 2))
-            a, b = a * r, b * r
-        return (a, b, clip + jnp.sum(c, dtype=jnp.int32)), None
+        a, b, c = trajectory_step(cfg, model, a, b, dW, n_init, _safe_sqrt)
+        return (a, b, clip + c), None
 
     def noise_steps(carry, s0):
         dW = block_increments(cfg, jax.random.fold_in(tk, s0 + 1), nb, n, dtype)
@@ -196,7 +185,7 @@ def twa_gradient(
     phi = jnp.asarray(state.phi, dtype)
 
     def f(p, i):
-        return _trajectory_average(cfg, n_burn, observable, bool(conserve_spin), make_model,
+        return _trajectory_average(cfg, n_burn, observable, make_model,
                                    p, theta, phi, key, i)
 
     if mode == "reverse":

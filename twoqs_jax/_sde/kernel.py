@@ -129,6 +129,18 @@ def block_increments(cfg: KernelConfig, key, nb: int, n: int, dtype):
     return jnp.concatenate([jnp.zeros((nb, 4, n), dtype), x], axis=1)
 
 
+def trajectory_step(cfg: KernelConfig, model, alpha, beta, dW, n_init, sqrt=jnp.sqrt):
+    """One Euler-Maruyama step of one trajectory, with the spin-length projection when
+    ``cfg.conserve_spin`` (rescale both modes of every site to the initial
+    ``|alpha|^2 + |beta|^2 = n_init``). Returns ``(alpha, beta, clipped site count)``.
+    Shared by the kernel and the pathwise gradients (which pass a clip-safe ``sqrt``)."""
+    a, b, c = em_increment(model, alpha, beta, dW, cfg.dt, cfg.k, cfg.fused, sqrt)
+    if cfg.conserve_spin:
+        r = jnp.sqrt(n_init / (jnp.abs(a) ** 2 + jnp.abs(b) ** 2))
+        a, b = a * r, b * r
+    return a, b, jnp.sum(c, dtype=jnp.int32)
+
+
 def _chunk_moments(cfg: KernelConfig, q: dict, weight, groups):
     """Masked chunk mean, M2 and per-group sums of per-trajectory values ``q``."""
     n_c = jnp.sum(weight)
@@ -198,12 +210,9 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
     def step(carry, dW):
         a, b, clip = carry
         a, b, c = jax.vmap(
-            lambda x, y, w: em_increment(model, x, y, w, cfg.dt, cfg.k, cfg.fused)
-        )(a, b, dW)
-        if cfg.conserve_spin:
-            r = jnp.sqrt(n_init / (jnp.abs(a) ** 2 + jnp.abs(b) ** 2))
-            a, b = a * r, b * r
-        return (a, b, clip + jnp.sum(c, axis=-1, dtype=jnp.int32)), None
+            lambda x, y, w, n0: trajectory_step(cfg, model, x, y, w, n0)
+        )(a, b, dW, n_init)
+        return (a, b, clip + c), None
 
     def noise_block_steps(carry, s0):
         # one key per trajectory and noise block: (chunk, nb, N_NOISE, n) increments
