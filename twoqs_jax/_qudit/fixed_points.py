@@ -169,11 +169,16 @@ def branch_in_gamma(model: QuditLMG, gammas, guess, *, max_steps=40) -> dict:
     gammas = jnp.asarray(gammas, dtype=jnp.result_type(model.V, float))
     c0 = _as_coords(model, guess)
     cs, oks = _scan_gamma(model, gammas, c0, max_steps)
+    return _branch_result(model, gammas, cs, oks)
+
+
+def _branch_result(model, gammas, cs, oks) -> dict:
+    """The dict returned by the branch continuations: parameters, coordinates, X/Y/Z,
+    convergence flags and the largest real part of the stability eigenvalues."""
     xyz = scaled_spin(model.d, cs)
-    max_re = _branch_max_re(model, gammas, cs)
     return {"gamma_I": np.asarray(gammas), "coords": np.asarray(cs), "X": np.asarray(xyz[:, 0]),
             "Y": np.asarray(xyz[:, 1]), "Z": np.asarray(xyz[:, 2]),
-            "converged": np.asarray(oks), "max_re": max_re}
+            "converged": np.asarray(oks), "max_re": _branch_max_re(model, gammas, cs)}
 
 
 def _z_system(y, args):
@@ -215,11 +220,7 @@ def branch_in_z(model: QuditLMG, zs, guess, *, max_steps=40) -> dict:
     zs = jnp.asarray(zs, c0.dtype)
     ys, oks = _scan_z(model, zs, y0, max_steps)
     cs, gs = ys[:, :-1], ys[:, -1]
-    xyz = scaled_spin(model.d, cs)
-    max_re = _branch_max_re(model, gs, cs)
-    return {"gamma_I": np.asarray(gs), "coords": np.asarray(cs), "X": np.asarray(xyz[:, 0]),
-            "Y": np.asarray(xyz[:, 1]), "Z": np.asarray(xyz[:, 2]),
-            "converged": np.asarray(oks), "max_re": max_re}
+    return _branch_result(model, gs, cs, oks)
 
 
 def _fold_system(y, args):
