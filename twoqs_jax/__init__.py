@@ -42,6 +42,7 @@ from ._exact.operators import hamiltonian as hamiltonian
 from ._exact.operators import liouvillian as liouvillian
 from ._exact.phase_space import spin_husimi as spin_husimi
 from ._exact.phase_space import spin_wigner as spin_wigner
+from ._exact.resonance_fluorescence import driven_spin_steady_state as driven_spin_steady_state
 from ._exact.solve import evolve_rho as evolve_rho
 from ._exact.solve import solve_exact as solve_exact
 from ._exact.solve import steady_state_exact as steady_state_exact
