@@ -30,7 +30,16 @@ from ._model.states import SpinCoherentState
 from ._phase_space.observables import trajectory_observables
 from ._phase_space.sampling import FOCK_SAMPLINGS, sample_initial
 from ._phase_space.symbols import REPRESENTATIONS
-from ._sde.kernel import NOISES, KernelConfig, block_increments, noise_block, trajectory_step
+from ._sde.kernel import (
+    NOISES,
+    KernelConfig,
+    block_noise,
+    noise_block,
+    observed,
+    split,
+    step_increments,
+    trajectory_step,
+)
 from ._twa import _resolve_dtype, _resolve_key, steady_window
 
 LINEAR = ("Sx", "Sy", "Sz", "Sx2", "Sy2", "Sz2")
@@ -69,33 +78,38 @@ def _trajectory_average(cfg, n_burn, observable, make_model, params, theta, phi,
     n = spin.shape[0]
     tk = jax.random.fold_in(key, i)
     a, b = sample_initial(tk, spin, theta, phi, cfg.k, cfg.fock_sampling, dtype)
-    n_init = jnp.abs(a) ** 2 + jnp.abs(b) ** 2
+    r0 = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
     nb = noise_block(cfg, n)
 
-    def observe(a, b):
+    def observe(z):
+        a, b = observed(cfg, z, r0)
         if callable(observable):
             return jnp.asarray(observable(a, b), dtype)
         return jnp.mean(trajectory_observables(a, b, spin, cfg.k, (observable,))[observable])
 
-    def step(carry, dW):
-        a, b, clip = carry
-        a, b, c = trajectory_step(cfg, model, a, b, dW, n_init, _safe_sqrt)
-        return (a, b, clip + c), None
-
     def noise_steps(carry, s0):
-        dW = block_increments(cfg, jax.random.fold_in(tk, s0 + 1), nb, n, dtype)
-        return lax.scan(step, carry, dW)[0], None
+        noise = block_noise(cfg, jax.random.fold_in(tk, s0 + 1), nb, n, dtype)
+
+        def step(carry, xs):
+            z, clip = carry
+            s, per_step = xs
+            dW = step_increments(cfg, per_step if cfg.noise == "gaussian" else noise, s, dtype)
+            z, c = trajectory_step(cfg, model, z, dW, r0, _safe_sqrt)
+            return (z, clip + c), None
+
+        per_step = noise if cfg.noise == "gaussian" else None
+        return lax.scan(step, carry, (jnp.arange(nb), per_step))[0], None
 
     @jax.checkpoint
     def block(carry, ib):
-        a, b, clip, acc = carry
+        z, clip, acc = carry
         starts = ib * cfg.block + nb * jnp.arange(cfg.block // nb)
-        a, b, clip = lax.scan(noise_steps, (a, b, clip), starts)[0]
-        acc = acc + jnp.where(ib >= n_burn, observe(a, b), 0)
-        return (a, b, clip, acc), None
+        z, clip = lax.scan(noise_steps, (z, clip), starts)[0]
+        acc = acc + jnp.where(ib >= n_burn, observe(z), 0)
+        return (z, clip, acc), None
 
-    init = (a, b, jnp.zeros((), jnp.int32), jnp.zeros((), dtype))
-    (_, _, clip, acc), _ = lax.scan(block, init, jnp.arange(cfg.n_blocks))
+    init = (split(a, b), jnp.zeros((), jnp.int32), jnp.zeros((), dtype))
+    (_, clip, acc), _ = lax.scan(block, init, jnp.arange(cfg.n_blocks))
     return acc / (cfg.n_blocks - n_burn), clip
 
 

@@ -26,6 +26,7 @@ Dephasing (exact in every representation)::
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from .symbols import hamiltonian_symbol, spin_vector
 
@@ -65,6 +66,41 @@ def spin_gradient(model, s):
     return g
 
 
+def hamiltonian_drift_real(model, ar, ai, br, bi, k: int = 0):
+    """:func:`hamiltonian_drift` in real arithmetic on ``alpha = ar + i ai``,
+    ``beta = br + i bi`` (XLA vectorises real loops far better than complex ones on CPU).
+
+    With ``g = dH_W/ds`` (:func:`spin_gradient`)::
+
+        Re dalpha/dt = ( g_x bi - g_y br + g_z ai) / 2,  Im dalpha/dt = -(g_x br + g_y bi + g_z ar) / 2
+        Re dbeta/dt  = ( g_x ai + g_y ar - g_z bi) / 2,  Im dbeta/dt  = -(g_x ar - g_y ai - g_z br) / 2
+
+    plus, for ``k != 0``, the same-site phase ``+i (k/4) tr(J) z`` on both modes.
+
+    Returns:
+        ``(Re dalpha/dt, Im dalpha/dt, Re dbeta/dt, Im dbeta/dt)``, each ``(n,)``.
+    """
+    s = jnp.stack(
+        [ar * br + ai * bi, ar * bi - ai * br, 0.5 * (ar**2 + ai**2 - br**2 - bi**2)], axis=-1
+    )
+    g = spin_gradient(model, s)
+    gx, gy, gz = g[:, 0], g[:, 1], g[:, 2]
+    dar = 0.5 * (gx * bi - gy * br + gz * ai)
+    dai = -0.5 * (gx * br + gy * bi + gz * ar)
+    dbr = 0.5 * (gx * ai + gy * ar - gz * bi)
+    dbi = -0.5 * (gx * ar - gy * ai - gz * br)
+    edges = model.edges
+    if k != 0 and edges.shape[0]:
+        same = edges[:, 0] == edges[:, 1]
+        if same.any():
+            tr = jnp.trace(model.symmetric_coupling, axis1=-2, axis2=-1).astype(s.dtype)
+            c = jnp.zeros(ar.shape, s.dtype).at[edges[:, 0]].add(jnp.where(same, tr, 0.0))
+            c = 0.25 * k * c
+            dar, dai = dar - c * ai, dai + c * ar
+            dbr, dbi = dbr - c * bi, dbi + c * br
+    return dar, dai, dbr, dbi
+
+
 def hamiltonian_drift(model, alpha, beta, k: int = 0):
     """Hand-written (fused) Hamiltonian drift, equal to :func:`hamiltonian_drift_autodiff`.
 
@@ -72,21 +108,39 @@ def hamiltonian_drift(model, alpha, beta, k: int = 0):
     ``dalpha/dt = -(i/2)[(g_x - i g_y) beta + g_z alpha]`` and
     ``dbeta/dt = -(i/2)[(g_x + i g_y) alpha - g_z beta]``; for ``k != 0`` a same-site
     coupling adds the common phase rotation ``+i (k/4) tr(J) z`` to both modes.
+    (Computed by :func:`hamiltonian_drift_real`.)
     """
-    s = spin_vector(alpha, beta)
-    g = spin_gradient(model, s)
-    gm = g[:, 0] - 1j * g[:, 1]
-    da = -0.5j * (gm * beta + g[:, 2] * alpha)
-    db = -0.5j * (jnp.conj(gm) * alpha - g[:, 2] * beta)
-    edges = model.edges
-    if k != 0 and edges.shape[0]:
-        same = edges[:, 0] == edges[:, 1]
-        if same.any():
-            tr = jnp.trace(model.symmetric_coupling, axis1=-2, axis2=-1).astype(s.dtype)
-            c = jnp.zeros(alpha.shape, s.dtype).at[edges[:, 0]].add(jnp.where(same, tr, 0.0))
-            da = da + 0.25j * k * c * alpha
-            db = db + 0.25j * k * c * beta
-    return da, db
+    dar, dai, dbr, dbi = hamiltonian_drift_real(
+        model, jnp.real(alpha), jnp.imag(alpha), jnp.real(beta), jnp.imag(beta), k
+    )
+    return lax.complex(dar, dai), lax.complex(dbr, dbi)
+
+
+def dissipation_coefficients(model, na, nb, k: int = 0, sqrt=jnp.sqrt):
+    """Real coefficients of :func:`dissipation` from ``na = |alpha|^2``, ``nb = |beta|^2``.
+
+    Returns:
+        ``(ca, cb, amp_a, amp_b, amp_phi, clipped)`` with drifts ``dalpha = ca alpha dt``,
+        ``dbeta = cb beta dt`` and the noise amplitudes of :func:`dissipation`.
+    """
+    dt_ = na.dtype
+    kd = model.decay.astype(dt_)
+    kg = model.gain.astype(dt_)
+    kp = model.dephasing.astype(dt_)
+    up, um = (1 + k) / 2, (1 - k) / 2
+    # decay: alpha loses, beta gains; gain: exchanged
+    ca = -(kd / 2) * (nb + up) + (kg / 2) * (nb - um) - kp / 8
+    cb = (kd / 2) * (na - um) - (kg / 2) * (na + up) - kp / 8
+    var_a = kd * (um / 2) * (nb + up)  # always >= 0
+    var_b = kg * (um / 2) * (na + up)
+    arg_b = na - um  # decay's beta diffusion argument (negative possible for k = 0)
+    arg_a = nb - um  # gain's alpha diffusion argument
+    clipped = jnp.zeros(na.shape, bool)
+    if up > 0:
+        clipped = ((kd > 0) & (arg_b < 0)) | ((kg > 0) & (arg_a < 0))
+        var_b = var_b + kd * (up / 2) * jnp.maximum(arg_b, 0)
+        var_a = var_a + kg * (up / 2) * jnp.maximum(arg_a, 0)
+    return ca, cb, sqrt(var_a), sqrt(var_b), sqrt(kp / 4), clipped
 
 
 def dissipation(model, alpha, beta, k: int = 0, sqrt=jnp.sqrt):
@@ -98,26 +152,10 @@ def dissipation(model, alpha, beta, k: int = 0, sqrt=jnp.sqrt):
         multiplies ``i alpha dW5`` and ``-i beta dW5``; ``clipped`` ``(n,)`` bool marks sites
         whose Wigner diffusion argument was negative (clipped at 0).
     """
-    dt_ = jnp.real(alpha).dtype
-    kd = model.decay.astype(dt_)
-    kg = model.gain.astype(dt_)
-    kp = model.dephasing.astype(dt_)
-    na = jnp.abs(alpha) ** 2
-    nb = jnp.abs(beta) ** 2
-    up, um = (1 + k) / 2, (1 - k) / 2
-    # decay: alpha loses, beta gains; gain: exchanged
-    da = (-(kd / 2) * (nb + up) + (kg / 2) * (nb - um) - kp / 8) * alpha
-    db = ((kd / 2) * (na - um) - (kg / 2) * (na + up) - kp / 8) * beta
-    var_a = kd * (um / 2) * (nb + up)  # always >= 0
-    var_b = kg * (um / 2) * (na + up)
-    arg_b = na - um  # decay's beta diffusion argument (negative possible for k = 0)
-    arg_a = nb - um  # gain's alpha diffusion argument
-    clipped = jnp.zeros(alpha.shape, bool)
-    if up > 0:
-        clipped = ((kd > 0) & (arg_b < 0)) | ((kg > 0) & (arg_a < 0))
-        var_b = var_b + kd * (up / 2) * jnp.maximum(arg_b, 0)
-        var_a = var_a + kg * (up / 2) * jnp.maximum(arg_a, 0)
-    return da, db, sqrt(var_a), sqrt(var_b), sqrt(kp / 4), clipped
+    ca, cb, amp_a, amp_b, amp_phi, clipped = dissipation_coefficients(
+        model, jnp.abs(alpha) ** 2, jnp.abs(beta) ** 2, k, sqrt
+    )
+    return ca * alpha, cb * beta, amp_a, amp_b, amp_phi, clipped
 
 
 def em_increment(model, alpha, beta, dW, dt, k: int = 0, fused: bool = True, sqrt=jnp.sqrt):
@@ -127,7 +165,9 @@ def em_increment(model, alpha, beta, dW, dt, k: int = 0, fused: bool = True, sqr
         model: one parameter point.
         alpha, beta: ``(n,)`` complex state.
         dW: ``(N_NOISE, n)`` real Wiener increments of variance ``dt`` (or any weak
-            increments with the same first three moments).
+            increments with the same first three moments), or a sequence of ``N_NOISE``
+            rows where ``dW[0]`` (then rows 0-3: no decay/gain noise) or ``dW[4]`` (no
+            dephasing noise) may be ``None``, which skips those terms.
         dt: time step.
         k: representation.
         fused: hand-written Hamiltonian drift (``True``) or the autodiff reference.
@@ -140,6 +180,45 @@ def em_increment(model, alpha, beta, dW, dt, k: int = 0, fused: bool = True, sqr
     drift = hamiltonian_drift if fused else hamiltonian_drift_autodiff
     ha, hb = drift(model, alpha, beta, k)
     da, db, amp_a, amp_b, amp_phi, clipped = dissipation(model, alpha, beta, k, sqrt)
-    new_a = alpha + (ha + da) * dt + amp_a * (dW[0] + 1j * dW[1]) + 1j * amp_phi * alpha * dW[4]
-    new_b = beta + (hb + db) * dt + amp_b * (dW[2] + 1j * dW[3]) - 1j * amp_phi * beta * dW[4]
+    new_a = alpha + (ha + da) * dt
+    new_b = beta + (hb + db) * dt
+    if dW[0] is not None:
+        new_a = new_a + amp_a * (dW[0] + 1j * dW[1])
+        new_b = new_b + amp_b * (dW[2] + 1j * dW[3])
+    if dW[4] is not None:
+        new_a = new_a + 1j * amp_phi * alpha * dW[4]
+        new_b = new_b - 1j * amp_phi * beta * dW[4]
     return new_a, new_b, clipped
+
+
+def em_increment_real(model, z, dW, dt, k: int = 0, fused: bool = True, sqrt=jnp.sqrt):
+    """:func:`em_increment` on the real components ``z = (Re alpha, Im alpha, Re beta,
+    Im beta)`` (a tuple of ``(n,)`` arrays), in real arithmetic when ``fused`` (the TWOQS
+    kernel's step: XLA on CPU vectorises it, complex arithmetic it does not). Same numbers
+    as :func:`em_increment` up to rounding.
+
+    Returns:
+        ``(new z, clipped)``.
+    """
+    ar, ai, br, bi = z
+    if not fused:
+        a, b, clipped = em_increment(
+            model, lax.complex(ar, ai), lax.complex(br, bi), dW, dt, k, fused, sqrt
+        )
+        return (jnp.real(a), jnp.imag(a), jnp.real(b), jnp.imag(b)), clipped
+    har, hai, hbr, hbi = hamiltonian_drift_real(model, ar, ai, br, bi, k)
+    ca, cb, amp_a, amp_b, amp_phi, clipped = dissipation_coefficients(
+        model, ar**2 + ai**2, br**2 + bi**2, k, sqrt
+    )
+    nar = ar + (har + ca * ar) * dt
+    nai = ai + (hai + ca * ai) * dt
+    nbr = br + (hbr + cb * br) * dt
+    nbi = bi + (hbi + cb * bi) * dt
+    if dW[0] is not None:
+        nar, nai = nar + amp_a * dW[0], nai + amp_a * dW[1]
+        nbr, nbi = nbr + amp_b * dW[2], nbi + amp_b * dW[3]
+    if dW[4] is not None:
+        pa, pb = amp_phi * dW[4], -amp_phi * dW[4]  # i amp_phi z dW5 and -i amp_phi beta dW5
+        nar, nai = nar - pa * ai, nai + pa * ar
+        nbr, nbi = nbr - pb * bi, nbi + pb * br
+    return (nar, nai, nbr, nbi), clipped

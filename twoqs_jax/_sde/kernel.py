@@ -3,8 +3,8 @@
 ``jax.vmap`` over the trajectories of a chunk inside a ``lax.scan`` over blocks of
 ``block`` Euler-Maruyama steps (an inner ``lax.scan``). Trajectory ``i`` (global index) draws
 every random number from ``fold_in(key, i)``: its initial sample from ``fold_in(key, i)`` itself and
-the increments of the noise block (``nb`` consecutive steps, drawn at once; see
-:func:`noise_block`) starting at step ``s0`` from ``fold_in(., s0 + 1)``. Results are
+the random material of the noise block (``nb`` consecutive steps, drawn at once; see
+:func:`noise_block`, :func:`block_noise`) starting at step ``s0`` from ``fold_in(., s0 + 1)``. Results are
 therefore the same for any chunk size and any sharding of the trajectory axis
 (:mod:`twoqs_jax._sde.sharding`).
 
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .._phase_space.drift import N_NOISE, em_increment
+from .._phase_space.drift import N_NOISE, em_increment_real
 from .._phase_space.observables import trajectory_observables
 from .._phase_space.sampling import sample_initial
 
@@ -79,11 +79,15 @@ class KernelConfig:
     functions: tuple[tuple[str, Callable], ...] = ()
 
 
-# Increments of a whole block of ``nb`` steps are drawn from one key per trajectory (one
-# ``fold_in`` per block instead of per step), as long as a block holds at most this many
-# numbers per trajectory (memory: chunk_size x NOISE_NUMBERS x itemsize).
+# The random numbers of a noise block of ``nb`` consecutive steps are drawn at once from one
+# key per trajectory (one ``fold_in`` per block instead of per step). Gaussian increments:
+# ``nb x rows x n`` normals, at most NOISE_NUMBERS per trajectory (memory: chunk_size x
+# NOISE_NUMBERS x itemsize) and MAX_NOISE_BLOCK steps. Two-point increments: ``rows x n``
+# 32-bit words per block of up to 32 steps; step ``s`` of the block uses bit ``s`` of every
+# word, extracted inside the fused step (no increments are ever stored).
 NOISE_NUMBERS = 1024
 MAX_NOISE_BLOCK = 64
+BITS_PER_WORD = 32
 
 
 def noise_rows(cfg: KernelConfig) -> int:
@@ -92,53 +96,103 @@ def noise_rows(cfg: KernelConfig) -> int:
 
 
 def noise_block(cfg: KernelConfig, n: int) -> int:
-    """Steps per noise block: the largest divisor of ``cfg.block`` (<= MAX_NOISE_BLOCK) whose
-    increments of one trajectory fit in ``NOISE_NUMBERS`` numbers (static)."""
-    per_step = max(noise_rows(cfg), 1) * n
+    """Steps per noise block (static): the largest divisor of ``cfg.block`` that is at most
+    32 (two-point: one bit of each word per step) or, for Gaussian increments, at most
+    MAX_NOISE_BLOCK with the increments of one trajectory within ``NOISE_NUMBERS``."""
+    if cfg.noise == "two_point":
+        limit, per_step = BITS_PER_WORD, 0
+    else:
+        limit, per_step = MAX_NOISE_BLOCK, max(noise_rows(cfg), 1) * n
     best = 1
-    for nb in range(1, min(cfg.block, MAX_NOISE_BLOCK) + 1):
+    for nb in range(1, min(cfg.block, limit) + 1):
         if cfg.block % nb == 0 and nb * per_step <= NOISE_NUMBERS:
             best = nb
     return best
 
 
-def block_increments(cfg: KernelConfig, key, nb: int, n: int, dtype):
-    """``(nb, N_NOISE, n)`` Wiener increments of one trajectory for ``nb`` steps, one key.
+def block_noise(cfg: KernelConfig, key, nb: int, n: int, dtype):
+    """The random material of one trajectory for a noise block of ``nb`` steps (one key).
 
-    Gaussian: ``sqrt(dt) N(0, 1)``. Two-point weak increments: ``+-sqrt(dt)`` from the bits
-    of 32-bit words (32 increments per word).
+    Gaussian: ``(nb, rows, n)`` increments ``sqrt(dt) N(0, 1)``. Two-point: ``(rows, n)``
+    uint32 words, whose bit ``s`` gives the increments ``+-sqrt(dt)`` of step ``s``.
+    ``None`` when the model drives no noise.
     """
     rows = noise_rows(cfg)
     if rows == 0:
-        return jnp.zeros((nb, N_NOISE, n), dtype)
-    sq = jnp.sqrt(jnp.asarray(cfg.dt, dtype))
+        return None
     if cfg.noise == "gaussian":
-        x = jax.random.normal(key, (nb, rows, n), dtype)
+        return jax.random.normal(key, (nb, rows, n), dtype) * jnp.sqrt(jnp.asarray(cfg.dt, dtype))
+    return jax.random.bits(key, (rows, n), jnp.uint32)
+
+
+def step_increments(cfg: KernelConfig, noise, s, dtype) -> tuple:
+    """The ``N_NOISE`` increment rows of step ``s`` of a noise block, from
+    :func:`block_noise` (``None`` for rows the model does not drive; see ``em_increment``).
+    For Gaussian increments ``noise`` is already the ``(rows, n)`` slice of step ``s``."""
+    if noise is None:
+        return (None,) * N_NOISE
+    if cfg.noise == "gaussian":
+        x = noise
     else:
-        total = nb * rows * n
-        n_words = -(-total // 32)
-        bits = jax.random.bits(key, (n_words,), jnp.uint32)
-        b = (bits[:, None] >> jnp.arange(32, dtype=jnp.uint32)[None, :]) & 1
-        x = (2 * b.reshape(-1)[:total].astype(dtype) - 1).reshape(nb, rows, n)
-    x = x * sq
-    zeros = jnp.zeros((nb, 1, n), dtype)
-    if cfg.jumps and cfg.dephasing:
-        return x
-    if cfg.jumps:
-        return jnp.concatenate([x, zeros], axis=1)
-    return jnp.concatenate([jnp.zeros((nb, 4, n), dtype), x], axis=1)
+        sq = jnp.sqrt(jnp.asarray(cfg.dt, dtype))
+        bit = (noise >> s.astype(jnp.uint32)) & jnp.uint32(1)
+        x = jnp.where(bit == 1, sq, -sq)
+    rows = [x[r] for r in range(x.shape[0])]
+    jump = rows[:4] if cfg.jumps else [None] * 4
+    deph = rows[-1] if cfg.dephasing else None
+    return (*jump, deph)
 
 
-def trajectory_step(cfg: KernelConfig, model, alpha, beta, dW, n_init, sqrt=jnp.sqrt):
-    """One Euler-Maruyama step of one trajectory, with the spin-length projection when
-    ``cfg.conserve_spin`` (rescale both modes of every site to the initial
-    ``|alpha|^2 + |beta|^2 = n_init``). Returns ``(alpha, beta, clipped site count)``.
-    Shared by the kernel and the pathwise gradients (which pass a clip-safe ``sqrt``)."""
-    a, b, c = em_increment(model, alpha, beta, dW, cfg.dt, cfg.k, cfg.fused, sqrt)
-    if cfg.conserve_spin:
-        r = jnp.sqrt(n_init / (jnp.abs(a) ** 2 + jnp.abs(b) ** 2))
-        a, b = a * r, b * r
-    return a, b, jnp.sum(c, dtype=jnp.int32)
+def block_increments(cfg: KernelConfig, key, nb: int, n: int, dtype):
+    """``(nb, N_NOISE, n)`` increments of one trajectory for a noise block of ``nb`` steps
+    (zeros in rows the model does not drive): the numbers the kernel uses, materialised
+    (for tests and diagnostics; the kernel never stores them)."""
+    noise = block_noise(cfg, key, nb, n, dtype)
+
+    def one(s):
+        inc = step_increments(
+            cfg, None if noise is None else (noise[s] if cfg.noise == "gaussian" else noise),
+            s, dtype,
+        )
+        return jnp.stack([jnp.zeros(n, dtype) if r is None else r for r in inc])
+
+    return jax.vmap(one)(jnp.arange(nb))
+
+
+def split(alpha, beta) -> tuple:
+    """The kernel's state ``z = (Re alpha, Im alpha, Re beta, Im beta)``."""
+    return jnp.real(alpha), jnp.imag(alpha), jnp.real(beta), jnp.imag(beta)
+
+
+def project(cfg: KernelConfig, z, r0) -> tuple:
+    """The spin-length projection of ``simulate_twa(conserve_spin=True)``: rescale both
+    modes of every site to ``sqrt(|alpha|^2 + |beta|^2) = r0`` (identity otherwise)."""
+    if not cfg.conserve_spin:
+        return z
+    ar, ai, br, bi = z
+    r = r0 * lax.rsqrt(ar**2 + ai**2 + br**2 + bi**2)
+    return ar * r, ai * r, br * r, bi * r
+
+
+def observed(cfg: KernelConfig, z, r0):
+    """``(alpha, beta)`` of the carried state ``z`` as observers see it (projected)."""
+    ar, ai, br, bi = project(cfg, z, r0)
+    return lax.complex(ar, ai), lax.complex(br, bi)
+
+
+def trajectory_step(cfg: KernelConfig, model, z, dW, r0, sqrt=jnp.sqrt):
+    """One Euler-Maruyama step of one trajectory on its real components ``z`` (see
+    :func:`split`; real arithmetic vectorises on CPU). Returns ``(z, clipped sites)``.
+
+    With ``cfg.conserve_spin`` the carried state is the *unprojected* one: the step first
+    projects it (:func:`project`), then takes the increment, so the projected states
+    ``P(y_k)`` are exactly those of "step, then project" (``P(F(P(y)))``), while each step
+    stays one fused loop per output with no shared intermediate (XLA would recompute it).
+    Observers use :func:`observed`. Shared by the kernel and the pathwise gradients (which
+    pass a clip-safe ``sqrt``)."""
+    z = project(cfg, z, r0)
+    z, c = em_increment_real(model, z, dW, cfg.dt, cfg.k, cfg.fused, sqrt)
+    return z, jnp.sum(c, dtype=jnp.int32)
 
 
 def _chunk_moments(cfg: KernelConfig, q: dict, weight, groups):
@@ -197,64 +251,74 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
     a, b = jax.vmap(
         lambda kk: sample_initial(kk, spin, theta, phi, cfg.k, cfg.fock_sampling, dtype)
     )(tkeys)
-    a_init, b_init = a, b
-    n_init = jnp.abs(a) ** 2 + jnp.abs(b) ** 2
+    z_init = split(a, b)
+    r0 = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
 
-    def observe(a, b):
-        return jax.vmap(lambda x, y: trajectory_observables(x, y, spin, cfg.k, cfg.names, fns))(
-            a, b
-        )
+    def observe(z):
+        def one(z, r):
+            x, y = observed(cfg, z, r)
+            return trajectory_observables(x, y, spin, cfg.k, cfg.names, fns)
+
+        return jax.vmap(one)(z, r0)
 
     nb = noise_block(cfg, n)
 
-    def step(carry, dW):
-        a, b, clip = carry
-        a, b, c = jax.vmap(
-            lambda x, y, w, n0: trajectory_step(cfg, model, x, y, w, n0)
-        )(a, b, dW, n_init)
-        return (a, b, clip + c), None
-
     def noise_block_steps(carry, s0):
-        # one key per trajectory and noise block: (chunk, nb, N_NOISE, n) increments
-        dW = jax.vmap(
-            lambda kk: block_increments(cfg, jax.random.fold_in(kk, s0 + 1), nb, n, dtype)
-        )(tkeys)
-        carry, _ = lax.scan(step, carry, jnp.moveaxis(dW, 1, 0))
+        # one key per trajectory and noise block
+        noise = jax.vmap(
+            lambda kk: block_noise(cfg, jax.random.fold_in(kk, s0 + 1), nb, n, dtype),
+            out_axes=1 if cfg.noise == "gaussian" else 0,
+        )(tkeys)  # Gaussian: (nb, chunk, rows, n); two-point: (chunk, rows, n) words
+
+        def step(carry, xs):
+            z, clip = carry
+            s, per_step = xs
+            words = None if cfg.noise == "gaussian" else noise
+
+            def one(z, r, w_step, w):
+                dW = step_increments(cfg, w_step if cfg.noise == "gaussian" else w, s, dtype)
+                return trajectory_step(cfg, model, z, dW, r)
+
+            z, c = jax.vmap(one)(z, r0, per_step, words)
+            return (z, clip + c), None
+
+        per_step = noise if cfg.noise == "gaussian" else None
+        carry, _ = lax.scan(step, carry, (jnp.arange(nb), per_step))
         return carry, None
 
-    def moments_of_state(a, b):
-        return _chunk_moments(cfg, observe(a, b), weight, groups)
+    def moments_of_state(z):
+        return _chunk_moments(cfg, observe(z), weight, groups)
 
-    template = jax.eval_shape(moments_of_state, a, b)
+    template = jax.eval_shape(moments_of_state, z_init)
     zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), template)
 
-    q_template = jax.eval_shape(observe, a, b)
+    q_template = jax.eval_shape(observe, z_init)
     acc0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), q_template)
     save_flags = jnp.asarray(cfg.save_blocks if cfg.save_blocks is not None else (False,))
 
     def block(carry, ib):
-        a, b, clip, bad, acc = carry
+        z, clip, bad, acc = carry
         starts = ib * cfg.block + nb * jnp.arange(cfg.block // nb)
-        (a, b, clip), _ = lax.scan(noise_block_steps, (a, b, clip), starts)
-        finite = jnp.all(jnp.isfinite(a), axis=-1) & jnp.all(jnp.isfinite(b), axis=-1)
+        (z, clip), _ = lax.scan(noise_block_steps, (z, clip), starts)
+        finite = functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(x), axis=-1) for x in z])
         bad = bad | ~finite
         if cfg.avg_from is not None:
             acc = lax.cond(
                 ib >= cfg.avg_from,
-                lambda acc: jax.tree.map(jnp.add, acc, observe(a, b)),
+                lambda acc: jax.tree.map(jnp.add, acc, observe(z)),
                 lambda acc: acc,
                 acc,
             )
         if cfg.save_blocks is not None:
-            out = lax.cond(save_flags[ib], moments_of_state, lambda a, b: zeros, a, b)
+            out = lax.cond(save_flags[ib], moments_of_state, lambda z: zeros, z)
         else:
             out = None
-        return (a, b, clip, bad, acc), out
+        return (z, clip, bad, acc), out
 
     clip0 = jnp.zeros(idx.shape[0], jnp.int32)
     bad0 = jnp.zeros(idx.shape[0], bool)
-    (a, b, clip, bad, acc), saved = lax.scan(
-        block, (a, b, clip0, bad0, acc0), jnp.arange(cfg.n_blocks)
+    (_, clip, bad, acc), saved = lax.scan(
+        block, (z_init, clip0, bad0, acc0), jnp.arange(cfg.n_blocks)
     )
     result = {
         "clipped": jnp.sum(weight * clip.astype(dtype)),
@@ -265,7 +329,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
         keep = np.flatnonzero(np.asarray(cfg.save_blocks))
         saved = jax.tree.map(lambda s: s[keep], saved)
         if cfg.save_initial:
-            first = moments_of_state(a_init, b_init)
+            first = moments_of_state(z_init)
             saved = jax.tree.map(lambda f, s: jnp.concatenate([f[None], s], axis=0), first, saved)
         result["saved"] = saved
     if cfg.avg_from is not None:
