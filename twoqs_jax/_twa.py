@@ -353,7 +353,17 @@ def simulate_twa(
             float32).
         fock_sampling: Wigner sampling of the Fock state, "coherent" (paper 003 Eq. 18) or
             "fock" (exact Fock-state mean and variance of ``|beta|^2``, uniform phase).
-        noise: "gaussian" or "two_point" (weak increments ``+-sqrt(dt)``, cheaper).
+            With "coherent" every trajectory's Schwinger-boson number
+            ``N = |alpha|^2 + |beta|^2`` has the spread ``Var N = 2S + 1/2`` instead of the
+            Fock value ``1/2``, which adds ``S/2`` to the variance along the mean spin
+            (``Var(S_z)`` of ``spin_up()``/``spin_down()`` is ``S/2`` at t = 0 instead of 0).
+            For variances and squeezing near polarised states use
+            ``fock_sampling="fock", conserve_spin=True``; the default follows paper 003.
+            See notes/engine.md, "Second moments along the mean spin".
+        noise: "gaussian" or "two_point": weak increments ``+-sqrt(dt)`` (same first three
+            moments, so the same weak order 1 of Euler-Maruyama), one random bit per
+            increment read inside the fused step: about 5x the Gaussian throughput on a
+            CPU (benchmarks/results/suite.md), equal results within error (tests).
         n_groups: jackknife groups for the standard errors of variances and ``xi2``.
         fused: hand-written Hamiltonian drift (default) or the autodiff reference.
         conserve_spin: ``False`` (default) integrates paper 003's SDEs as they are. Their
@@ -364,6 +374,11 @@ def simulate_twa(
             after each step back to the trajectory's initial length (a projection; the
             initial spin-length distribution is then conserved, as in the exact dynamics).
             An option of this package, not of paper 003; see notes/engine.md for measurements.
+            Without it the spin-length diffusion adds to the variance along the mean spin
+            over time (``Var(S_z)`` of a driven spin grows without bound). With
+            ``fock_sampling="fock"`` the relaxed ground state keeps ``Var(S_z) = 1/4``
+            (exact 0): the vacuum noise rebuilt in the relaxing mode is uncorrelated with the
+            conserved ``N``, an O(1) error of the method, not of the sampling.
         checkpoint: path of a checkpoint file: the merged statistics are written there
             atomically after every chunk, so a killed run loses at most one chunk.
         resume: continue from ``checkpoint`` if it exists; the result is bit-for-bit the
