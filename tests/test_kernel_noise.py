@@ -10,13 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from twoqs_jax._sde.kernel import KernelConfig, block_increments, noise_block
+from twoqs_jax._sde.kernel import KernelConfig, block_increments, noise_layout
 
 Z = 5.0  # standard errors: every check below is a mean over >= 1e5 independent numbers
 
 
-def _cfg(noise, jumps=True, dephasing=True, block=64):
-    return KernelConfig(k=0, dt=0.04, block=block, n_blocks=1, save_initial=False,
+def _cfg(noise, jumps=True, dephasing=True, block=64, n_blocks=1):
+    return KernelConfig(k=0, dt=0.04, block=block, n_blocks=n_blocks, save_initial=False,
                         save_blocks=None, avg_from=0, names=("Sz",), grouped=(), n_groups=1,
                         chunk_size=1, n_traj=1, noise=noise, fock_sampling="coherent",
                         dtype="float64", jumps=jumps, dephasing=dephasing)
@@ -25,8 +25,8 @@ def _cfg(noise, jumps=True, dephasing=True, block=64):
 @pytest.mark.parametrize("noise", ["gaussian", "two_point"])
 def test_block_increments_are_independent_wiener_increments(noise):
     cfg, n, n_keys = _cfg(noise), 3, 2000
-    nb = noise_block(cfg, n)
-    assert nb == (32 if noise == "two_point" else 64)
+    nb, m = noise_layout(cfg, n)
+    assert (nb, m) == ((32, 1) if noise == "two_point" else (64, 1))
     keys = jax.random.split(jax.random.key(11), n_keys)
     x = jax.vmap(lambda k: block_increments(cfg, k, nb, n, jnp.float64))(keys)
     x = np.asarray(x) / np.sqrt(cfg.dt)  # (keys, nb, 5, n), unit variance expected
@@ -56,3 +56,15 @@ def test_rows_a_model_does_not_drive_are_zero():
             dead = [r for r in range(5) if r not in live]
             assert np.all(x[:, dead] == 0)
             assert np.all(x[:, live] != 0)
+
+
+def test_noise_windows_cut_long_blocks_and_group_short_ones():
+    # long blocks are cut into windows (largest divisor that fits), short ones grouped
+    assert noise_layout(_cfg("two_point", block=100, n_blocks=7), 1) == (25, 1)
+    assert noise_layout(_cfg("two_point", block=1, n_blocks=1500), 1) == (30, 30)
+    assert noise_layout(_cfg("two_point", block=5, n_blocks=300), 1) == (30, 6)
+    assert noise_layout(_cfg("two_point", block=7, n_blocks=13), 1) == (7, 1)  # 13 is prime
+    assert noise_layout(_cfg("gaussian", block=1, n_blocks=1500), 1) == (60, 60)
+    # Gaussian windows also respect the memory cap of NOISE_NUMBERS numbers per trajectory
+    length, m = noise_layout(_cfg("gaussian", block=1, n_blocks=1000), 100)
+    assert length * 5 * 100 <= 1024 and (length, m) == (2, 2)

@@ -34,8 +34,9 @@ from ._sde.kernel import (
     NOISES,
     KernelConfig,
     block_noise,
-    noise_block,
+    noise_layout,
     observed,
+    scan_blocks,
     split,
     step_increments,
     trajectory_step,
@@ -79,7 +80,8 @@ def _trajectory_average(cfg, n_burn, observable, make_model, params, theta, phi,
     tk = jax.random.fold_in(key, i)
     a, b = sample_initial(tk, spin, theta, phi, cfg.k, cfg.fock_sampling, dtype)
     r0 = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
-    nb = noise_block(cfg, n)
+    length = noise_layout(cfg, n)[0]
+    gaussian = cfg.noise == "gaussian"
 
     def observe(z):
         a, b = observed(cfg, z, r0)
@@ -87,29 +89,26 @@ def _trajectory_average(cfg, n_burn, observable, make_model, params, theta, phi,
             return jnp.asarray(observable(a, b), dtype)
         return jnp.mean(trajectory_observables(a, b, spin, cfg.k, (observable,))[observable])
 
-    def noise_steps(carry, s0):
-        noise = block_noise(cfg, jax.random.fold_in(tk, s0 + 1), nb, n, dtype)
+    def noise_at(s0):
+        return block_noise(cfg, jax.random.fold_in(tk, s0 + 1), length, n, dtype)
 
-        def step(carry, xs):
-            z, clip = carry
-            s, per_step = xs
-            dW = step_increments(cfg, per_step if cfg.noise == "gaussian" else noise, s, dtype)
-            z, c = trajectory_step(cfg, model, z, dW, r0, _safe_sqrt)
-            return (z, clip + c), None
+    def advance(carry, noise, offsets):
+        def step(carry, s):
+            z, clip, acc = carry
+            w = noise if (noise is None or not gaussian) else noise[s]
+            z, c = trajectory_step(cfg, model, z, step_increments(cfg, w, s, dtype), r0,
+                                   _safe_sqrt)
+            return (z, clip + c, acc), None
 
-        per_step = noise if cfg.noise == "gaussian" else None
-        return lax.scan(step, carry, (jnp.arange(nb), per_step))[0], None
+        return lax.scan(step, carry, offsets)[0]
 
-    @jax.checkpoint
-    def block(carry, ib):
+    def end_of_block(carry, ib):
         z, clip, acc = carry
-        starts = ib * cfg.block + nb * jnp.arange(cfg.block // nb)
-        z, clip = lax.scan(noise_steps, (z, clip), starts)[0]
-        acc = acc + jnp.where(ib >= n_burn, observe(z), 0)
-        return (z, clip, acc), None
+        return (z, clip, acc + jnp.where(ib >= n_burn, observe(z), 0)), None
 
     init = (split(a, b), jnp.zeros((), jnp.int32), jnp.zeros((), dtype))
-    (_, clip, acc), _ = lax.scan(block, init, jnp.arange(cfg.n_blocks))
+    (_, clip, acc), _ = scan_blocks(cfg, n, init, noise_at, advance, end_of_block,
+                                    wrap=jax.checkpoint)
     return acc / (cfg.n_blocks - n_burn), clip
 
 

@@ -4,7 +4,7 @@
 ``block`` Euler-Maruyama steps (an inner ``lax.scan``). Trajectory ``i`` (global index) draws
 every random number from ``fold_in(key, i)``: its initial sample from ``fold_in(key, i)`` itself and
 the random material of the noise block (``nb`` consecutive steps, drawn at once; see
-:func:`noise_block`, :func:`block_noise`) starting at step ``s0`` from ``fold_in(., s0 + 1)``. Results are
+:func:`noise_layout`, :func:`block_noise`) starting at step ``s0`` from ``fold_in(., s0 + 1)``. Results are
 therefore the same for any chunk size and any sharding of the trajectory axis
 (:mod:`twoqs_jax._sde.sharding`).
 
@@ -95,19 +95,74 @@ def noise_rows(cfg: KernelConfig) -> int:
     return (4 if cfg.jumps else 0) + (1 if cfg.dephasing else 0)
 
 
-def noise_block(cfg: KernelConfig, n: int) -> int:
-    """Steps per noise block (static): the largest divisor of ``cfg.block`` that is at most
-    32 (two-point: one bit of each word per step) or, for Gaussian increments, at most
-    MAX_NOISE_BLOCK with the increments of one trajectory within ``NOISE_NUMBERS``."""
+def noise_layout(cfg: KernelConfig, n: int) -> tuple[int, int]:
+    """``(L, m)`` (static): the random material is drawn per noise window of ``L`` steps
+    (one key per trajectory and window), and a window holds ``m`` whole blocks.
+
+    A window holds at most 32 steps for two-point increments (one bit of each word per
+    step), or at most MAX_NOISE_BLOCK steps and ``NOISE_NUMBERS`` numbers per trajectory for
+    Gaussian ones. A block longer than that is cut into windows (``L`` = its largest
+    divisor that fits, ``m = 1``); short blocks (e.g. ``avg_every = 1``) are grouped,
+    ``m`` blocks per window (``m`` = the largest divisor of ``n_blocks`` that fits), so that
+    drawing random numbers is amortised over many steps whatever the block length.
+    """
     if cfg.noise == "two_point":
         limit, per_step = BITS_PER_WORD, 0
     else:
         limit, per_step = MAX_NOISE_BLOCK, max(noise_rows(cfg), 1) * n
-    best = 1
-    for nb in range(1, min(cfg.block, limit) + 1):
-        if cfg.block % nb == 0 and nb * per_step <= NOISE_NUMBERS:
-            best = nb
-    return best
+
+    def fits(steps):
+        return steps <= limit and steps * per_step <= NOISE_NUMBERS
+
+    length = max(d for d in range(1, cfg.block + 1) if cfg.block % d == 0 and fits(d) or d == 1)
+    if length < cfg.block:
+        return length, 1
+    m = max(d for d in range(1, cfg.n_blocks + 1)
+            if cfg.n_blocks % d == 0 and fits(d * cfg.block) or d == 1)
+    return cfg.block * m, m
+
+
+def scan_blocks(cfg: KernelConfig, n: int, carry, noise_at, advance, end_of_block,
+                wrap=lambda f: f):
+    """Run all ``cfg.n_blocks`` blocks over the noise windows of :func:`noise_layout`.
+
+    Args:
+        noise_at: ``s0 -> noise`` of the window starting at global step ``s0`` (drawn from
+            ``fold_in(trajectory key, s0 + 1)``).
+        advance: ``(carry, noise, offsets) -> carry`` after the steps at ``offsets`` of
+            that window (a ``(k,)`` array of positions ``0 .. L-1``).
+        end_of_block: ``(carry, ib) -> (carry, out)`` at the end of block ``ib``.
+        wrap: applied to the per-block function (e.g. ``jax.checkpoint``).
+
+    Returns:
+        ``(carry, outs)`` with ``outs`` stacked over the blocks (leading axis n_blocks).
+    """
+    length, m = noise_layout(cfg, n)
+    if m == 1:
+        windows = cfg.block // length
+
+        @wrap
+        def block(carry, ib):
+            def window(carry, s0):
+                return advance(carry, noise_at(s0), jnp.arange(length)), None
+
+            carry, _ = lax.scan(window, carry, ib * cfg.block + length * jnp.arange(windows))
+            return end_of_block(carry, ib)
+
+        return lax.scan(block, carry, jnp.arange(cfg.n_blocks))
+
+    def superblock(carry, isb):
+        noise = noise_at(isb * length)
+
+        @wrap
+        def block(carry, j):
+            carry = advance(carry, noise, j * cfg.block + jnp.arange(cfg.block))
+            return end_of_block(carry, isb * m + j)
+
+        return lax.scan(block, carry, jnp.arange(m))
+
+    carry, outs = lax.scan(superblock, carry, jnp.arange(cfg.n_blocks // m))
+    return carry, jax.tree.map(lambda x: x.reshape((cfg.n_blocks,) + x.shape[2:]), outs)
 
 
 def block_noise(cfg: KernelConfig, key, nb: int, n: int, dtype):
@@ -261,30 +316,28 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
 
         return jax.vmap(one)(z, r0)
 
-    nb = noise_block(cfg, n)
+    gaussian = cfg.noise == "gaussian"
 
-    def noise_block_steps(carry, s0):
-        # one key per trajectory and noise block
-        noise = jax.vmap(
-            lambda kk: block_noise(cfg, jax.random.fold_in(kk, s0 + 1), nb, n, dtype),
-            out_axes=1 if cfg.noise == "gaussian" else 0,
-        )(tkeys)  # Gaussian: (nb, chunk, rows, n); two-point: (chunk, rows, n) words
+    def noise_at(s0):
+        # one key per trajectory and noise window
+        length = noise_layout(cfg, n)[0]
+        return jax.vmap(
+            lambda kk: block_noise(cfg, jax.random.fold_in(kk, s0 + 1), length, n, dtype),
+            out_axes=1 if gaussian else 0,
+        )(tkeys)  # Gaussian: (L, chunk, rows, n); two-point: (chunk, rows, n) words
 
-        def step(carry, xs):
+    def advance(carry, noise, offsets):
+        def step(carry, s):
             z, clip = carry
-            s, per_step = xs
-            words = None if cfg.noise == "gaussian" else noise
+            w = noise if (noise is None or not gaussian) else noise[s]
 
-            def one(z, r, w_step, w):
-                dW = step_increments(cfg, w_step if cfg.noise == "gaussian" else w, s, dtype)
-                return trajectory_step(cfg, model, z, dW, r)
+            def one(z, r, w):
+                return trajectory_step(cfg, model, z, step_increments(cfg, w, s, dtype), r)
 
-            z, c = jax.vmap(one)(z, r0, per_step, words)
+            z, c = jax.vmap(one)(z, r0, w)
             return (z, clip + c), None
 
-        per_step = noise if cfg.noise == "gaussian" else None
-        carry, _ = lax.scan(step, carry, (jnp.arange(nb), per_step))
-        return carry, None
+        return lax.scan(step, carry, offsets)[0]
 
     def moments_of_state(z):
         return _chunk_moments(cfg, observe(z), weight, groups)
@@ -296,10 +349,8 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
     acc0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), q_template)
     save_flags = jnp.asarray(cfg.save_blocks if cfg.save_blocks is not None else (False,))
 
-    def block(carry, ib):
-        z, clip, bad, acc = carry
-        starts = ib * cfg.block + nb * jnp.arange(cfg.block // nb)
-        (z, clip), _ = lax.scan(noise_block_steps, (z, clip), starts)
+    def end_of_block(carry, ib):
+        (z, clip), bad, acc = carry
         finite = functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(x), axis=-1) for x in z])
         bad = bad | ~finite
         if cfg.avg_from is not None:
@@ -313,12 +364,15 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
             out = lax.cond(save_flags[ib], moments_of_state, lambda z: zeros, z)
         else:
             out = None
-        return (z, clip, bad, acc), out
+        return ((z, clip), bad, acc), out
+
+    def advance_blocks(carry, noise, offsets):
+        return (advance(carry[0], noise, offsets),) + carry[1:]
 
     clip0 = jnp.zeros(idx.shape[0], jnp.int32)
     bad0 = jnp.zeros(idx.shape[0], bool)
-    (_, clip, bad, acc), saved = lax.scan(
-        block, (z_init, clip0, bad0, acc0), jnp.arange(cfg.n_blocks)
+    ((_, clip), bad, acc), saved = scan_blocks(
+        cfg, n, ((z_init, clip0), bad0, acc0), noise_at, advance_blocks, end_of_block
     )
     result = {
         "clipped": jnp.sum(weight * clip.astype(dtype)),
