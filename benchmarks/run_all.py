@@ -168,6 +168,14 @@ def _fresh_compilation():
     jax.clear_caches()
 
 
+def _chunk(n, per_cpu_device):
+    """Chunk size: a GPU holds a million driven-spin trajectories at once (a few MB of
+    state); on CPUs chunks of ``per_cpu_device`` per device stay in cache."""
+    if jax.devices()[0].platform == "gpu":
+        return min(n, 2**18)
+    return min(n, per_cpu_device * len(jax.devices()))
+
+
 def _timed(fn):
     t0 = time.perf_counter()
     out = fn()
@@ -181,13 +189,14 @@ def scale_case(sz, dt=0.02, t_avg=10.0):
     S, n = sz["big_S"], sz["big_traj"]
     kw = dict(t_burn=sz["big_t_burn"], t_avg=t_avg, dt=dt, key=7, avg_every=25,
               observables=("Sz",), dtype="float32", noise="two_point", conserve_spin=True,
-              chunk_size=min(n, 65536 * len(jax.devices())))
+              chunk_size=_chunk(n, 65536))
     out = {}
     om = 1.5
     sol, wall = _timed(lambda: tq.steady_state_twa(tq.driven_spin(S, om), tq.spin_down(),
                                                    n_traj=n, **kw))
     steps = int(sol.stats["n_steps"])
-    out["single"] = dict(S=S, omega=om, n_traj=n, steps=steps, t_burn=sz["big_t_burn"], wall_incl_compile_s=wall,
+    out["single"] = dict(S=S, omega=om, n_traj=n, steps=steps, t_burn=sz["big_t_burn"],
+                         wall_incl_compile_s=wall,
                          compile_s=sol.stats["compile_time"], devices=sol.stats["n_devices"],
                          site_steps_per_s=n * steps / max(wall - sol.stats["compile_time"], 1e-9),
                          Sz_over_S=float(sol["Sz"][0]) / S, sem=float(sol.sem["Sz"][0]) / S,
@@ -195,7 +204,7 @@ def scale_case(sz, dt=0.02, t_avg=10.0):
     oms = jnp.asarray(SWEEP)
     batch = jax.vmap(lambda o: tq.driven_spin(S, o))(oms)
     n_s = sz["sweep_traj"]
-    kw["chunk_size"] = min(n_s, 16384 * len(jax.devices()))
+    kw["chunk_size"] = _chunk(n_s, 16384)
     sol, wall = _timed(lambda: tq.steady_state_twa(batch, tq.spin_down(), n_traj=n_s, **kw))
     out["sweep"] = dict(S=S, omegas=list(SWEEP), n_traj_per_point=n_s, steps=steps,
                         wall_incl_compile_s=wall, compile_s=sol.stats["compile_time"],
@@ -224,10 +233,11 @@ def scale_case(sz, dt=0.02, t_avg=10.0):
     return out
 
 
-def exact_vs_twoqs(sz, omega=1.5, dt=0.02):
+def exact_vs_twoqs(sz, omega=1.5, dt=0.01):
     """Time to the driven-spin steady state <S_z>/S within ACCURACY: QuTiP (exact) against
     relaxed TWOQS (Fock sampling + projection, t_burn = 2.5 S / Gamma: the exact <S_z>
-    envelope decays in 0.69 S / Gamma, notes/relaxation.md; two-point, f32, all devices)."""
+    envelope decays in 0.69 S / Gamma; dt = 0.01: the Euler step error of <S_z>/S above
+    threshold is ~+0.13 dt, notes/relaxation.md; two-point, f32, all devices)."""
     rows = []
     for S in tuple(sz["exact_S"]) + ((sz["big_S"],) if sz["big_S"] not in sz["exact_S"] else ()):
         model = tq.driven_spin(S, omega)
@@ -332,23 +342,38 @@ def _markdown(mode, machine, kern, scale, ex, gpu, total):
               "(Omega = 1.5)", "",
               f"TWOQS: Fock sampling + conserve_spin, two-point, f32, t_burn = "
               f"{ex[0]['t_burn'] / ex[0]['S']:g} S/Gamma (relaxed), t_avg = {ex[0]['t_avg']:g}, "
-              "dt = 0.02; its error bound = |TWOQS - closed form| + 2 sem. QuTiP: sparse LU, "
-              "one BLAS thread. Times include TWOQS compilation.", "",
+              f"dt = {ex[0]['dt']}; its error bound = |TWOQS - closed form| + 2 sem. QuTiP: "
+              "sparse LU, one BLAS thread. TWOQS times with (and without) compilation.", "",
               "| S | QuTiP s | closed form s | closed-form <S_z>/S | TWOQS <S_z>/S (sem) | "
-              "TWOQS error bound | n_traj | TWOQS s (compile s) | QuTiP / TWOQS |",
+              "TWOQS error bound | n_traj | TWOQS s (compile s) | QuTiP / TWOQS (excl. compile) |",
               "|---|---|---|---|---|---|---|---|---|"]
     for r in ex:
         if r.get("exact_s"):
-            q, ratio = f"{r['exact_s']:.2f}", f"{r['exact_s'] / r['twa_wall_incl_compile_s']:.2g}x"
+            q, t_ex, pre = f"{r['exact_s']:.2f}", r["exact_s"], ""
         elif r.get("exact_s_extrapolated"):
             q = f"~{r['exact_s_extrapolated']:.3g} (extrapolated: refused, see below)"
-            ratio = f"~{r['exact_s_extrapolated'] / r['twa_wall_incl_compile_s']:.3g}x (extrap.)"
+            t_ex, pre = r["exact_s_extrapolated"], "~"
+        if r.get("exact_s") or r.get("exact_s_extrapolated"):
+            run = max(r["twa_wall_incl_compile_s"] - r["twa_compile_s"], 1e-9)
+            ratio = (f"{pre}{t_ex / r['twa_wall_incl_compile_s']:.3g}x ({pre}{t_ex / run:.3g}x)"
+                     + (" extrapolated" if pre else ""))
         else:
             q, ratio = r.get("exact_note", "-"), "-"
         lines.append(f"| {r['S']} | {q} | {r['analytic_s']:.1e} | {r['analytic_Sz_over_S']:.5f} | "
                      f"{r['twa_Sz_over_S']:.4f} ({r['twa_sem_over_S']:.4f}) | "
                      f"{r['twa_error_bound']:.4f} | {r['twa_n_traj']} | "
                      f"{r['twa_wall_incl_compile_s']:.2f} ({r['twa_compile_s']:.2f}) | {ratio} |")
+    big = [r for r in ex if r["S"] == max(q["S"] for q in ex)][0]
+    t_big = big.get("exact_s") or big.get("exact_s_extrapolated")
+    if t_big:
+        run = max(big["twa_wall_incl_compile_s"] - big["twa_compile_s"], 1e-9)
+        r1, r2 = t_big / big["twa_wall_incl_compile_s"], t_big / run
+        within = "within" if big["twa_error_bound"] <= ACCURACY else "NOT within"
+        lines += ["", f"Target (>= 100x at S = {big['S']}): {r1:.3g}x including TWOQS "
+                  f"compilation, {r2:.3g}x without; "
+                  + ("met" if r1 >= 100 else f"missed by {100 / r1:.2g}x including compilation")
+                  + (" (QuTiP time extrapolated)" if not big.get("exact_s") else "")
+                  + f"; TWOQS error bound {big['twa_error_bound']:.4f} is {within} {ACCURACY}."]
     extra = [r["exact_extrapolation"] for r in ex if r.get("exact_extrapolation")]
     lines += [""] + extra[:1] + [""] + [f"S = {r['S']}: {r['exact_note']}" for r in ex
                                         if r.get("exact_note")]

@@ -72,8 +72,10 @@ def hamiltonian_drift_real(model, ar, ai, br, bi, k: int = 0):
 
     With ``g = dH_W/ds`` (:func:`spin_gradient`)::
 
-        Re dalpha/dt = ( g_x bi - g_y br + g_z ai) / 2,  Im dalpha/dt = -(g_x br + g_y bi + g_z ar) / 2
-        Re dbeta/dt  = ( g_x ai + g_y ar - g_z bi) / 2,  Im dbeta/dt  = -(g_x ar - g_y ai - g_z br) / 2
+        Re dalpha/dt =  (g_x bi - g_y br + g_z ai) / 2
+        Im dalpha/dt = -(g_x br + g_y bi + g_z ar) / 2
+        Re dbeta/dt  =  (g_x ai + g_y ar - g_z bi) / 2
+        Im dbeta/dt  = -(g_x ar - g_y ai - g_z br) / 2
 
     plus, for ``k != 0``, the same-site phase ``+i (k/4) tr(J) z`` on both modes.
 

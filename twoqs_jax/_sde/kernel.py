@@ -2,11 +2,11 @@
 
 ``jax.vmap`` over the trajectories of a chunk inside a ``lax.scan`` over blocks of
 ``block`` Euler-Maruyama steps (an inner ``lax.scan``). Trajectory ``i`` (global index) draws
-every random number from ``fold_in(key, i)``: its initial sample from ``fold_in(key, i)`` itself and
-the random material of the noise block (``nb`` consecutive steps, drawn at once; see
-:func:`noise_layout`, :func:`block_noise`) starting at step ``s0`` from ``fold_in(., s0 + 1)``. Results are
-therefore the same for any chunk size and any sharding of the trajectory axis
-(:mod:`twoqs_jax._sde.sharding`).
+every random number from ``fold_in(key, i)``: its initial sample from ``fold_in(key, i)``
+itself and the random material of the noise window (consecutive steps, drawn at once; see
+:func:`noise_layout`, :func:`block_noise`) starting at step ``s0`` from
+``fold_in(., s0 + 1)``. Results are therefore the same for any chunk size and any sharding
+of the trajectory axis (:mod:`twoqs_jax._sde.sharding`).
 
 The model is an argument of the jitted function (a PyTree, never a closure constant), so a
 batch of models is a ``vmap`` away and pathwise gradients w.r.t. its parameters are possible.
@@ -79,11 +79,11 @@ class KernelConfig:
     functions: tuple[tuple[str, Callable], ...] = ()
 
 
-# The random numbers of a noise block of ``nb`` consecutive steps are drawn at once from one
-# key per trajectory (one ``fold_in`` per block instead of per step). Gaussian increments:
+# The random numbers of a noise window of ``L`` consecutive steps are drawn at once from one
+# key per trajectory (one ``fold_in`` per window instead of per step). Gaussian increments:
 # ``nb x rows x n`` normals, at most NOISE_NUMBERS per trajectory (memory: chunk_size x
 # NOISE_NUMBERS x itemsize) and MAX_NOISE_BLOCK steps. Two-point increments: ``rows x n``
-# 32-bit words per block of up to 32 steps; step ``s`` of the block uses bit ``s`` of every
+# 32-bit words per window of up to 32 steps; step ``s`` of the window uses bit ``s`` of every
 # word, extracted inside the fused step (no increments are ever stored).
 NOISE_NUMBERS = 1024
 MAX_NOISE_BLOCK = 64
@@ -114,11 +114,13 @@ def noise_layout(cfg: KernelConfig, n: int) -> tuple[int, int]:
     def fits(steps):
         return steps <= limit and steps * per_step <= NOISE_NUMBERS
 
-    length = max(d for d in range(1, cfg.block + 1) if cfg.block % d == 0 and fits(d) or d == 1)
+    def largest_divisor(total, ok):
+        return max(d for d in range(1, total + 1) if d == 1 or (total % d == 0 and ok(d)))
+
+    length = largest_divisor(cfg.block, fits)
     if length < cfg.block:
         return length, 1
-    m = max(d for d in range(1, cfg.n_blocks + 1)
-            if cfg.n_blocks % d == 0 and fits(d * cfg.block) or d == 1)
+    m = largest_divisor(cfg.n_blocks, lambda d: fits(d * cfg.block))
     return cfg.block * m, m
 
 
@@ -166,7 +168,7 @@ def scan_blocks(cfg: KernelConfig, n: int, carry, noise_at, advance, end_of_bloc
 
 
 def block_noise(cfg: KernelConfig, key, nb: int, n: int, dtype):
-    """The random material of one trajectory for a noise block of ``nb`` steps (one key).
+    """The random material of one trajectory for a noise window of ``nb`` steps (one key).
 
     Gaussian: ``(nb, rows, n)`` increments ``sqrt(dt) N(0, 1)``. Two-point: ``(rows, n)``
     uint32 words, whose bit ``s`` gives the increments ``+-sqrt(dt)`` of step ``s``.
@@ -181,7 +183,7 @@ def block_noise(cfg: KernelConfig, key, nb: int, n: int, dtype):
 
 
 def step_increments(cfg: KernelConfig, noise, s, dtype) -> tuple:
-    """The ``N_NOISE`` increment rows of step ``s`` of a noise block, from
+    """The ``N_NOISE`` increment rows of step ``s`` of a noise window, from
     :func:`block_noise` (``None`` for rows the model does not drive; see ``em_increment``).
     For Gaussian increments ``noise`` is already the ``(rows, n)`` slice of step ``s``."""
     if noise is None:
@@ -199,7 +201,7 @@ def step_increments(cfg: KernelConfig, noise, s, dtype) -> tuple:
 
 
 def block_increments(cfg: KernelConfig, key, nb: int, n: int, dtype):
-    """``(nb, N_NOISE, n)`` increments of one trajectory for a noise block of ``nb`` steps
+    """``(nb, N_NOISE, n)`` increments of one trajectory for a noise window of ``nb`` steps
     (zeros in rows the model does not drive): the numbers the kernel uses, materialised
     (for tests and diagnostics; the kernel never stores them)."""
     noise = block_noise(cfg, key, nb, n, dtype)
