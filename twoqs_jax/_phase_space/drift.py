@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .symbols import hamiltonian_symbol, spin_vector
+from .symbols import hamiltonian_symbol
 
 N_NOISE = 5
 """Real Wiener increments per site: 4 for decay/gain (two complex), 1 for dephasing."""
