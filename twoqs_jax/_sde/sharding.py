@@ -2,15 +2,18 @@
 
 A chunk of ``chunk_size`` global trajectory indices is reshaped to ``(D, chunk_size / D)``
 and laid out over a 1D :class:`jax.sharding.Mesh` of ``D`` devices (axis name ``"traj"``).
-Every device runs :func:`twoqs_jax._sde.kernel.run_indices` on its own indices and returns its
-own statistics (no cross-device communication); the host merges them exactly
-(:meth:`RunningStats.merge`, Chan). Trajectory ``i`` draws its numbers from
+Every device runs :func:`twoqs_jax._sde.kernel.run_indices` on its own indices; the per-device
+statistics (a few numbers per observable) are all-gathered, so the output is replicated and
+every process can read it, and the host merges them exactly (:meth:`RunningStats.merge`,
+Chan). Trajectory ``i`` draws its numbers from
 ``fold_in(key, i)`` whatever device runs it, so the result equals the one-device result for
 the same key up to the order of the floating-point reduction (about 1e-15 relative in
 float64).
 
-Multi-host: call ``jax.distributed.initialize()`` in every process first; ``jax.devices()``
-then lists the devices of all hosts and the same code shards over them (see notes/scale.md).
+Multi-host: call ``jax.distributed.initialize()`` in every process first (on CPU hosts with
+``jax_cpu_collectives_implementation = "gloo"``); ``jax.devices()`` then lists the devices of
+all hosts and the same code shards over them, every process reading the replicated
+statistics (tests/test_multihost.py: two processes on one machine).
 """
 
 import functools
@@ -65,7 +68,8 @@ def resolve_devices(shard, devices, chunk_size: int):
 @functools.lru_cache(maxsize=64)
 def sharded_chunk(cfg: KernelConfig, batched: bool, state_batched: bool, devices: tuple):
     """Jitted ``(model, theta, phi, key, idx) -> statistics`` with ``idx`` ``(D, m)``
-    sharded over ``devices``; every output gets a leading device axis ``D``."""
+    sharded over ``devices``; every output gets a leading device axis ``D`` and is
+    replicated on all devices."""
     mesh = Mesh(np.array(devices), (AXIS,))
     fn = functools.partial(run_indices, cfg)
     if batched:
@@ -74,11 +78,13 @@ def sharded_chunk(cfg: KernelConfig, batched: bool, state_batched: bool, devices
 
     def local(model, theta, phi, key, idx):
         out = fn(model, theta, phi, key, idx[0])
-        return jax.tree.map(lambda x: x[None], out)
+        # every device gets every device's (small) statistics: the output is replicated, so
+        # each process of a multi-host run can read all of it from its own devices
+        return jax.tree.map(lambda x: jax.lax.all_gather(x, AXIS), out)
 
     mapped = jax.shard_map(
-        local, mesh=mesh, in_specs=(P(), P(), P(), P(), P(AXIS)), out_specs=P(AXIS),
-        check_vma=False,  # per-device work only: nothing to check across devices
+        local, mesh=mesh, in_specs=(P(), P(), P(), P(), P(AXIS)), out_specs=P(),
+        check_vma=False,  # per-device work, then one all-gather of the statistics
     )
     return jax.jit(mapped), NamedSharding(mesh, P(AXIS))
 
