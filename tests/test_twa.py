@@ -239,12 +239,12 @@ def test_driven_spin_fock_sampling_s10(fock):
 
 @pytest.mark.slow
 def test_two_point_noise_and_float32_agree():
-    """Weak two-point increments and float32 trajectories give the Gaussian float64 results
-    within statistical error (driven spin S = 100, decay + field)."""
+    """Weak two-point increments (the default) and float32 trajectories give the Gaussian
+    float64 results within statistical error (driven spin S = 100, decay + field)."""
     m = tq.driven_spin(100, 1.5)
     kw = dict(t_final=2.0, dt=0.01, n_traj=20000, n_save=5, observables=("Sz", "varz"))
-    ref = simulate_twa(m, tq.spin_down(), key=1, **kw)
-    for extra in (dict(noise="two_point"), dict(dtype="float32")):
+    ref = simulate_twa(m, tq.spin_down(), key=1, noise="gaussian", **kw)
+    for extra in (dict(noise="two_point"), dict(dtype="float32", noise="gaussian")):
         sol = simulate_twa(m, tq.spin_down(), key=2, **kw, **extra)
         for name in ("Sz", "varz"):
             sem = np.hypot(ref.sem[name], sol.sem[name])

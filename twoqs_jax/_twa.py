@@ -312,7 +312,7 @@ def simulate_twa(
     chunk_size=None,
     dtype=None,
     fock_sampling="coherent",
-    noise="gaussian",
+    noise="two_point",
     n_groups=32,
     fused=True,
     conserve_spin=False,
@@ -360,10 +360,15 @@ def simulate_twa(
             For variances and squeezing near polarised states use
             ``fock_sampling="fock", conserve_spin=True``; the default follows paper 003.
             See notes/engine.md, "Second moments along the mean spin".
-        noise: "gaussian" or "two_point": weak increments ``+-sqrt(dt)`` (same first three
-            moments, so the same weak order 1 of Euler-Maruyama), one random bit per
-            increment read inside the fused step: about 5x the Gaussian throughput on a
-            CPU (benchmarks/results/suite.md), equal results within error (tests).
+        noise: "two_point" (default): weak increments ``+-sqrt(dt)`` with probability 1/2
+            each. They have the first three moments of Wiener increments, which is what the
+            weak order 1 of Euler-Maruyama needs (Kloeden & Platen, the simplified weak
+            Euler scheme), and cost one random bit each, read inside the fused step: 7x the
+            Gaussian throughput on one CPU core (benchmarks/results/suite.md). Every test
+            against exact results passes with either; in the one case where both time-step
+            errors were measured, the two-point one was smaller (notes/engine.md).
+            "gaussian": ``sqrt(dt) N(0, 1)`` increments, needed when single trajectories
+            should be Wiener paths (not only their averages).
         n_groups: jackknife groups for the standard errors of variances and ``xi2``.
         fused: hand-written Hamiltonian drift (default) or the autodiff reference.
         conserve_spin: ``False`` (default) integrates paper 003's SDEs as they are. Their
@@ -478,7 +483,7 @@ def steady_state_twa(
     chunk_size=None,
     dtype=None,
     fock_sampling="coherent",
-    noise="gaussian",
+    noise="two_point",
     n_groups=32,
     fused=True,
     conserve_spin=False,

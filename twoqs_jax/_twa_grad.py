@@ -128,7 +128,7 @@ def twa_gradient(
     chunk_size=1024,
     dtype=None,
     fock_sampling="coherent",
-    noise="gaussian",
+    noise="two_point",
     conserve_spin=False,
     mode="forward",
 ) -> TwaGradient:
