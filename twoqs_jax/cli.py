@@ -31,6 +31,11 @@ def _info(args) -> int:
         print(f"  device {d.id}: {getattr(d, 'device_kind', d.platform)} ({d.platform})")
     x64 = jax.config.read("jax_enable_x64")
     print(f"default float precision: {'float64' if x64 else 'float32'} (jax_enable_x64={x64})")
+    cores = os.cpu_count() or 1
+    if jax.default_backend() == "cpu" and len(jax.devices()) < cores:
+        print(f"hint: {cores} CPU cores but {len(jax.devices())} XLA device(s); TWOQS shards "
+              "trajectories over devices, so export XLA_FLAGS="
+              f"--xla_force_host_platform_device_count={cores} to use every core")
     return 0
 
 
