@@ -81,7 +81,6 @@ def _trajectory_average(cfg, n_burn, observable, make_model, params, theta, phi,
     a, b = sample_initial(tk, spin, theta, phi, cfg.k, cfg.fock_sampling, dtype)
     r0 = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
     length = noise_layout(cfg, n)[0]
-    gaussian = cfg.noise == "gaussian"
 
     def observe(z):
         a, b = observed(cfg, z, r0)
@@ -95,8 +94,7 @@ def _trajectory_average(cfg, n_burn, observable, make_model, params, theta, phi,
     def advance(carry, noise, offsets):
         def step(carry, s):
             z, clip, acc = carry
-            w = noise if (noise is None or not gaussian) else noise[s]
-            z, c = trajectory_step(cfg, model, z, step_increments(cfg, w, s, dtype), r0,
+            z, c = trajectory_step(cfg, model, z, step_increments(cfg, noise, s, dtype), r0,
                                    _safe_sqrt)
             return (z, clip + c, acc), None
 

@@ -183,13 +183,13 @@ def block_noise(cfg: KernelConfig, key, nb: int, n: int, dtype):
 
 
 def step_increments(cfg: KernelConfig, noise, s, dtype) -> tuple:
-    """The ``N_NOISE`` increment rows of step ``s`` of a noise window, from
-    :func:`block_noise` (``None`` for rows the model does not drive; see ``em_increment``).
-    For Gaussian increments ``noise`` is already the ``(rows, n)`` slice of step ``s``."""
+    """The ``N_NOISE`` increment rows of step ``s`` (position in the window) of one
+    trajectory, from its :func:`block_noise` (``None`` for rows the model does not drive;
+    see ``em_increment_real``)."""
     if noise is None:
         return (None,) * N_NOISE
     if cfg.noise == "gaussian":
-        x = noise
+        x = noise[s]
     else:
         sq = jnp.sqrt(jnp.asarray(cfg.dt, dtype))
         bit = (noise >> s.astype(jnp.uint32)) & jnp.uint32(1)
@@ -207,10 +207,7 @@ def block_increments(cfg: KernelConfig, key, nb: int, n: int, dtype):
     noise = block_noise(cfg, key, nb, n, dtype)
 
     def one(s):
-        inc = step_increments(
-            cfg, None if noise is None else (noise[s] if cfg.noise == "gaussian" else noise),
-            s, dtype,
-        )
+        inc = step_increments(cfg, noise, s, dtype)
         return jnp.stack([jnp.zeros(n, dtype) if r is None else r for r in inc])
 
     return jax.vmap(one)(jnp.arange(nb))
@@ -331,12 +328,11 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
     def advance(carry, noise, offsets):
         def step(carry, s):
             z, clip = carry
-            w = noise if (noise is None or not gaussian) else noise[s]
 
             def one(z, r, w):
                 return trajectory_step(cfg, model, z, step_increments(cfg, w, s, dtype), r)
 
-            z, c = jax.vmap(one)(z, r0, w)
+            z, c = jax.vmap(one, in_axes=(0, 0, 1 if gaussian else 0))(z, r0, noise)
             return (z, clip + c), None
 
         return lax.scan(step, carry, offsets)[0]
