@@ -27,6 +27,7 @@ from jax import lax
 from ._checks import check_in, check_int
 from ._model.model import SpinModel
 from ._model.states import SpinCoherentState
+from ._phase_space.drift import split
 from ._phase_space.observables import trajectory_observables
 from ._phase_space.sampling import FOCK_SAMPLINGS, sample_initial
 from ._phase_space.symbols import REPRESENTATIONS
@@ -37,7 +38,6 @@ from ._sde.kernel import (
     noise_layout,
     observed,
     scan_blocks,
-    split,
     step_increments,
     trajectory_step,
 )

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .symbols import hamiltonian_symbol
+from .symbols import hamiltonian_symbol, spin_symbols_real
 
 N_NOISE = 5
 """Real Wiener increments per site: 4 for decay/gain (two complex), 1 for dephasing."""
@@ -105,9 +105,7 @@ def hamiltonian_drift_real(model, ar, ai, br, bi, k: int = 0):
     Returns:
         ``(Re dalpha/dt, Im dalpha/dt, Re dbeta/dt, Im dbeta/dt)``, each ``(n,)``.
     """
-    s = jnp.stack(
-        [ar * br + ai * bi, ar * bi - ai * br, 0.5 * (ar**2 + ai**2 - br**2 - bi**2)], axis=-1
-    )
+    s = jnp.stack(spin_symbols_real(ar, ai, br, bi), axis=-1)
     g = spin_gradient(model, s)
     gx, gy, gz = g[:, 0], g[:, 1], g[:, 2]
     dar = 0.5 * (gx * bi - gy * br + gz * ai)
@@ -183,6 +181,12 @@ def dissipation(model, alpha, beta, k: int = 0, sqrt=jnp.sqrt):
     return ca * alpha, cb * beta, amp_a, amp_b, amp_phi, clipped
 
 
+def split(alpha, beta) -> tuple:
+    """The real state ``z = (Re alpha, Im alpha, Re beta, Im beta)`` of
+    :func:`em_increment_real`."""
+    return jnp.real(alpha), jnp.imag(alpha), jnp.real(beta), jnp.imag(beta)
+
+
 def em_increment(model, alpha, beta, dW, dt, k: int = 0, fused: bool = True, sqrt=jnp.sqrt):
     """One Euler-Maruyama (Ito) increment.
 
@@ -202,36 +206,26 @@ def em_increment(model, alpha, beta, dW, dt, k: int = 0, fused: bool = True, sqr
     Returns:
         ``(new_alpha, new_beta, clipped)``.
     """
-    drift = hamiltonian_drift if fused else hamiltonian_drift_autodiff
-    ha, hb = drift(model, alpha, beta, k)
-    da, db, amp_a, amp_b, amp_phi, clipped = dissipation(model, alpha, beta, k, sqrt)
-    new_a = alpha + (ha + da) * dt
-    new_b = beta + (hb + db) * dt
-    if dW[0] is not None:
-        new_a = new_a + amp_a * (dW[0] + 1j * dW[1])
-        new_b = new_b + amp_b * (dW[2] + 1j * dW[3])
-    if dW[4] is not None:
-        new_a = new_a + 1j * amp_phi * alpha * dW[4]
-        new_b = new_b - 1j * amp_phi * beta * dW[4]
-    return new_a, new_b, clipped
+    (nar, nai, nbr, nbi), clipped = em_increment_real(model, split(alpha, beta), dW, dt, k,
+                                                        fused, sqrt)
+    return lax.complex(nar, nai), lax.complex(nbr, nbi), clipped
 
 
 def em_increment_real(model, z, dW, dt, k: int = 0, fused: bool = True, sqrt=jnp.sqrt):
     """:func:`em_increment` on the real components ``z = (Re alpha, Im alpha, Re beta,
-    Im beta)`` (a tuple of ``(n,)`` arrays), in real arithmetic when ``fused`` (the TWOQS
-    kernel's step: XLA on CPU vectorises it, complex arithmetic it does not). Same numbers
-    as :func:`em_increment` up to rounding.
+    Im beta)`` (a tuple of ``(n,)`` arrays), in real arithmetic (the TWOQS kernel's step:
+    XLA on CPU vectorises it, complex arithmetic it does not). ``fused=False`` takes the
+    Hamiltonian drift from :func:`hamiltonian_drift_autodiff` instead.
 
     Returns:
         ``(new z, clipped)``.
     """
     ar, ai, br, bi = z
-    if not fused:
-        a, b, clipped = em_increment(
-            model, lax.complex(ar, ai), lax.complex(br, bi), dW, dt, k, fused, sqrt
-        )
-        return (jnp.real(a), jnp.imag(a), jnp.real(b), jnp.imag(b)), clipped
-    har, hai, hbr, hbi = hamiltonian_drift_real(model, ar, ai, br, bi, k)
+    if fused:
+        har, hai, hbr, hbi = hamiltonian_drift_real(model, ar, ai, br, bi, k)
+    else:
+        ha, hb = hamiltonian_drift_autodiff(model, lax.complex(ar, ai), lax.complex(br, bi), k)
+        har, hai, hbr, hbi = jnp.real(ha), jnp.imag(ha), jnp.real(hb), jnp.imag(hb)
     ca, cb, amp_a, amp_b, amp_phi, clipped = dissipation_coefficients(
         model, ar**2 + ai**2, br**2 + bi**2, k, sqrt
     )

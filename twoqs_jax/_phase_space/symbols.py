@@ -29,11 +29,15 @@ import jax.numpy as jnp
 REPRESENTATIONS = {"W": 0, "P": 1, "Q": -1}
 
 
+def spin_symbols_real(ar, ai, br, bi):
+    """:func:`spin_symbols` of ``alpha = ar + i ai``, ``beta = br + i bi`` in real arithmetic."""
+    return ar * br + ai * bi, ar * bi - ai * br, 0.5 * (ar**2 + ai**2 - br**2 - bi**2)
+
+
 def spin_symbols(alpha, beta):
-    """Weyl symbols ``(s_x, s_y, s_z)`` of one site or a batch; shapes follow ``alpha``."""
-    sp = jnp.conj(alpha) * beta
-    sz = 0.5 * (jnp.abs(alpha) ** 2 - jnp.abs(beta) ** 2)
-    return jnp.real(sp), jnp.imag(sp), sz
+    """Weyl symbols ``(s_x, s_y, s_z)`` of one site or a batch; shapes follow ``alpha``:
+    ``s_x + i s_y = conj(alpha) beta``, ``s_z = (|alpha|^2 - |beta|^2) / 2``."""
+    return spin_symbols_real(jnp.real(alpha), jnp.imag(alpha), jnp.real(beta), jnp.imag(beta))
 
 
 def spin_vector(alpha, beta):

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .._phase_space.drift import N_NOISE, em_increment_real
+from .._phase_space.drift import N_NOISE, em_increment_real, split
 from .._phase_space.observables import trajectory_observables
 from .._phase_space.sampling import sample_initial
 
@@ -213,11 +213,6 @@ def block_increments(cfg: KernelConfig, key, nb: int, n: int, dtype):
     return jax.vmap(one)(jnp.arange(nb))
 
 
-def split(alpha, beta) -> tuple:
-    """The kernel's state ``z = (Re alpha, Im alpha, Re beta, Im beta)``."""
-    return jnp.real(alpha), jnp.imag(alpha), jnp.real(beta), jnp.imag(beta)
-
-
 def project(cfg: KernelConfig, z, r0) -> tuple:
     """The spin-length projection of ``simulate_twa(conserve_spin=True)``: rescale both
     modes of every site to ``sqrt(|alpha|^2 + |beta|^2) = r0`` (identity otherwise)."""
@@ -326,6 +321,8 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
         )(tkeys)  # Gaussian: (L, chunk, rows, n); two-point: (chunk, rows, n) words
 
     def advance(carry, noise, offsets):
+        z, clip, bad, acc = carry
+
         def step(carry, s):
             z, clip = carry
 
@@ -335,7 +332,8 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
             z, c = jax.vmap(one, in_axes=(0, 0, 1 if gaussian else 0))(z, r0, noise)
             return (z, clip + c), None
 
-        return lax.scan(step, carry, offsets)[0]
+        (z, clip), _ = lax.scan(step, (z, clip), offsets)
+        return z, clip, bad, acc
 
     def moments_of_state(z):
         return _chunk_moments(cfg, observe(z), weight, groups)
@@ -348,7 +346,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
     save_flags = jnp.asarray(cfg.save_blocks if cfg.save_blocks is not None else (False,))
 
     def end_of_block(carry, ib):
-        (z, clip), bad, acc = carry
+        z, clip, bad, acc = carry
         finite = functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(x), axis=-1) for x in z])
         bad = bad | ~finite
         if cfg.avg_from is not None:
@@ -362,15 +360,12 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
             out = lax.cond(save_flags[ib], moments_of_state, lambda z: zeros, z)
         else:
             out = None
-        return ((z, clip), bad, acc), out
-
-    def advance_blocks(carry, noise, offsets):
-        return (advance(carry[0], noise, offsets),) + carry[1:]
+        return (z, clip, bad, acc), out
 
     clip0 = jnp.zeros(idx.shape[0], jnp.int32)
     bad0 = jnp.zeros(idx.shape[0], bool)
-    ((_, clip), bad, acc), saved = scan_blocks(
-        cfg, n, ((z_init, clip0), bad0, acc0), noise_at, advance_blocks, end_of_block
+    (_, clip, bad, acc), saved = scan_blocks(
+        cfg, n, (z_init, clip0, bad0, acc0), noise_at, advance, end_of_block
     )
     result = {
         "clipped": jnp.sum(weight * clip.astype(dtype)),
