@@ -221,7 +221,7 @@ def scale_case(sz, dt=0.02, t_avg=10.0):
     sol, wall = _timed(lambda: tq.steady_state_twa(
         ring, tq.spin_down(100), t_burn=t_b, t_avg=t_a, dt=dt, n_traj=n_c, key=3, avg_every=25,
         observables=("Sz", "varz"), dtype="float32", noise="two_point", conserve_spin=True,
-        chunk_size=min(n_c, 1024 * len(jax.devices()))))
+        chunk_size=_chunk(n_c, 1024)))
     steps = int(sol.stats["n_steps"])
     out["chain"] = dict(n_sites=100, S=5000, Jx=0.125, Jy=-0.49, n_traj=n_c, steps=steps,
                         t_burn=t_b, t_avg=t_a, wall_incl_compile_s=wall,
