@@ -39,19 +39,37 @@ def run(sizes, n_traj, n_steps, dt=0.02):
             model = tq.pt_chain(None, 5000, J=0.1, gamma=1.0, periodic=True, lattice=(n, n))
             n_sites = n * n
         t0 = time.perf_counter()
-        sol = steady_state_twa(model, tq.spin_down(n_sites), t_burn=0.0, t_avg=n_steps * dt, dt=dt,
-                               n_traj=n_traj, key=0, avg_every=n_steps, observables=("Sz",),
-                               dtype="float32")
+        sol = steady_state_twa(
+            model,
+            tq.spin_down(n_sites),
+            t_burn=0.0,
+            t_avg=n_steps * dt,
+            dt=dt,
+            n_traj=n_traj,
+            key=0,
+            avg_every=n_steps,
+            observables=("Sz",),
+            dtype="float32",
+        )
         total = time.perf_counter() - t0
         wall = sol.stats["wall_time"]
         traj_steps = n_traj * sol.stats["n_steps"]
-        rows.append({
-            "lattice": kind, "n_sites": n_sites, "n_traj": n_traj, "n_steps": sol.stats["n_steps"],
-            "dt": dt, "dtype": "float32", "compile_s": sol.stats["compile_time"], "run_s": wall,
-            "total_s": total, "us_per_traj_step": 1e6 * wall / traj_steps,
-            "ns_per_site_step": 1e9 * wall / (traj_steps * n_sites),
-            "site_steps_per_s": sol.stats["site_steps_per_s"],
-        })
+        rows.append(
+            {
+                "lattice": kind,
+                "n_sites": n_sites,
+                "n_traj": n_traj,
+                "n_steps": sol.stats["n_steps"],
+                "dt": dt,
+                "dtype": "float32",
+                "compile_s": sol.stats["compile_time"],
+                "run_s": wall,
+                "total_s": total,
+                "us_per_traj_step": 1e6 * wall / traj_steps,
+                "ns_per_site_step": 1e9 * wall / (traj_steps * n_sites),
+                "site_steps_per_s": sol.stats["site_steps_per_s"],
+            }
+        )
         print(rows[-1], flush=True)
     return rows
 
@@ -69,19 +87,31 @@ def main():
     ns = np.array([r["n_sites"] for r in rows], float)
     us = np.array([r["us_per_traj_step"] for r in rows])
     slope = float(np.polyfit(np.log(ns), np.log(us), 1)[0])
-    out = {"device": _device(), "jax": jax.__version__, "rows": rows,
-           "loglog_slope_cost_vs_N": slope, "date": time.strftime("%Y-%m-%d %H:%M")}
+    out = {
+        "device": _device(),
+        "jax": jax.__version__,
+        "rows": rows,
+        "loglog_slope_cost_vs_N": slope,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
     d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "bench_lattice.json"), "w") as f:
         json.dump(out, f, indent=1)
-    lines = [f"# bench_lattice ({out['date']})", "", f"device: {out['device']}, jax {jax.__version__}",
-             f"n_traj = {args.n_traj}, {args.n_steps} Euler-Maruyama steps, float32, gaussian noise", "",
-             "| lattice | N | compile s | run s | us / traj-step | ns / site-step |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"# bench_lattice ({out['date']})",
+        "",
+        f"device: {out['device']}, jax {jax.__version__}",
+        f"n_traj = {args.n_traj}, {args.n_steps} Euler-Maruyama steps, float32, gaussian noise",
+        "",
+        "| lattice | N | compile s | run s | us / traj-step | ns / site-step |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['lattice']} | {r['n_sites']} | {r['compile_s']:.1f} | {r['run_s']:.2f} | "
-                     f"{r['us_per_traj_step']:.2f} | {r['ns_per_site_step']:.1f} |")
+        lines.append(
+            f"| {r['lattice']} | {r['n_sites']} | {r['compile_s']:.1f} | {r['run_s']:.2f} | "
+            f"{r['us_per_traj_step']:.2f} | {r['ns_per_site_step']:.1f} |"
+        )
     lines += ["", f"log-log slope of cost per trajectory-step vs N: {slope:.2f} (1 = linear)"]
     with open(os.path.join(d, "bench_lattice.md"), "w") as f:
         f.write("\n".join(lines) + "\n")

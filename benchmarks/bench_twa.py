@@ -30,7 +30,9 @@ def numpy_driven_spin(S, omega, n_traj, n_steps, dt, dtype, seed=0):
     kappa = 1.0 / S
     cdt = np.complex64 if dtype == "float32" else np.complex128
     a = ((rng.normal(size=n_traj) + 1j * rng.normal(size=n_traj)) * 0.5).astype(cdt)
-    b = (np.sqrt(2 * S) + (rng.normal(size=n_traj) + 1j * rng.normal(size=n_traj)) * 0.5).astype(cdt)
+    b = (np.sqrt(2 * S) + (rng.normal(size=n_traj) + 1j * rng.normal(size=n_traj)) * 0.5).astype(
+        cdt
+    )
     sq = np.sqrt(dt)
     for _ in range(n_steps):
         w = rng.standard_normal((4, n_traj), dtype=dtype) * sq
@@ -63,16 +65,26 @@ def numpy_ring(n, S, jx, jy, n_traj, n_steps, dt, dtype, seed=0):
         amp_a = np.sqrt(kappa / 4 * (nb + 0.5))
         amp_b = np.sqrt(kappa / 4 * np.maximum(na - 0.5, 0))
         da = (-0.5j * gm * b - kappa / 2 * (nb + 0.5) * a) * dt + amp_a * (w[0] + 1j * w[1])
-        db = (-0.5j * np.conj(gm) * a + kappa / 2 * (na - 0.5) * b) * dt + amp_b * (w[2] + 1j * w[3])
+        db = (-0.5j * np.conj(gm) * a + kappa / 2 * (na - 0.5) * b) * dt + amp_b * (
+            w[2] + 1j * w[3]
+        )
         a, b = a + da, b + db
     return np.mean(0.5 * (np.abs(a) ** 2 - np.abs(b) ** 2))
 
 
 def run_jax(model, n_traj, n_steps, dt, dtype, noise="gaussian", impl="threefry2x32", chunk=None):
     sol = tq.simulate_twa(
-        model, tq.spin_down(model.n_sites), t_final=n_steps * dt, dt=dt, n_traj=n_traj,
-        key=jax.random.key(0, impl=impl), n_save=2, observables=("Sz",), dtype=dtype,
-        noise=noise, chunk_size=chunk or n_traj,
+        model,
+        tq.spin_down(model.n_sites),
+        t_final=n_steps * dt,
+        dt=dt,
+        n_traj=n_traj,
+        key=jax.random.key(0, impl=impl),
+        n_save=2,
+        observables=("Sz",),
+        dtype=dtype,
+        noise=noise,
+        chunk_size=chunk or n_traj,
     )
     return sol.stats
 
@@ -87,11 +99,25 @@ def main():
 
     def record(case, impl_name, dtype, extra, n_traj, n_steps, n_sites, wall, compile_time):
         site_steps = n_traj * n_steps * n_sites
-        rows.append(dict(case=case, impl=impl_name, dtype=dtype, variant=extra, n_traj=n_traj,
-                         n_steps=n_steps, n_sites=n_sites, wall_s=wall,
-                         compile_s=compile_time, site_steps_per_s=site_steps / wall))
-        print(f"{case:12s} {impl_name:6s} {dtype:8s} {extra:24s} {site_steps / wall:10.3e} "
-              f"site-steps/s (wall {wall:.2f} s, compile {compile_time:.1f} s)", flush=True)
+        rows.append(
+            dict(
+                case=case,
+                impl=impl_name,
+                dtype=dtype,
+                variant=extra,
+                n_traj=n_traj,
+                n_steps=n_steps,
+                n_sites=n_sites,
+                wall_s=wall,
+                compile_s=compile_time,
+                site_steps_per_s=site_steps / wall,
+            )
+        )
+        print(
+            f"{case:12s} {impl_name:6s} {dtype:8s} {extra:24s} {site_steps / wall:10.3e} "
+            f"site-steps/s (wall {wall:.2f} s, compile {compile_time:.1f} s)",
+            flush=True,
+        )
 
     # driven spin, 1e5 trajectories
     n_traj, n_steps = (10_000, 50) if q else (100_000, 200)
@@ -99,15 +125,33 @@ def main():
     for dtype in ("float32", "float64"):
         t0 = time.perf_counter()
         numpy_driven_spin(100, 1.5, n_traj, n_steps, dt, dtype)
-        record("driven_spin", "numpy", dtype, "gaussian", n_traj, n_steps, 1,
-               time.perf_counter() - t0, 0.0)
+        record(
+            "driven_spin",
+            "numpy",
+            dtype,
+            "gaussian",
+            n_traj,
+            n_steps,
+            1,
+            time.perf_counter() - t0,
+            0.0,
+        )
         variants = [("gaussian", "threefry2x32"), ("two_point", "threefry2x32")]
         if dtype == "float32":
             variants += [("gaussian", "rbg"), ("gaussian", "unsafe_rbg")]
         for noise, impl in variants:
             st = run_jax(model, n_traj, n_steps, dt, dtype, noise, impl, chunk=min(n_traj, 32768))
-            record("driven_spin", "jax", dtype, f"{noise}/{impl}", n_traj, n_steps, 1,
-                   st["wall_time"], st["compile_time"])
+            record(
+                "driven_spin",
+                "jax",
+                dtype,
+                f"{noise}/{impl}",
+                n_traj,
+                n_steps,
+                1,
+                st["wall_time"],
+                st["compile_time"],
+            )
 
     # 100-site Heisenberg (XY) ring, 1e3 trajectories
     n_sites = 100
@@ -117,12 +161,30 @@ def main():
     for dtype in ("float32", "float64"):
         t0 = time.perf_counter()
         numpy_ring(n_sites, 100, jx, jy, n_traj, n_steps, dt, dtype)
-        record("ring100", "numpy", dtype, "gaussian", n_traj, n_steps, n_sites,
-               time.perf_counter() - t0, 0.0)
+        record(
+            "ring100",
+            "numpy",
+            dtype,
+            "gaussian",
+            n_traj,
+            n_steps,
+            n_sites,
+            time.perf_counter() - t0,
+            0.0,
+        )
         for noise in ("gaussian", "two_point"):
             st = run_jax(ring, n_traj, n_steps, dt, dtype, noise)
-            record("ring100", "jax", dtype, f"{noise}/threefry2x32", n_traj, n_steps, n_sites,
-                   st["wall_time"], st["compile_time"])
+            record(
+                "ring100",
+                "jax",
+                dtype,
+                f"{noise}/threefry2x32",
+                n_traj,
+                n_steps,
+                n_sites,
+                st["wall_time"],
+                st["compile_time"],
+            )
 
     machine = {
         "platform": platform.platform(),
@@ -138,17 +200,23 @@ def main():
     name = "bench_twa_quick" if q else "bench_twa"
     with open(os.path.join(out, name + ".json"), "w") as f:
         json.dump({"machine": machine, "rows": rows}, f, indent=1)
-    lines = [f"# bench_twa ({'quick' if q else 'full'})", "",
-             f"Machine: {machine['processor']}, {machine['cpu_count']} cores, "
-             f"device {machine['device']} ({machine['device_kind']}), jax {machine['jax']}", "",
-             "| case | impl | dtype | variant | n_traj | steps | site-steps/s | vs numpy | compile s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# bench_twa ({'quick' if q else 'full'})",
+        "",
+        f"Machine: {machine['processor']}, {machine['cpu_count']} cores, "
+        f"device {machine['device']} ({machine['device_kind']}), jax {machine['jax']}",
+        "",
+        "| case | impl | dtype | variant | n_traj | steps | site-steps/s | vs numpy | compile s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     base = {(r["case"], r["dtype"]): r["site_steps_per_s"] for r in rows if r["impl"] == "numpy"}
     for r in rows:
         speed = r["site_steps_per_s"] / base[(r["case"], r["dtype"])]
-        lines.append(f"| {r['case']} | {r['impl']} | {r['dtype']} | {r['variant']} | "
-                     f"{r['n_traj']} | {r['n_steps']} | {r['site_steps_per_s']:.3e} | "
-                     f"{speed:.2f}x | {r['compile_s']:.1f} |")
+        lines.append(
+            f"| {r['case']} | {r['impl']} | {r['dtype']} | {r['variant']} | "
+            f"{r['n_traj']} | {r['n_steps']} | {r['site_steps_per_s']:.3e} | "
+            f"{speed:.2f}x | {r['compile_s']:.1f} |"
+        )
     with open(os.path.join(out, name + ".md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

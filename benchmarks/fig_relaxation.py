@@ -88,8 +88,13 @@ def envelope_time(times, x, floor):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fresh-exact", action="store_true", help="recompute the exact curves")
-    ap.add_argument("--exact-only", type=int, nargs="+", metavar="S",
-                    help="only compute (or reuse) the exact curves of these S, store them, stop")
+    ap.add_argument(
+        "--exact-only",
+        type=int,
+        nargs="+",
+        metavar="S",
+        help="only compute (or reuse) the exact curves of these S, store them, stop",
+    )
     args = ap.parse_args()
     os.makedirs(RESULTS, exist_ok=True)
     path_json = os.path.join(RESULTS, "fig_relaxation.json")
@@ -102,8 +107,9 @@ def main():
     ex, exact_block = exact_curves(times, cached, only=args.exact_only)
     if args.exact_only:
         with open(path_json, "w") as f:
-            json.dump(dict(exact=exact_block, note="exact curves only; run without --exact-only"),
-                      f)
+            json.dump(
+                dict(exact=exact_block, note="exact curves only; run without --exact-only"), f
+            )
         print(f"stored the exact curves of S = {sorted(ex)} in {path_json}")
         return
     ss = {S: tq.driven_spin_steady_state(S, OMEGA)["Sz"] / S for S in (*S_TIME, S_BIG)}
@@ -113,8 +119,16 @@ def main():
     twa, summary = {}, {}
     for k, fs in enumerate(SAMPLINGS):
         t0 = time.perf_counter()
-        sol = tq.simulate_twa(models, tq.spin_down(), t_final=T_FINAL, save_times=times,
-                              n_traj=N_TRAJ, key=10 + k, fock_sampling=fs, **TWA)
+        sol = tq.simulate_twa(
+            models,
+            tq.spin_down(),
+            t_final=T_FINAL,
+            save_times=times,
+            n_traj=N_TRAJ,
+            key=10 + k,
+            fock_sampling=fs,
+            **TWA,
+        )
         print(f"TWOQS {fs}: {time.perf_counter() - t0:.1f} s", flush=True)
         for i, S in enumerate(S_TIME):
             m = np.asarray(sol["Sz"])[i, :, 0] / S
@@ -125,8 +139,10 @@ def main():
             late = times >= 250
             floor = 4 * float(np.median(e))
             summary[f"{fs}_S{S}"] = dict(
-                max_abs_dev_over_S=float(dev.max()), t_of_max_dev=float(times[dev.argmax()]),
-                max_z=float(z.max()), rms_z=float(np.sqrt(np.mean(z**2))),
+                max_abs_dev_over_S=float(dev.max()),
+                t_of_max_dev=float(times[dev.argmax()]),
+                max_z=float(z.max()),
+                rms_z=float(np.sqrt(np.mean(z**2))),
                 max_abs_dev_over_S_t_gt_100=float(dev[times > 100].max()),
                 median_sem_over_S=float(np.median(e)),
                 late_mean_250_300=float(m[late].mean()),
@@ -141,26 +157,50 @@ def main():
     for k, fs in enumerate(SAMPLINGS):
         for j, tb in enumerate(T_BURNS):
             t0 = time.perf_counter()
-            sol = tq.steady_state_twa(tq.driven_spin(S_BIG, OMEGA), tq.spin_down(), t_burn=tb,
-                                      t_avg=10.0, n_traj=N_TRAJ, key=100 + 10 * k + j, avg_every=25,
-                                      fock_sampling=fs, **TWA)
+            sol = tq.steady_state_twa(
+                tq.driven_spin(S_BIG, OMEGA),
+                tq.spin_down(),
+                t_burn=tb,
+                t_avg=10.0,
+                n_traj=N_TRAJ,
+                key=100 + 10 * k + j,
+                avg_every=25,
+                fock_sampling=fs,
+                **TWA,
+            )
             v, e = float(sol["Sz"][0]) / S_BIG, float(sol.sem["Sz"][0]) / S_BIG
-            burn[fs].append(dict(t_burn=tb, sz_over_S=v, sem_over_S=e, dev_over_S=v - ss[S_BIG],
-                                 z=(v - ss[S_BIG]) / e, wall_s=time.perf_counter() - t0))
-            print(f"S = {S_BIG} {fs} t_burn = {tb:g}: {v:+.5f} +- {e:.5f} (exact {ss[S_BIG]:+.5f})",
-                  flush=True)
+            burn[fs].append(
+                dict(
+                    t_burn=tb,
+                    sz_over_S=v,
+                    sem_over_S=e,
+                    dev_over_S=v - ss[S_BIG],
+                    z=(v - ss[S_BIG]) / e,
+                    wall_s=time.perf_counter() - t0,
+                )
+            )
+            print(
+                f"S = {S_BIG} {fs} t_burn = {tb:g}: {v:+.5f} +- {e:.5f} (exact {ss[S_BIG]:+.5f})",
+                flush=True,
+            )
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), gridspec_kw=dict(width_ratios=[1.3, 1.3, 1]))
     colors = dict(coherent="tab:orange", fock="tab:blue")
-    labels = dict(coherent="TWOQS, coherent sampling (paper Eq. 18)",
-                  fock='TWOQS, "fock" sampling')
+    labels = dict(coherent="TWOQS, coherent sampling (paper Eq. 18)", fock='TWOQS, "fock" sampling')
     for ax, S in zip(axes[:2], S_TIME):
         for fs, z in (("fock", 1), ("coherent", 3)):  # exact (z = 2) between: both stay visible
             m, e = twa[(fs, S)]
-            ax.plot(times, m, color=colors[fs], lw=0.8 if fs == "fock" else 0.6, label=labels[fs],
-                    zorder=z)
-            ax.fill_between(times, m - 2 * e, m + 2 * e, color=colors[fs], alpha=0.3, lw=0,
-                            zorder=z)
+            ax.plot(
+                times,
+                m,
+                color=colors[fs],
+                lw=0.8 if fs == "fock" else 0.6,
+                label=labels[fs],
+                zorder=z,
+            )
+            ax.fill_between(
+                times, m - 2 * e, m + 2 * e, color=colors[fs], alpha=0.3, lw=0, zorder=z
+            )
         ax.plot(times, ex[S], color="k", lw=0.5, label="exact (QuTiP)", zorder=2)
         ax.axhline(ss[S], color="k", ls="--", lw=1, label="exact steady state")
         ax.set_xlabel(r"time $t$ ($1/\Gamma$)")
@@ -187,17 +227,30 @@ def main():
 
     wall = time.perf_counter() - t_start
     out = dict(
-        machine=dict(platform=platform.platform(),
-                     processor=platform.processor() or platform.machine(),
-                     cpu_count=os.cpu_count(), device=str(jax.devices()[0]), jax=jax.__version__),
-        settings=dict(Omega=OMEGA, Gamma=1.0, initial="spin_down", n_traj=N_TRAJ, t_avg=10.0,
-                      avg_every=25, **{k: v for k, v in TWA.items() if k != "observables"}),
+        machine=dict(
+            platform=platform.platform(),
+            processor=platform.processor() or platform.machine(),
+            cpu_count=os.cpu_count(),
+            device=str(jax.devices()[0]),
+            jax=jax.__version__,
+        ),
+        settings=dict(
+            Omega=OMEGA,
+            Gamma=1.0,
+            initial="spin_down",
+            n_traj=N_TRAJ,
+            t_avg=10.0,
+            avg_every=25,
+            **{k: v for k, v in TWA.items() if k != "observables"},
+        ),
         wall_s=wall,
         exact=exact_block,
         time_resolved=dict(
             times=times.tolist(),
-            twa={f"{fs}_S{S}": dict(sz_over_S=m.tolist(), sem_over_S=e.tolist())
-                 for (fs, S), (m, e) in twa.items()},
+            twa={
+                f"{fs}_S{S}": dict(sz_over_S=m.tolist(), sem_over_S=e.tolist())
+                for (fs, S), (m, e) in twa.items()
+            },
             summary=summary,
         ),
         steady_state_s1000=dict(exact=ss[S_BIG], by_t_burn=burn),

@@ -35,8 +35,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy/QuTiP load BL
 if __name__ == "__main__" and "device_count" not in os.environ.get("XLA_FLAGS", ""):
     # a script, not the library: one XLA CPU device per core (ignored on GPU platforms);
     # not when imported (the tests import main() into a process whose JAX is set up)
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_"
-                               f"device_count={os.cpu_count() or 1}").strip()
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_"
+        f"device_count={os.cpu_count() or 1}"
+    ).strip()
 
 import jax  # noqa: E402
 
@@ -50,16 +52,51 @@ import twoqs_jax as tq  # noqa: E402
 from bench_twa import numpy_driven_spin  # noqa: E402
 
 SIZES = {
-    "tiny": dict(n_traj=2048, n_steps=32, diffrax_traj=200, exact_S=(20,), n_traj_ss=256,
-                 t_avg=2.0, big_S=50, big_traj=2048, big_t_burn=4.0, sweep_traj=512,
-                 burn_per_S=0.1, chain_traj=256, chain_t=(1.0, 1.0)),
-    "quick": dict(n_traj=32_768, n_steps=128, diffrax_traj=2000, exact_S=(50, 100),
-                  n_traj_ss=1000, t_avg=30.0, big_S=1000, big_traj=100_000, big_t_burn=40.0,
-                  sweep_traj=20_000, burn_per_S=2.5, chain_traj=1000, chain_t=(10.0, 10.0)),
-    "full": dict(n_traj=131_072, n_steps=256, diffrax_traj=5000, exact_S=(50, 100, 200, 400),
-                 n_traj_ss=2000, t_avg=30.0, big_S=1000, big_traj=1_000_000, big_t_burn=40.0,
-                 sweep_traj=1_000_000, burn_per_S=2.5, chain_traj=10_000,
-                 chain_t=(40.0, 10.0)),
+    "tiny": dict(
+        n_traj=2048,
+        n_steps=32,
+        diffrax_traj=200,
+        exact_S=(20,),
+        n_traj_ss=256,
+        t_avg=2.0,
+        big_S=50,
+        big_traj=2048,
+        big_t_burn=4.0,
+        sweep_traj=512,
+        burn_per_S=0.1,
+        chain_traj=256,
+        chain_t=(1.0, 1.0),
+    ),
+    "quick": dict(
+        n_traj=32_768,
+        n_steps=128,
+        diffrax_traj=2000,
+        exact_S=(50, 100),
+        n_traj_ss=1000,
+        t_avg=30.0,
+        big_S=1000,
+        big_traj=100_000,
+        big_t_burn=40.0,
+        sweep_traj=20_000,
+        burn_per_S=2.5,
+        chain_traj=1000,
+        chain_t=(10.0, 10.0),
+    ),
+    "full": dict(
+        n_traj=131_072,
+        n_steps=256,
+        diffrax_traj=5000,
+        exact_S=(50, 100, 200, 400),
+        n_traj_ss=2000,
+        t_avg=30.0,
+        big_S=1000,
+        big_traj=1_000_000,
+        big_t_burn=40.0,
+        sweep_traj=1_000_000,
+        burn_per_S=2.5,
+        chain_traj=10_000,
+        chain_t=(40.0, 10.0),
+    ),
 }
 ACCURACY = 0.005  # |error of <S_z>/S| that defines "equal accuracy" (exact: ~1e-12)
 SWEEP = tuple(np.round(np.linspace(0.5, 2.5, 9), 3))  # Omega / Gamma, paper 003 Fig 4 range
@@ -86,22 +123,50 @@ def kernel_vs_numpy(sz, dt=0.01):
     chunk = min(n_traj, 16384 * n_dev)
 
     def run(dtype, noise, impl="threefry2x32", shard=False, conserve=False):
-        sol = tq.simulate_twa(model, tq.spin_down(), t_final=n_steps * dt, dt=dt, n_traj=n_traj,
-                              key=jax.random.key(0, impl=impl), n_save=2, observables=("Sz",),
-                              dtype=dtype, noise=noise, chunk_size=chunk, shard=shard,
-                              conserve_spin=conserve)
+        sol = tq.simulate_twa(
+            model,
+            tq.spin_down(),
+            t_final=n_steps * dt,
+            dt=dt,
+            n_traj=n_traj,
+            key=jax.random.key(0, impl=impl),
+            n_save=2,
+            observables=("Sz",),
+            dtype=dtype,
+            noise=noise,
+            chunk_size=chunk,
+            shard=shard,
+            conserve_spin=conserve,
+        )
         variant = f"{noise}/{impl}" + ("/conserve_spin" if conserve else "")
-        rows.append(dict(impl="twoqs_jax", dtype=dtype, variant=variant, n_traj=n_traj,
-                         n_steps=n_steps, devices=sol.stats["n_devices"],
-                         compile_s=sol.stats["compile_time"],
-                         site_steps_per_s=sol.stats["site_steps_per_s"]))
+        rows.append(
+            dict(
+                impl="twoqs_jax",
+                dtype=dtype,
+                variant=variant,
+                n_traj=n_traj,
+                n_steps=n_steps,
+                devices=sol.stats["n_devices"],
+                compile_s=sol.stats["compile_time"],
+                site_steps_per_s=sol.stats["site_steps_per_s"],
+            )
+        )
 
     for dtype in ("float32", "float64"):
         t0 = time.perf_counter()
         numpy_driven_spin(S, om, n_traj, n_steps, dt, dtype)
-        rows.append(dict(impl="numpy", dtype=dtype, variant="gaussian", n_traj=n_traj,
-                         n_steps=n_steps, devices=1, compile_s=0.0,
-                         site_steps_per_s=n_traj * n_steps / (time.perf_counter() - t0)))
+        rows.append(
+            dict(
+                impl="numpy",
+                dtype=dtype,
+                variant="gaussian",
+                n_traj=n_traj,
+                n_steps=n_steps,
+                devices=1,
+                compile_s=0.0,
+                site_steps_per_s=n_traj * n_steps / (time.perf_counter() - t0),
+            )
+        )
         for noise in ("gaussian", "two_point"):
             run(dtype, noise)
             if n_dev > 1:
@@ -135,9 +200,17 @@ def diffrax_driven_spin(sz, dt=0.01):
     def one(key, y0):
         bm = diffrax.UnsafeBrownianPath(shape=(4,), key=key)
         terms = diffrax.MultiTerm(diffrax.ODETerm(drift), diffrax.ControlTerm(diffusion, bm))
-        sol = diffrax.diffeqsolve(terms, diffrax.Euler(), 0.0, n_steps * dt, dt, y0,
-                                  saveat=diffrax.SaveAt(t1=True), max_steps=n_steps + 1,
-                                  adjoint=diffrax.ForwardMode())
+        sol = diffrax.diffeqsolve(
+            terms,
+            diffrax.Euler(),
+            0.0,
+            n_steps * dt,
+            dt,
+            y0,
+            saveat=diffrax.SaveAt(t1=True),
+            max_steps=n_steps + 1,
+            adjoint=diffrax.ForwardMode(),
+        )
         return sol.ys[-1]
 
     keys = jax.random.split(jax.random.key(0), n_traj)
@@ -153,9 +226,16 @@ def diffrax_driven_spin(sz, dt=0.01):
     t0 = time.perf_counter()
     jax.block_until_ready(compiled(keys, jnp.asarray(y0)))
     wall = time.perf_counter() - t0
-    return dict(impl="diffrax Euler+UnsafeBrownianPath", dtype="float64", variant="gaussian",
-                n_traj=n_traj, n_steps=n_steps, devices=1, compile_s=t_compile,
-                site_steps_per_s=n_traj * n_steps / wall)
+    return dict(
+        impl="diffrax Euler+UnsafeBrownianPath",
+        dtype="float64",
+        variant="gaussian",
+        n_traj=n_traj,
+        n_steps=n_steps,
+        devices=1,
+        compile_s=t_compile,
+        site_steps_per_s=n_traj * n_steps / wall,
+    )
 
 
 def _fresh_compilation():
@@ -187,49 +267,94 @@ def scale_case(sz, dt=0.02, t_avg=10.0):
     two-point increments, spin-length projection, sharded over all devices; then the 9-point
     Omega sweep in one compiled call. Wall times include compilation (first call)."""
     S, n = sz["big_S"], sz["big_traj"]
-    kw = dict(t_burn=sz["big_t_burn"], t_avg=t_avg, dt=dt, key=7, avg_every=25,
-              observables=("Sz",), dtype="float32", noise="two_point", conserve_spin=True,
-              chunk_size=_chunk(n, 65536))
+    kw = dict(
+        t_burn=sz["big_t_burn"],
+        t_avg=t_avg,
+        dt=dt,
+        key=7,
+        avg_every=25,
+        observables=("Sz",),
+        dtype="float32",
+        noise="two_point",
+        conserve_spin=True,
+        chunk_size=_chunk(n, 65536),
+    )
     out = {}
     om = 1.5
-    sol, wall = _timed(lambda: tq.steady_state_twa(tq.driven_spin(S, om), tq.spin_down(),
-                                                   n_traj=n, **kw))
+    sol, wall = _timed(
+        lambda: tq.steady_state_twa(tq.driven_spin(S, om), tq.spin_down(), n_traj=n, **kw)
+    )
     steps = int(sol.stats["n_steps"])
-    out["single"] = dict(S=S, omega=om, n_traj=n, steps=steps, t_burn=sz["big_t_burn"],
-                         wall_incl_compile_s=wall,
-                         compile_s=sol.stats["compile_time"], devices=sol.stats["n_devices"],
-                         site_steps_per_s=n * steps / max(wall - sol.stats["compile_time"], 1e-9),
-                         Sz_over_S=float(sol["Sz"][0]) / S, sem=float(sol.sem["Sz"][0]) / S,
-                         exact_Sz_over_S=tq.driven_spin_steady_state(S, om)["Sz"] / S)
+    out["single"] = dict(
+        S=S,
+        omega=om,
+        n_traj=n,
+        steps=steps,
+        t_burn=sz["big_t_burn"],
+        wall_incl_compile_s=wall,
+        compile_s=sol.stats["compile_time"],
+        devices=sol.stats["n_devices"],
+        site_steps_per_s=n * steps / max(wall - sol.stats["compile_time"], 1e-9),
+        Sz_over_S=float(sol["Sz"][0]) / S,
+        sem=float(sol.sem["Sz"][0]) / S,
+        exact_Sz_over_S=tq.driven_spin_steady_state(S, om)["Sz"] / S,
+    )
     oms = jnp.asarray(SWEEP)
     batch = jax.vmap(lambda o: tq.driven_spin(S, o))(oms)
     n_s = sz["sweep_traj"]
     kw["chunk_size"] = _chunk(n_s, 16384)
     sol, wall = _timed(lambda: tq.steady_state_twa(batch, tq.spin_down(), n_traj=n_s, **kw))
-    out["sweep"] = dict(S=S, omegas=list(SWEEP), n_traj_per_point=n_s, steps=steps,
-                        wall_incl_compile_s=wall, compile_s=sol.stats["compile_time"],
-                        devices=sol.stats["n_devices"],
-                        Sz_over_S=[float(x) / S for x in np.ravel(sol["Sz"])],
-                        sem=[float(x) / S for x in np.ravel(sol.sem["Sz"])],
-                        exact_Sz_over_S=[tq.driven_spin_steady_state(S, float(o))["Sz"] / S
-                                         for o in SWEEP])
+    out["sweep"] = dict(
+        S=S,
+        omegas=list(SWEEP),
+        n_traj_per_point=n_s,
+        steps=steps,
+        wall_incl_compile_s=wall,
+        compile_s=sol.stats["compile_time"],
+        devices=sol.stats["n_devices"],
+        Sz_over_S=[float(x) / S for x in np.ravel(sol["Sz"])],
+        sem=[float(x) / S for x in np.ravel(sol.sem["Sz"])],
+        exact_Sz_over_S=[tq.driven_spin_steady_state(S, float(o))["Sz"] / S for o in SWEEP],
+    )
     # paper 003 Fig 7: 100-site XY ring, S = 5000, J_x = Gamma/8, J_y = -0.49 Gamma (near the
     # transition), decay on every site; a timing of the scale, not a converged steady state
     ring = tq.heisenberg_chain(100, 5000, Jx=0.125, Jy=-0.49, convention="fig7")
     n_c = sz["chain_traj"]
     t_b, t_a = sz["chain_t"]
-    sol, wall = _timed(lambda: tq.steady_state_twa(
-        ring, tq.spin_down(100), t_burn=t_b, t_avg=t_a, dt=dt, n_traj=n_c, key=3, avg_every=25,
-        observables=("Sz", "varz"), dtype="float32", noise="two_point", conserve_spin=True,
-        chunk_size=_chunk(n_c, 1024)))
+    sol, wall = _timed(
+        lambda: tq.steady_state_twa(
+            ring,
+            tq.spin_down(100),
+            t_burn=t_b,
+            t_avg=t_a,
+            dt=dt,
+            n_traj=n_c,
+            key=3,
+            avg_every=25,
+            observables=("Sz", "varz"),
+            dtype="float32",
+            noise="two_point",
+            conserve_spin=True,
+            chunk_size=_chunk(n_c, 1024),
+        )
+    )
     steps = int(sol.stats["n_steps"])
-    out["chain"] = dict(n_sites=100, S=5000, Jx=0.125, Jy=-0.49, n_traj=n_c, steps=steps,
-                        t_burn=t_b, t_avg=t_a, wall_incl_compile_s=wall,
-                        compile_s=sol.stats["compile_time"], devices=sol.stats["n_devices"],
-                        site_steps_per_s=n_c * steps * 100
-                        / max(wall - sol.stats["compile_time"], 1e-9),
-                        Sz_over_S=float(np.mean(sol["Sz"])) / 5000,
-                        varz_over_S=float(np.mean(sol["varz"])) / 5000)
+    out["chain"] = dict(
+        n_sites=100,
+        S=5000,
+        Jx=0.125,
+        Jy=-0.49,
+        n_traj=n_c,
+        steps=steps,
+        t_burn=t_b,
+        t_avg=t_a,
+        wall_incl_compile_s=wall,
+        compile_s=sol.stats["compile_time"],
+        devices=sol.stats["n_devices"],
+        site_steps_per_s=n_c * steps * 100 / max(wall - sol.stats["compile_time"], 1e-9),
+        Sz_over_S=float(np.mean(sol["Sz"])) / 5000,
+        varz_over_S=float(np.mean(sol["varz"])) / 5000,
+    )
     return out
 
 
@@ -253,10 +378,23 @@ def exact_vs_twoqs(sz, omega=1.5, dt=0.01):
         t_burn = sz["burn_per_S"] * S
 
         def twoqs(n, key):
-            return _timed(lambda: tq.steady_state_twa(
-                model, tq.spin_down(), t_burn=t_burn, t_avg=sz["t_avg"], dt=dt, n_traj=n,
-                key=key, avg_every=25, observables=("Sz",), dtype="float32", noise="two_point",
-                conserve_spin=True, fock_sampling="fock"))
+            return _timed(
+                lambda: tq.steady_state_twa(
+                    model,
+                    tq.spin_down(),
+                    t_burn=t_burn,
+                    t_avg=sz["t_avg"],
+                    dt=dt,
+                    n_traj=n,
+                    key=key,
+                    avg_every=25,
+                    observables=("Sz",),
+                    dtype="float32",
+                    noise="two_point",
+                    conserve_spin=True,
+                    fock_sampling="fock",
+                )
+            )
 
         # a pilot run gives the standard error per trajectory; the timed run then uses the
         # number of trajectories for which 2 sem = ACCURACY / 2 (half of the budget left to
@@ -268,10 +406,19 @@ def exact_vs_twoqs(sz, omega=1.5, dt=0.01):
         _fresh_compilation()
         sol, wall = twoqs(n, 1)
         v, e = float(sol["Sz"][0]) / S, float(sol.sem["Sz"][0]) / S
-        row.update(pilot_n_traj=n0, pilot_sem_over_S=e0, twa_Sz_over_S=v, twa_sem_over_S=e,
-                   twa_n_traj=n, t_burn=t_burn, t_avg=sz["t_avg"], dt=dt,
-                   twa_wall_incl_compile_s=wall, twa_compile_s=sol.stats["compile_time"],
-                   twa_error_bound=abs(v - row["analytic_Sz_over_S"]) + 2 * e)
+        row.update(
+            pilot_n_traj=n0,
+            pilot_sem_over_S=e0,
+            twa_Sz_over_S=v,
+            twa_sem_over_S=e,
+            twa_n_traj=n,
+            t_burn=t_burn,
+            t_avg=sz["t_avg"],
+            dt=dt,
+            twa_wall_incl_compile_s=wall,
+            twa_compile_s=sol.stats["compile_time"],
+            twa_error_bound=abs(v - row["analytic_Sz_over_S"]) + 2 * e,
+        )
         row["n_traj_for_target"] = n
         rows.append(row)
     # QuTiP's time where it was refused: power law through the measured points (labelled)
@@ -282,71 +429,96 @@ def exact_vs_twoqs(sz, omega=1.5, dt=0.01):
         for r in rows:
             if r.get("exact_s") is None:
                 r["exact_s_extrapolated"] = float(np.exp(icpt) * r["S"] ** slope)
-                r["exact_extrapolation"] = (f"EXTRAPOLATION: t = {np.exp(icpt):.3g} S^{slope:.2f}"
-                                            " s fitted to the measured QuTiP times")
+                r["exact_extrapolation"] = (
+                    f"EXTRAPOLATION: t = {np.exp(icpt):.3g} S^{slope:.2f}"
+                    " s fitted to the measured QuTiP times"
+                )
     return rows
 
 
 def gpu_targets(machine, scale):
     if machine["platform_name"] != "gpu":
-        return ("The H100 targets (2e10 site-steps/s, 1e6-trajectory S = 1000 steady state "
-                "< 5 s, 9-point sweep < 30 s) cannot be measured here: no GPU on this machine "
-                f"({machine['device_kind']}). The same cases ran on this CPU above.")
+        return (
+            "The H100 targets (2e10 site-steps/s, 1e6-trajectory S = 1000 steady state "
+            "< 5 s, 9-point sweep < 30 s) cannot be measured here: no GPU on this machine "
+            f"({machine['device_kind']}). The same cases ran on this CPU above."
+        )
     one, sw = scale["single"], scale["sweep"]
-    return (f"On {machine['device_kind']}: S = {one['S']} steady state with {one['n_traj']} "
-            f"trajectories {one['wall_incl_compile_s']:.2f} s incl. compile (target < 5 s), "
-            f"9-point sweep {sw['wall_incl_compile_s']:.2f} s (target < 30 s), "
-            f"{one['site_steps_per_s']:.3g} site-steps/s in the big run (target >= 2e10).")
+    return (
+        f"On {machine['device_kind']}: S = {one['S']} steady state with {one['n_traj']} "
+        f"trajectories {one['wall_incl_compile_s']:.2f} s incl. compile (target < 5 s), "
+        f"9-point sweep {sw['wall_incl_compile_s']:.2f} s (target < 30 s), "
+        f"{one['site_steps_per_s']:.3g} site-steps/s in the big run (target >= 2e10)."
+    )
 
 
 def _markdown(mode, machine, kern, scale, ex, gpu, total):
     base = {r["dtype"]: r["site_steps_per_s"] for r in kern if r["impl"] == "numpy"}
-    lines = [f"# Benchmark suite ({mode})", "",
-             f"Machine: {machine['processor']}, {machine['cpu_count']} cores, load "
-             f"{machine['load_average']}, device {machine['device']} x{machine['n_devices']} "
-             f"({machine['device_kind']})", f"Versions: {machine['versions']}", "",
-             "## 1-2. Driven spin (S = 100, Omega = 1.5) Euler-Maruyama throughput", "",
-             "NumPy runs on one core. `devices` > 1: trajectories sharded over that many XLA "
-             "devices (on a CPU, one per core).", "",
-             "| impl | dtype | variant | devices | n_traj | steps | site-steps/s | vs numpy | "
-             "compile s |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Benchmark suite ({mode})",
+        "",
+        f"Machine: {machine['processor']}, {machine['cpu_count']} cores, load "
+        f"{machine['load_average']}, device {machine['device']} x{machine['n_devices']} "
+        f"({machine['device_kind']})",
+        f"Versions: {machine['versions']}",
+        "",
+        "## 1-2. Driven spin (S = 100, Omega = 1.5) Euler-Maruyama throughput",
+        "",
+        "NumPy runs on one core. `devices` > 1: trajectories sharded over that many XLA "
+        "devices (on a CPU, one per core).",
+        "",
+        "| impl | dtype | variant | devices | n_traj | steps | site-steps/s | vs numpy | "
+        "compile s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in kern:
-        lines.append(f"| {r['impl']} | {r['dtype']} | {r['variant']} | {r['devices']} | "
-                     f"{r['n_traj']} | {r['n_steps']} | {r['site_steps_per_s']:.3e} | "
-                     f"{r['site_steps_per_s'] / base[r['dtype']]:.2f}x | {r['compile_s']:.1f} |")
+        lines.append(
+            f"| {r['impl']} | {r['dtype']} | {r['variant']} | {r['devices']} | "
+            f"{r['n_traj']} | {r['n_steps']} | {r['site_steps_per_s']:.3e} | "
+            f"{r['site_steps_per_s'] / base[r['dtype']]:.2f}x | {r['compile_s']:.1f} |"
+        )
     one, sw, ch = scale["single"], scale["sweep"], scale["chain"]
-    lines += ["", f"## 3. Scale case: S = {one['S']}, paper 003 Fig 4 protocol (t_burn = "
-              f"{one['t_burn']:g}, t_avg = 10, dt = 0.02), f32, two-point, conserve_spin, all "
-              "devices", "",
-              f"- one point (Omega = {one['omega']}): {one['n_traj']} trajectories x "
-              f"{one['steps']} steps in {one['wall_incl_compile_s']:.1f} s including "
-              f"{one['compile_s']:.1f} s compilation ({one['site_steps_per_s']:.3e} site-steps/s"
-              f", {one['devices']} devices); <S_z>/S = {one['Sz_over_S']:.4f} +- {one['sem']:.4f}"
-              f" (exact steady state {one['exact_Sz_over_S']:.5f}; t_burn = 40 is far from a steady"
-              " state at S = 1000 above threshold: section 4 and notes/relaxation.md);",
-              f"- 9-point Omega sweep in one compiled call: {sw['n_traj_per_point']} trajectories "
-              f"per point, {sw['wall_incl_compile_s']:.1f} s including {sw['compile_s']:.1f} s "
-              "compilation.",
-              f"- paper 003 Fig 7 scale: {ch['n_sites']}-site ring, S = {ch['S']}, J_x = "
-              f"{ch['Jx']}, J_y = {ch['Jy']} (fig7 convention), {ch['n_traj']} trajectories x "
-              f"{ch['steps']} steps (t_burn = {ch['t_burn']:g}, t_avg = {ch['t_avg']:g}) in "
-              f"{ch['wall_incl_compile_s']:.1f} s including {ch['compile_s']:.1f} s compilation "
-              f"({ch['site_steps_per_s']:.3e} site-steps/s); site average <S_z>/S = "
-              f"{ch['Sz_over_S']:.4f}, Var(S_z)/S = {ch['varz_over_S']:.3f} (a timing, not a "
-              "converged steady state).", "",
-              "| Omega/Gamma | TWOQS <S_z>/S (sem) | exact steady state |",
-              "|---|---|---|"]
+    lines += [
+        "",
+        f"## 3. Scale case: S = {one['S']}, paper 003 Fig 4 protocol (t_burn = "
+        f"{one['t_burn']:g}, t_avg = 10, dt = 0.02), f32, two-point, conserve_spin, all "
+        "devices",
+        "",
+        f"- one point (Omega = {one['omega']}): {one['n_traj']} trajectories x "
+        f"{one['steps']} steps in {one['wall_incl_compile_s']:.1f} s including "
+        f"{one['compile_s']:.1f} s compilation ({one['site_steps_per_s']:.3e} site-steps/s"
+        f", {one['devices']} devices); <S_z>/S = {one['Sz_over_S']:.4f} +- {one['sem']:.4f}"
+        f" (exact steady state {one['exact_Sz_over_S']:.5f}; t_burn = 40 is far from a steady"
+        " state at S = 1000 above threshold: section 4 and notes/relaxation.md);",
+        f"- 9-point Omega sweep in one compiled call: {sw['n_traj_per_point']} trajectories "
+        f"per point, {sw['wall_incl_compile_s']:.1f} s including {sw['compile_s']:.1f} s "
+        "compilation.",
+        f"- paper 003 Fig 7 scale: {ch['n_sites']}-site ring, S = {ch['S']}, J_x = "
+        f"{ch['Jx']}, J_y = {ch['Jy']} (fig7 convention), {ch['n_traj']} trajectories x "
+        f"{ch['steps']} steps (t_burn = {ch['t_burn']:g}, t_avg = {ch['t_avg']:g}) in "
+        f"{ch['wall_incl_compile_s']:.1f} s including {ch['compile_s']:.1f} s compilation "
+        f"({ch['site_steps_per_s']:.3e} site-steps/s); site average <S_z>/S = "
+        f"{ch['Sz_over_S']:.4f}, Var(S_z)/S = {ch['varz_over_S']:.3f} (a timing, not a "
+        "converged steady state).",
+        "",
+        "| Omega/Gamma | TWOQS <S_z>/S (sem) | exact steady state |",
+        "|---|---|---|",
+    ]
     for o, v, e, x in zip(sw["omegas"], sw["Sz_over_S"], sw["sem"], sw["exact_Sz_over_S"]):
         lines.append(f"| {o} | {v:.4f} ({e:.4f}) | {x:.4f} |")
-    lines += ["", f"## 4. Time to the steady state within |error of <S_z>/S| <= {ACCURACY} "
-              "(Omega = 1.5)", "",
-              f"TWOQS: Fock sampling + conserve_spin, two-point, f32, t_burn = "
-              f"{ex[0]['t_burn'] / ex[0]['S']:g} S/Gamma (relaxed), t_avg = {ex[0]['t_avg']:g}, "
-              f"dt = {ex[0]['dt']}; its error bound = |TWOQS - closed form| + 2 sem. QuTiP: "
-              "sparse LU, one BLAS thread. TWOQS times with (and without) compilation.", "",
-              "| S | QuTiP s | closed form s | closed-form <S_z>/S | TWOQS <S_z>/S (sem) | "
-              "TWOQS error bound | n_traj | TWOQS s (compile s) | QuTiP / TWOQS (excl. compile) |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"## 4. Time to the steady state within |error of <S_z>/S| <= {ACCURACY} (Omega = 1.5)",
+        "",
+        f"TWOQS: Fock sampling + conserve_spin, two-point, f32, t_burn = "
+        f"{ex[0]['t_burn'] / ex[0]['S']:g} S/Gamma (relaxed), t_avg = {ex[0]['t_avg']:g}, "
+        f"dt = {ex[0]['dt']}; its error bound = |TWOQS - closed form| + 2 sem. QuTiP: "
+        "sparse LU, one BLAS thread. TWOQS times with (and without) compilation.",
+        "",
+        "| S | QuTiP s | closed form s | closed-form <S_z>/S | TWOQS <S_z>/S (sem) | "
+        "TWOQS error bound | n_traj | TWOQS s (compile s) | QuTiP / TWOQS (excl. compile) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in ex:
         if r.get("exact_s"):
             q, t_ex, pre = f"{r['exact_s']:.2f}", r["exact_s"], ""
@@ -355,46 +527,65 @@ def _markdown(mode, machine, kern, scale, ex, gpu, total):
             t_ex, pre = r["exact_s_extrapolated"], "~"
         if r.get("exact_s") or r.get("exact_s_extrapolated"):
             run = max(r["twa_wall_incl_compile_s"] - r["twa_compile_s"], 1e-9)
-            ratio = (f"{pre}{t_ex / r['twa_wall_incl_compile_s']:.3g}x ({pre}{t_ex / run:.3g}x)"
-                     + (" extrapolated" if pre else ""))
+            ratio = f"{pre}{t_ex / r['twa_wall_incl_compile_s']:.3g}x ({pre}{t_ex / run:.3g}x)" + (
+                " extrapolated" if pre else ""
+            )
         else:
             q, ratio = r.get("exact_note", "-"), "-"
-        lines.append(f"| {r['S']} | {q} | {r['analytic_s']:.1e} | {r['analytic_Sz_over_S']:.5f} | "
-                     f"{r['twa_Sz_over_S']:.4f} ({r['twa_sem_over_S']:.4f}) | "
-                     f"{r['twa_error_bound']:.4f} | {r['twa_n_traj']} | "
-                     f"{r['twa_wall_incl_compile_s']:.2f} ({r['twa_compile_s']:.2f}) | {ratio} |")
+        lines.append(
+            f"| {r['S']} | {q} | {r['analytic_s']:.1e} | {r['analytic_Sz_over_S']:.5f} | "
+            f"{r['twa_Sz_over_S']:.4f} ({r['twa_sem_over_S']:.4f}) | "
+            f"{r['twa_error_bound']:.4f} | {r['twa_n_traj']} | "
+            f"{r['twa_wall_incl_compile_s']:.2f} ({r['twa_compile_s']:.2f}) | {ratio} |"
+        )
     big = [r for r in ex if r["S"] == max(q["S"] for q in ex)][0]
     t_big = big.get("exact_s") or big.get("exact_s_extrapolated")
     if t_big:
         run = max(big["twa_wall_incl_compile_s"] - big["twa_compile_s"], 1e-9)
         r1, r2 = t_big / big["twa_wall_incl_compile_s"], t_big / run
         within = "within" if big["twa_error_bound"] <= ACCURACY else "NOT within"
-        lines += ["", f"Target (>= 100x at S = {big['S']}): {r1:.3g}x including TWOQS "
-                  f"compilation, {r2:.3g}x without; "
-                  + ("met" if r1 >= 100 else f"missed by {100 / r1:.2g}x including compilation")
-                  + (" (QuTiP time extrapolated)" if not big.get("exact_s") else "")
-                  + f"; TWOQS error bound {big['twa_error_bound']:.4f} is {within} {ACCURACY}."]
+        lines += [
+            "",
+            f"Target (>= 100x at S = {big['S']}): {r1:.3g}x including TWOQS "
+            f"compilation, {r2:.3g}x without; "
+            + ("met" if r1 >= 100 else f"missed by {100 / r1:.2g}x including compilation")
+            + (" (QuTiP time extrapolated)" if not big.get("exact_s") else "")
+            + f"; TWOQS error bound {big['twa_error_bound']:.4f} is {within} {ACCURACY}.",
+        ]
     extra = [r["exact_extrapolation"] for r in ex if r.get("exact_extrapolation")]
-    lines += [""] + extra[:1] + [""] + [f"S = {r['S']}: {r['exact_note']}" for r in ex
-                                        if r.get("exact_note")]
-    lines += ["", f"TWOQS n_traj: a pilot run of {ex[0]['pilot_n_traj']} trajectories gives the "
-              "standard error per trajectory; the timed run uses the number for which 2 sem = "
-              f"{ACCURACY / 2} (half the budget; the other half is left to the bias), with a "
-              "fresh compilation. This machine has "
-              f"{machine['memory_gib']:.0f} GiB of memory."]
-    ratios = [(r["site_steps_per_s"] / base[r["dtype"]], r) for r in kern
-              if r["impl"] == "twoqs_jax"]
+    lines += (
+        [""]
+        + extra[:1]
+        + [""]
+        + [f"S = {r['S']}: {r['exact_note']}" for r in ex if r.get("exact_note")]
+    )
+    lines += [
+        "",
+        f"TWOQS n_traj: a pilot run of {ex[0]['pilot_n_traj']} trajectories gives the "
+        "standard error per trajectory; the timed run uses the number for which 2 sem = "
+        f"{ACCURACY / 2} (half the budget; the other half is left to the bias), with a "
+        "fresh compilation. This machine has "
+        f"{machine['memory_gib']:.0f} GiB of memory.",
+    ]
+    ratios = [
+        (r["site_steps_per_s"] / base[r["dtype"]], r) for r in kern if r["impl"] == "twoqs_jax"
+    ]
     best_ratio, best_row = max(ratios, key=lambda x: x[0])
-    g1 = max(x for x, r in ratios if r["variant"].startswith("gaussian/threefry")
-             and r["devices"] == 1)
+    g1 = max(
+        x for x, r in ratios if r["variant"].startswith("gaussian/threefry") and r["devices"] == 1
+    )
     gall = max(x for x, r in ratios if r["variant"].startswith("gaussian"))
     verdict = "met" if best_ratio >= 3 else f"missed by a factor {3 / best_ratio:.2f}"
-    lines += ["", "## CPU target (>= 3x the NumPy baseline in the same run)", "",
-              f"Best: {best_ratio:.2f}x ({best_row['dtype']}, {best_row['variant']}, "
-              f"{best_row['devices']} devices): target {verdict}. Gaussian increments: "
-              f"{g1:.2f}x on one device, {gall:.2f}x at best. Gaussian increments are bound by "
-              "threefry random bits (4 normals per site-step); two-point increments need 4 bits "
-              "per site-step, read inside the fused real-arithmetic step."]
+    lines += [
+        "",
+        "## CPU target (>= 3x the NumPy baseline in the same run)",
+        "",
+        f"Best: {best_ratio:.2f}x ({best_row['dtype']}, {best_row['variant']}, "
+        f"{best_row['devices']} devices): target {verdict}. Gaussian increments: "
+        f"{g1:.2f}x on one device, {gall:.2f}x at best. Gaussian increments are bound by "
+        "threefry random bits (4 normals per site-step); two-point increments need 4 bits "
+        "per site-step, read inside the fused real-arithmetic step.",
+    ]
     lines += ["", "## GPU targets", "", gpu, "", f"Total suite time {total:.0f} s."]
     return "\n".join(lines) + "\n"
 
@@ -409,21 +600,34 @@ def main(argv=None):
     sz = SIZES[mode]
     t_start = time.perf_counter()
     devices = jax.devices()
-    machine = dict(platform=platform.platform(), processor=platform.processor()
-                   or platform.machine(), cpu_count=os.cpu_count(),
-                   device=str(devices[0]), device_kind=devices[0].device_kind,
-                   platform_name=devices[0].platform, n_devices=len(devices),
-                   memory_gib=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
-                   versions=versions(), mode=mode,
-                   load_average=os.getloadavg() if hasattr(os, "getloadavg") else None)
+    machine = dict(
+        platform=platform.platform(),
+        processor=platform.processor() or platform.machine(),
+        cpu_count=os.cpu_count(),
+        device=str(devices[0]),
+        device_kind=devices[0].device_kind,
+        platform_name=devices[0].platform,
+        n_devices=len(devices),
+        memory_gib=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
+        versions=versions(),
+        mode=mode,
+        load_average=os.getloadavg() if hasattr(os, "getloadavg") else None,
+    )
     kern = kernel_vs_numpy(sz)
     kern.append(diffrax_driven_spin(sz))
     scale = scale_case(sz)
     ex = exact_vs_twoqs(sz)
     gpu = gpu_targets(machine, scale)
     total = time.perf_counter() - t_start
-    result = dict(machine=machine, kernel=kern, scale=scale, exact_vs_twoqs=ex,
-                  accuracy=ACCURACY, gpu_targets=gpu, total_s=total)
+    result = dict(
+        machine=machine,
+        kernel=kern,
+        scale=scale,
+        exact_vs_twoqs=ex,
+        accuracy=ACCURACY,
+        gpu_targets=gpu,
+        total_s=total,
+    )
     os.makedirs(args.out, exist_ok=True)
     name = "suite" if mode == "full" else f"suite_{mode}"
     with open(os.path.join(args.out, name + ".json"), "w") as f:

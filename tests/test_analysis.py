@@ -65,8 +65,10 @@ def test_Jc_newton_equals_bisection_and_eq12():
 
 def test_lambda_c_eq13_is_a_small_J_expansion():
     # Eq. 13 differs from the exact lambda_c(J) at O(J^4): halving J divides the error by 16.
-    err = [tq.lmg_dimer_critical_lambda(J, g=G, gamma=GAMMA) - float(tq.lmg_dimer_lambda_c_eq13(J, G))
-           for J in (0.1, 0.05)]
+    err = [
+        tq.lmg_dimer_critical_lambda(J, g=G, gamma=GAMMA) - float(tq.lmg_dimer_lambda_c_eq13(J, G))
+        for J in (0.1, 0.05)
+    ]
     assert abs(err[0]) < 5e-5
     assert 16 / 1.1 < err[0] / err[1] < 16 * 1.1
     # and at J = 0 the PT threshold lambda_c = gamma holds for other gamma too (Eq. 13's
@@ -91,8 +93,10 @@ def test_boundary_bad_input():
 @pytest.mark.slow
 def test_classify_dynamics_fixed_point_limit_cycle_chaos():
     y0 = jnp.asarray([[[0.6, 0.0, 0.8], [0.0, 0.6, -0.8]]])
-    classes = [int(tq.classify_dynamics(tq.lmg_dimer(1, J, lam, G, GAMMA), y0).classes[0])
-               for J, lam in ((0.0, 0.0), (0.0, 0.8), (-1.5, 0.9))]
+    classes = [
+        int(tq.classify_dynamics(tq.lmg_dimer(1, J, lam, G, GAMMA), y0).classes[0])
+        for J, lam in ((0.0, 0.0), (0.0, 0.8), (-1.5, 0.9))
+    ]
     assert classes == [FIXED_POINT, LIMIT_CYCLE, IRREGULAR]
 
 
@@ -117,18 +121,25 @@ def test_steady_state_gradients_match_finite_differences():
     y0 = jnp.array([[0.0, 0.5, -0.8]])
     om, h = 0.5, 1e-5
     val, grad = tq.steady_state_gradient(_drive, om, y0, _z0)
-    fd = (tq.steady_state_gradient(_drive, om + h, y0, _z0)[0]
-          - tq.steady_state_gradient(_drive, om - h, y0, _z0)[0]) / (2 * h)
+    fd = (
+        tq.steady_state_gradient(_drive, om + h, y0, _z0)[0]
+        - tq.steady_state_gradient(_drive, om - h, y0, _z0)[0]
+    ) / (2 * h)
     np.testing.assert_allclose(val, -np.sqrt(1 - om**2), rtol=1e-12)
     np.testing.assert_allclose(grad, om / np.sqrt(1 - om**2), rtol=1e-10)
     np.testing.assert_allclose(grad, fd, rtol=1e-6)
     # through the time integration (relaxed by t = 100: rate Gamma/2 ... e^-50)
-    val_t, grad_t = tq.steady_state_gradient(_drive, om, jnp.array([[0, 0, -1.0]]), _z0,
-                                             method="time", t_final=100.0)
-    fd_t = (tq.steady_state_gradient(_drive, om + h, jnp.array([[0, 0, -1.0]]), _z0,
-                                     method="time", t_final=100.0)[0]
-            - tq.steady_state_gradient(_drive, om - h, jnp.array([[0, 0, -1.0]]), _z0,
-                                       method="time", t_final=100.0)[0]) / (2 * h)
+    val_t, grad_t = tq.steady_state_gradient(
+        _drive, om, jnp.array([[0, 0, -1.0]]), _z0, method="time", t_final=100.0
+    )
+    fd_t = (
+        tq.steady_state_gradient(
+            _drive, om + h, jnp.array([[0, 0, -1.0]]), _z0, method="time", t_final=100.0
+        )[0]
+        - tq.steady_state_gradient(
+            _drive, om - h, jnp.array([[0, 0, -1.0]]), _z0, method="time", t_final=100.0
+        )[0]
+    ) / (2 * h)
     np.testing.assert_allclose(grad_t, fd_t, rtol=1e-6)
     np.testing.assert_allclose(grad_t, grad, rtol=1e-6)
 
@@ -139,15 +150,25 @@ def test_dimer_ordered_state_gradient_in_J():
     y0 = jnp.asarray(fps.points[fps.stable][0])
     h = 1e-5
     _, grad = tq.steady_state_gradient(_dimer, 1.0, y0, _zB)
-    fd = (tq.steady_state_gradient(_dimer, 1.0 + h, y0, _zB)[0]
-          - tq.steady_state_gradient(_dimer, 1.0 - h, y0, _zB)[0]) / (2 * h)
+    fd = (
+        tq.steady_state_gradient(_dimer, 1.0 + h, y0, _zB)[0]
+        - tq.steady_state_gradient(_dimer, 1.0 - h, y0, _zB)[0]
+    ) / (2 * h)
     assert abs(float(grad)) > 0.1
     np.testing.assert_allclose(grad, fd, rtol=1e-6)
 
 
 def test_optax_tunes_drive_to_target():
     # Z* = -0.6 needs Omega = 0.8 exactly (Z* = -sqrt(1 - Omega^2)).
-    p, hist = tq.tune_parameter(_drive, 0.3, jnp.array([[0.0, 0.3, -0.95]]), _z0, -0.6,
-                                learning_rate=0.05, steps=400, tol=1e-8)
+    p, hist = tq.tune_parameter(
+        _drive,
+        0.3,
+        jnp.array([[0.0, 0.3, -0.95]]),
+        _z0,
+        -0.6,
+        learning_rate=0.05,
+        steps=400,
+        tol=1e-8,
+    )
     assert abs(p - 0.8) < 1e-6
     assert abs(hist[-1][1] + 0.6) < 1e-8

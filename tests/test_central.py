@@ -20,6 +20,7 @@ def full_ops(model, n_max=None):
     N = model.N
     spin = isinstance(model, CentralSpinModel)
     dc = 2 if spin else n_max + 1
+
     # qutip: basis(2, 0) is up for sigmaz(); sigmap() = |0><1| = |up><down|.
     def site(op, k):
         ops = [qt.qeye(dc)] + [qt.qeye(2)] * N
@@ -64,8 +65,12 @@ def full_observables(model, states, ops):
         exprs["n"] = cz
         exprs["a"] = ops["c_low"]
     if N >= 2:
-        exprs.update(spn_smm=sm[0].dag() * sm[1], szn_szm=sz[0] * sz[1],
-                     cz_spn_smm=cz * sm[0].dag() * sm[1], c_smn_szm=cp * sm[0] * sz[1])
+        exprs.update(
+            spn_smm=sm[0].dag() * sm[1],
+            szn_szm=sz[0] * sz[1],
+            cz_spn_smm=cz * sm[0].dag() * sm[1],
+            c_smn_szm=cp * sm[0] * sz[1],
+        )
     Jx = sum((s + s.dag()) / 2 for s in sm)
     exprs.update(Jx=Jx, Jx2=Jx * Jx, Jx3=Jx * Jx * Jx, Jx4=Jx * Jx * Jx * Jx)
     out = {k: np.array([qt.expect(v, r) for r in states]) for k, v in exprs.items()}
@@ -81,7 +86,10 @@ def paper_c2(v, N, w, e, g, k, Gu, Gd):  # noqa: D103
     return {
         "z0": -k * (z0 + 1) + 4 * g * N * np.imag(x),
         "zn": -GT * zn + GD - 4 * g * np.imag(x),
-        "x": (1j * (w - e) - (k + GT) / 2) * x + 1j * g / 2 * zn - 1j * g / 2 * z0 - 1j * g * (N - 1) * z0 * spm,
+        "x": (1j * (w - e) - (k + GT) / 2) * x
+        + 1j * g / 2 * zn
+        - 1j * g / 2 * z0
+        - 1j * g * (N - 1) * z0 * spm,
         "spm": -GT * spm + 2 * g * np.imag(x) * zn,
     }
 
@@ -95,27 +103,58 @@ def paper_c3(v, N, w, e, g, k, Gu, Gd):  # noqa: D103
     return {
         "z0": -k * (z0 + 1) + 4 * g * N * Im(x),
         "zn": -GT * zn + GD - 4 * g * Im(x),
-        "x": (1j * (w - e) - (k + GT) / 2) * x + 1j * g / 2 * zn - 1j * g / 2 * z0 - 1j * g * (N - 1) * zspm,
+        "x": (1j * (w - e) - (k + GT) / 2) * x
+        + 1j * g / 2 * zn
+        - 1j * g / 2 * z0
+        - 1j * g * (N - 1) * zspm,
         "spm": -GT * spm + 2 * g * Im(xz),
         "zspm": -(k + GT) * zspm - k * spm + 2 * g * Im(x) + 8 * g * (N - 2) * Im(x * spm),
-        "xz": (1j * (w - e) - (k + 3 * GT) / 2) * xz + GD * x - 1j * g * spm + 1j * g / 2 * zz - 1j * g / 2 * z0zn
-              - 1j * g * (N - 2) * (zspm * zn + z0 * nzpm + z0zn * spm - 2 * z0 * zn * spm),
-        "nzpm": -2 * GT * nzpm + GD * spm - 8 * g * Im(x * spm)
-                + 2 * g * (Im(x) * zz - 2 * Im(x) * zn**2 + 2 * Im(xz) * zn),
+        "xz": (1j * (w - e) - (k + 3 * GT) / 2) * xz
+        + GD * x
+        - 1j * g * spm
+        + 1j * g / 2 * zz
+        - 1j * g / 2 * z0zn
+        - 1j * g * (N - 2) * (zspm * zn + z0 * nzpm + z0zn * spm - 2 * z0 * zn * spm),
+        "nzpm": -2 * GT * nzpm
+        + GD * spm
+        - 8 * g * Im(x * spm)
+        + 2 * g * (Im(x) * zz - 2 * Im(x) * zn**2 + 2 * Im(xz) * zn),
         "zz": -2 * GT * zz + 2 * GD * zn - 8 * g * Im(xz),
         "z0zn": -(k + GT) * z0zn - k * zn + GD * z0 + 4 * g * (N - 1) * Im(xz),
     }
 
 
-KEYS = {"z0": ("z", ()), "zn": ("I", ("z",)), "x": ("p", ("m",)), "spm": ("I", ("m", "p")),
-        "zspm": ("z", ("m", "p")), "xz": ("p", ("m", "z")), "nzpm": ("I", ("m", "p", "z")),
-        "zz": ("I", ("z", "z")), "z0zn": ("z", ("z",))}
+KEYS = {
+    "z0": ("z", ()),
+    "zn": ("I", ("z",)),
+    "x": ("p", ("m",)),
+    "spm": ("I", ("m", "p")),
+    "zspm": ("z", ("m", "p")),
+    "xz": ("p", ("m", "z")),
+    "nzpm": ("I", ("m", "p", "z")),
+    "zz": ("I", ("z", "z")),
+    "z0zn": ("z", ("z",)),
+}
 
 
 # Generic off-resonant parameters with a central pump, so that no term is accidentally zero.
 PARAMS = dict(omega=1.0, eps=0.7, g=0.9, kappa=1.3, kappa_up=0.2, Gamma_up=0.6, Gamma_down=0.4)
-OBS = ("sz0", "szn", "sp0", "spn", "c_smn", "cz_szn", "spn_smm", "szn_szm", "cz_spn_smm",
-       "c_smn_szm", "Jx", "Jx2", "Jx3", "Jx4")
+OBS = (
+    "sz0",
+    "szn",
+    "sp0",
+    "spn",
+    "c_smn",
+    "cz_szn",
+    "spn_smm",
+    "szn_szm",
+    "cz_spn_smm",
+    "c_smn_szm",
+    "Jx",
+    "Jx2",
+    "Jx3",
+    "Jx4",
+)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -197,8 +236,14 @@ def test_local_rates_match_piqs():
     for j, m, m1 in [(2.5, 1.5, 0.5), (1.5, -0.5, -0.5), (0.5, 0.5, -0.5), (2.5, -2.5, 2.5)]:
         c = _local_rates(np.array(j), np.array(m), np.array(m1), N, 1.0, 0.5)
         assert abs(c[(0, 0)] - d.gamma1((j, m, m1)).real) < 1e-6
-        for (dj, dm), gk in [((0, 1), d.gamma2), ((1, 1), d.gamma3), ((-1, 1), d.gamma4),
-                              ((1, -1), d.gamma7), ((0, -1), d.gamma8), ((-1, -1), d.gamma9)]:
+        for (dj, dm), gk in [
+            ((0, 1), d.gamma2),
+            ((1, 1), d.gamma3),
+            ((-1, 1), d.gamma4),
+            ((1, -1), d.gamma7),
+            ((0, -1), d.gamma8),
+            ((-1, -1), d.gamma9),
+        ]:
             src = (j + dj, m + dm, m1 + dm)
             if abs(src[1]) <= src[0] and abs(src[2]) <= src[0] and src[0] >= 0:
                 assert abs(c[(dj, dm)] - gk(src).real) < 1e-6, (j, m, m1, dj, dm)
@@ -258,8 +303,7 @@ def test_third_order_dynamics_exact_at_N2():
 @pytest.mark.parametrize("N", [10, 50, 10_000])
 def test_meanfield_ode_steady_state_matches_analytic(N):
     # Paper 002 Eqs. 7-9 at fixed kappa/N = 1/16, g = 3/4 (Fig. 3(b)), above threshold.
-    m = CentralSpinModel(N, omega=1.0, eps=1.0, g=0.75, kappa=N / 16, Gamma_up=1.5,
-                         Gamma_down=0.5)
+    m = CentralSpinModel(N, omega=1.0, eps=1.0, g=0.75, kappa=N / 16, Gamma_up=1.5, Gamma_down=0.5)
     ana = central_meanfield_analytic(m)
     ode = solve_central_cumulant(m, 1)
     assert ode.stats["lasing"] and ana["lasing"]
@@ -271,8 +315,9 @@ def test_meanfield_ode_steady_state_matches_analytic(N):
 
 
 def test_meanfield_below_threshold_is_ground_state():
-    m = CentralSpinModel(20, omega=1.0, eps=1.0, g=0.75, kappa=20 / 16, Gamma_up=0.9,
-                         Gamma_down=1.1)
+    m = CentralSpinModel(
+        20, omega=1.0, eps=1.0, g=0.75, kappa=20 / 16, Gamma_up=0.9, Gamma_down=1.1
+    )
     ana = central_meanfield_analytic(m)
     ode = solve_central_cumulant(m, 1)
     assert not ana["lasing"]
@@ -284,8 +329,18 @@ def _model_004(N, scaling="sqrt"):
     # 004 Fig. 2: gamma_up = 0.8, gamma_down = 0.1, Gamma_up = 0.2, Gamma_down = 1,
     # w_x = 2 w_z = 1, g0 = 4; g = g0/sqrt(N) (Theorem 1) or g0/N (Theorem 2).
     g = 4 / np.sqrt(N) if scaling == "sqrt" else 4 / N
-    return CentralSpinModel(N, omega=0.0, eps=0.0, g=g, kappa=0.1, kappa_up=0.8, Gamma_up=0.2,
-                            Gamma_down=1.0, w_x=1.0, w_z=0.5)
+    return CentralSpinModel(
+        N,
+        omega=0.0,
+        eps=0.0,
+        g=g,
+        kappa=0.1,
+        kappa_up=0.8,
+        Gamma_up=0.2,
+        Gamma_down=1.0,
+        w_x=1.0,
+        w_z=0.5,
+    )
 
 
 def test_jaynes_cummings_limit_error_falls_like_one_over_N():
@@ -349,8 +404,9 @@ def test_exact_coherent_satellites_vs_full_hilbert():
 def test_tavis_cummings_fock_cutoff_convergence():
     # 002 Fig. 4(b) parameters at N = 4: the photon number converges in the cut-off, and the
     # top-level population that triggers the warning falls with it.
-    m = TavisCummingsModel(4, omega=1.0, eps=1.0, g=0.9 / 2, kappa=1.0, Gamma_up=0.375,
-                           Gamma_down=0.125)
+    m = TavisCummingsModel(
+        4, omega=1.0, eps=1.0, g=0.9 / 2, kappa=1.0, Gamma_up=0.375, Gamma_down=0.125
+    )
     sols = [solve_central_exact(m, n_max=n, fock_threshold=1.0) for n in (6, 10, 14)]
     n = [float(s["n"]) for s in sols]
     top = [float(s["p_top"]) for s in sols]

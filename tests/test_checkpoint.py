@@ -12,8 +12,16 @@ import pytest
 
 import twoqs_jax as tq
 
-KW = dict(t_final=0.5, dt=0.01, n_traj=60, key=7, chunk_size=10, n_save=3,
-          observables=["Sz", "varz"], dtype="float64")
+KW = dict(
+    t_final=0.5,
+    dt=0.01,
+    n_traj=60,
+    key=7,
+    chunk_size=10,
+    n_save=3,
+    observables=["Sz", "varz"],
+    dtype="float64",
+)
 
 
 def _model():
@@ -33,8 +41,9 @@ def test_resume_equals_uninterrupted(tmp_path):
     full_ck = tmp_path / "full.npz"
     tq.simulate_twa(_model(), tq.spin_down(), **KW, checkpoint=full_ck)
     with pytest.raises(ValueError, match="model or initial state"):
-        tq.simulate_twa(tq.driven_spin(5, 1.3), tq.spin_down(), **KW, checkpoint=full_ck,
-                        resume=True)
+        tq.simulate_twa(
+            tq.driven_spin(5, 1.3), tq.spin_down(), **KW, checkpoint=full_ck, resume=True
+        )
     # resuming a finished run does no work and returns the same numbers
     again = tq.simulate_twa(_model(), tq.spin_down(), **KW, checkpoint=full_ck, resume=True)
     for name in ("Sz", "varz"):
@@ -72,8 +81,9 @@ def test_kill_and_resume_in_a_subprocess(tmp_path):
     script.write_text(SCRIPT)
     ck = str(tmp_path / "ck.npz")
     env = {**os.environ, "XLA_FLAGS": ""}
-    proc = subprocess.Popen([sys.executable, str(script), ck, "slow"], stdout=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), ck, "slow"], stdout=subprocess.PIPE, text=True, env=env
+    )
     # wait until two chunks are checkpointed, then kill the run hard
     deadline = time.time() + 240
     seen = 0

@@ -97,12 +97,18 @@ def test_sweep_meanfield_and_exact(tmp_path):
 @pytest.mark.parametrize(
     "text, needle",
     [
-        ('[model]\npreset = "driven_spin"\nS = 5\nOmega = 1\nfoo = 2\n[method]\nt_final = 1\n',
-         "model.foo"),
-        ('[model]\npreset = "driven_spin"\nS = 5\nOmega = 1\nGamma = -1\n[method]\nname = "exact"\nt_final = 1\n',
-         "Gamma"),
-        ('[model]\npreset = "driven_spin"\nS = 5\nOmega = 1\n[method]\nt_final = "x"\n',
-         "method.t_final"),
+        (
+            '[model]\npreset = "driven_spin"\nS = 5\nOmega = 1\nfoo = 2\n[method]\nt_final = 1\n',
+            "model.foo",
+        ),
+        (
+            '[model]\npreset = "driven_spin"\nS = 5\nOmega = 1\nGamma = -1\n[method]\nname = "exact"\nt_final = 1\n',
+            "Gamma",
+        ),
+        (
+            '[model]\npreset = "driven_spin"\nS = 5\nOmega = 1\n[method]\nt_final = "x"\n',
+            "method.t_final",
+        ),
     ],
 )
 def test_bad_config_exit_code_2(tmp_path, capsys, text, needle):
@@ -121,8 +127,18 @@ def test_resume_refuses_other_config(tmp_path):
     ck.fingerprint = {"config": {}, "model_state_sha256": "x", "key": None, "version": "0"}
     from twoqs_jax._sde.statistics import RunningStats
 
-    ck.save(1, RunningStats(count=1.0, mean={}, m2={}, group_count=np.ones(2), group_sum={},
-                            clipped=np.zeros(()), nonfinite=np.zeros(())))
+    ck.save(
+        1,
+        RunningStats(
+            count=1.0,
+            mean={},
+            m2={},
+            group_count=np.ones(2),
+            group_sum={},
+            clipped=np.zeros(()),
+            nonfinite=np.zeros(()),
+        ),
+    )
     assert main(["run", cfg, "--out", out, "--resume"]) == 2
 
 

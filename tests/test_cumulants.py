@@ -11,7 +11,13 @@ import qutip
 import twoqs_jax as tq
 from twoqs_jax._meanfield.cumulants import _params, _tables
 
-from test_meanfield import AX, _general_model, exact_time_derivative, hamiltonian_and_jumps, site_ops
+from test_meanfield import (
+    AX,
+    _general_model,
+    exact_time_derivative,
+    hamiltonian_and_jumps,
+    site_ops,
+)
 
 
 def test_moment_equations_are_exact_before_closure():
@@ -31,8 +37,9 @@ def test_moment_equations_are_exact_before_closure():
 
     def sym(*letters):
         perms = list(itertools.permutations(letters))
-        return sum(ev(np.linalg.multi_dot([S[x] for x in p]) if len(p) > 1 else S[p[0]])
-                   for p in perms) / len(perms)
+        return sum(
+            ev(np.linalg.multi_dot([S[x] for x in p]) if len(p) > 1 else S[p[0]]) for p in perms
+        ) / len(perms)
 
     tables, n_targets, _, pairs = _tables(2, tuple(map(tuple, model.edges.tolist())))
     p = np.asarray(_params(model))
@@ -41,8 +48,10 @@ def test_moment_equations_are_exact_before_closure():
         for kk, tt, ww, cc in zip(k, t, w, c):
             rates[tt] += cc * p[kk] * (sym(*ww) if d else 1.0)
     exact = [exact_time_derivative(H, jumps, sp_from(S[a]), psi) for a in range(D)]
-    exact += [exact_time_derivative(H, jumps, sp_from(0.5 * (S[a] @ S[b] + S[b] @ S[a])), psi)
-              for a, b in pairs]
+    exact += [
+        exact_time_derivative(H, jumps, sp_from(0.5 * (S[a] @ S[b] + S[b] @ S[a])), psi)
+        for a, b in pairs
+    ]
     np.testing.assert_allclose(rates, exact, atol=1e-10)
 
 
@@ -58,8 +67,13 @@ def _errors(S, ts):
     cu = tq.solve_cumulants(model, state, times=ts)
     mf = tq.solve_meanfield(model, state, times=ts)
     sx, sy, sz = (qutip.jmat(S, a) for a in AX)
-    res = qutip.mesolve(sx * sx / (2 * S), qutip.spin_coherent(S, 2.0, 0.3), ts,
-                        [np.sqrt(0.3 / S) * qutip.jmat(S, "-")], e_ops=[sx, sy, sz])
+    res = qutip.mesolve(
+        sx * sx / (2 * S),
+        qutip.spin_coherent(S, 2.0, 0.3),
+        ts,
+        [np.sqrt(0.3 / S) * qutip.jmat(S, "-")],
+        e_ops=[sx, sy, sz],
+    )
     ex = np.array(res.expect).T
     err = lambda sol: np.max(np.abs(np.c_[sol["Sx"], sol["Sy"], sol["Sz"]] - ex)) / S
     return err(mf), err(cu)
@@ -99,8 +113,9 @@ def test_total_spin_conserved_and_observables():
     np.testing.assert_allclose(total, S * (S + 1), rtol=1e-9)
     np.testing.assert_allclose(sol["varz"], sol["Sz2"] - sol["Sz"] ** 2, atol=1e-9)
     # on one site <S^+ S^-> = <Sx^2> + <Sy^2> + <Sz>
-    np.testing.assert_allclose(np.diagonal(sol["SpSm"], axis1=1, axis2=2),
-                               sol["Sx2"] + sol["Sy2"] + sol["Sz"], atol=1e-9)
+    np.testing.assert_allclose(
+        np.diagonal(sol["SpSm"], axis1=1, axis2=2), sol["Sx2"] + sol["Sy2"] + sol["Sz"], atol=1e-9
+    )
 
 
 def test_cumulant_bad_input():
@@ -111,6 +126,10 @@ def test_cumulant_bad_input():
 @pytest.mark.slow
 def test_lmg_dimer_cumulants_conserve_total_spin():
     S = 5
-    sol = tq.solve_cumulants(tq.lmg_dimer(S, 0.8, 0.3),
-                             tq.SpinCoherentState([1.0, 2.0], [0.2, -0.4]), t_final=3.0, n_save=4)
+    sol = tq.solve_cumulants(
+        tq.lmg_dimer(S, 0.8, 0.3),
+        tq.SpinCoherentState([1.0, 2.0], [0.2, -0.4]),
+        t_final=3.0,
+        n_save=4,
+    )
     np.testing.assert_allclose(sol["Sx2"] + sol["Sy2"] + sol["Sz2"], S * (S + 1), rtol=1e-9)

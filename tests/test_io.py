@@ -17,7 +17,10 @@ def test_round_trip(tmp_path):
     sem = {"Sz": np.abs(rng.normal(size=(5, 2)))}
     sol = tq.Solution(method="twa", times=times, mean=mean, sem=sem, stats={"n_traj": 100})
     path = save_results(
-        tmp_path / "r.h5", sol, model=model, settings={"dt": 0.01, "key": 3},
+        tmp_path / "r.h5",
+        sol,
+        model=model,
+        settings={"dt": 0.01, "key": 3},
         description={"preset": "lmg_dimer", "J": 0.7},
     )
     res = load_results(path)

@@ -16,10 +16,25 @@ Z = 5.0  # standard errors: every check below is a mean over >= 1e5 independent 
 
 
 def _cfg(noise, jumps=True, dephasing=True, block=64, n_blocks=1):
-    return KernelConfig(k=0, dt=0.04, block=block, n_blocks=n_blocks, save_initial=False,
-                        save_blocks=None, avg_from=0, names=("Sz",), grouped=(), n_groups=1,
-                        chunk_size=1, n_traj=1, noise=noise, fock_sampling="coherent",
-                        dtype="float64", jumps=jumps, dephasing=dephasing)
+    return KernelConfig(
+        k=0,
+        dt=0.04,
+        block=block,
+        n_blocks=n_blocks,
+        save_initial=False,
+        save_blocks=None,
+        avg_from=0,
+        names=("Sz",),
+        grouped=(),
+        n_groups=1,
+        chunk_size=1,
+        n_traj=1,
+        noise=noise,
+        fock_sampling="coherent",
+        dtype="float64",
+        jumps=jumps,
+        dephasing=dephasing,
+    )
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "two_point"])
@@ -41,8 +56,12 @@ def test_block_increments_are_independent_wiener_increments(noise):
         assert abs((flat**4).mean() - 3) < Z * np.sqrt(96.0 / m)
     # no correlation between neighbouring numbers of one key (steps, rows, sites), nor
     # between the same position under two keys
-    for a, b in ((x[:, :-1], x[:, 1:]), (x[:, :, :-1], x[:, :, 1:]), (x[..., :-1], x[..., 1:]),
-                 (x[:-1], x[1:])):
+    for a, b in (
+        (x[:, :-1], x[:, 1:]),
+        (x[:, :, :-1], x[:, :, 1:]),
+        (x[..., :-1], x[..., 1:]),
+        (x[:-1], x[1:]),
+    ):
         c = (a * b).mean()
         assert abs(c) < Z / np.sqrt(a.size), c
 

@@ -56,7 +56,11 @@ def test_open_chain_edge_and_growth_rate_with_Jz():
 @pytest.mark.parametrize(
     "model, lattice, cell",
     [
-        (tq.heisenberg_chain(12, 100, Jx=0.125, Jy=-0.3, Jz=0.05, convention="fig7"), (12, 1), (1, 1)),
+        (
+            tq.heisenberg_chain(12, 100, Jx=0.125, Jy=-0.3, Jz=0.05, convention="fig7"),
+            (12, 1),
+            (1, 1),
+        ),
         (tq.pt_chain(10, 50, J=0.2, gamma=1.0, periodic=True), (10, 1), (2, 1)),
         (tq.pt_chain(None, 50, J=0.1, gamma=1.0, periodic=True, lattice=(4, 6)), (4, 6), (2, 2)),
     ],
@@ -81,7 +85,10 @@ def test_momentum_space_rejects_wrong_cell():
 @pytest.mark.parametrize(
     "name, model",
     [
-        ("xy chain (down)", tq.heisenberg_chain(2, 3, Jx=0.125, Jy=-0.4, periodic=False, convention="fig7")),
+        (
+            "xy chain (down)",
+            tq.heisenberg_chain(2, 3, Jx=0.125, Jy=-0.4, periodic=False, convention="fig7"),
+        ),
         ("pt dimer (down + up)", tq.pt_dimer(5, 0.3)),
         ("lmg (field + same-site)", tq.lmg(40, 0.3, 1.0, 1.0)),
     ],
@@ -102,7 +109,9 @@ def test_linear_theory_error_shrinks_like_one_over_S():
     errs = []
     for S in (3, 7):
         m = tq.pt_dimer(S, 0.3)
-        errs.append(abs(steady_state_exact(m)["varx"][0] - tq.linear_steady_state(m)["varx"][0]) / S)
+        errs.append(
+            abs(steady_state_exact(m)["varx"][0] - tq.linear_steady_state(m)["varx"][0]) / S
+        )
     assert errs[0] / errs[1] > 1.8
 
 
@@ -164,7 +173,9 @@ def test_correlation_function_matches_site_resolved_and_symbols():
     rng = np.random.default_rng(2)
     a = rng.normal(size=6) + 1j * rng.normal(size=6)
     b = rng.normal(size=6) + 1j * rng.normal(size=6)
-    g = np.asarray(tq.translation_averaged_functions((2, 3))["G_re"](jnp.asarray(a), jnp.asarray(b)))
+    g = np.asarray(
+        tq.translation_averaged_functions((2, 3))["G_re"](jnp.asarray(a), jnp.asarray(b))
+    )
     sp = np.conj(a) * b
     sz = 0.5 * (abs(a) ** 2 - abs(b) ** 2)
     x, y = np.divmod(np.arange(6), 3)
@@ -179,7 +190,10 @@ def test_correlation_function_matches_site_resolved_and_symbols():
     "make, expected",
     [
         (lambda J: tq.pt_dimer(1000, J, gamma=1.0), 1.0),  # paper 000: PT transition at lam = gamma
-        (lambda J: tq.pt_chain(12, 1000, J=J, gamma=1.0, periodic=True), 0.5),  # 2 J |cos k| = gamma
+        (
+            lambda J: tq.pt_chain(12, 1000, J=J, gamma=1.0, periodic=True),
+            0.5,
+        ),  # 2 J |cos k| = gamma
     ],
 )
 def test_pt_linear_edge(make, expected):

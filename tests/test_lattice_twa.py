@@ -24,8 +24,9 @@ def _exact_vs_twa(n, S, t_final, n_traj, dt):
     ts = np.linspace(0.0, t_final, 5)
     obs = ("Sx", "Sy", "Sz", "SpSm")
     ex = solve_exact(m, state, ts, observables=obs)
-    tw = simulate_twa(m, state, t_final=t_final, dt=dt, n_traj=n_traj, key=0, save_times=ts,
-                      observables=obs)
+    tw = simulate_twa(
+        m, state, t_final=t_final, dt=dt, n_traj=n_traj, key=0, save_times=ts, observables=obs
+    )
     return ex, tw
 
 
@@ -55,15 +56,23 @@ def test_three_sites_dynamics_against_exact():
 
 
 def _ring_vs_linear(n, jys, n_traj, key):
-    ms = jax.vmap(
-        lambda jy: tq.heisenberg_chain(n, S_RING, Jx=0.125, Jy=jy, convention="fig7")
-    )(jnp.asarray(jys))
+    ms = jax.vmap(lambda jy: tq.heisenberg_chain(n, S_RING, Jx=0.125, Jy=jy, convention="fig7"))(
+        jnp.asarray(jys)
+    )
     # t_burn = 20 >> 1 / (2 |growth rate|) ~ 2.2 at J_y = -0.3 (covariances relax at twice
     # the amplitude rate); "fock" sampling keeps the spin-length noise of the initial Fock
     # state O(1) instead of O(S) (Var S_z is then not dominated by it)
     sol = steady_state_twa(
-        ms, tq.spin_down(n), t_burn=20.0, t_avg=20.0, dt=0.02, n_traj=n_traj, key=key,
-        avg_every=5, fock_sampling="fock", observables=("Sz", "varx", "vary", "G_re"),
+        ms,
+        tq.spin_down(n),
+        t_burn=20.0,
+        t_avg=20.0,
+        dt=0.02,
+        n_traj=n_traj,
+        key=key,
+        avg_every=5,
+        fock_sampling="fock",
+        observables=("Sz", "varx", "vary", "G_re"),
         functions=tq.translation_averaged_functions(n),
     )
     C, Cerr = tq.correlation_function(sol)
@@ -82,7 +91,12 @@ def _ring_vs_linear(n, jys, n_traj, key):
         # C(s): ratio of two such variances: 0.03 absolute.
         for k, rel, ab in (("Sz", 0.0, 1.0), ("varx", 0.03, 0.0), ("vary", 0.03, 0.0)):
             est, err = np.mean(sol[k][p]), np.mean(sol.error(k)[p])
-            assert abs(est - lin[k][0]) <= Z * err + rel * abs(lin[k][0]) + ab, (jy, k, est, lin[k][0])
+            assert abs(est - lin[k][0]) <= Z * err + rel * abs(lin[k][0]) + ab, (
+                jy,
+                k,
+                est,
+                lin[k][0],
+            )
         for s in (1, 2, 4):
             assert abs(C[p, s] - Cl[s]) <= Z * Cerr[p, s] + 0.03, (jy, s, C[p, s], Cl[s])
 
@@ -107,11 +121,21 @@ def test_transition_located_at_linear_edge():
     # <S_z>/S through -0.9; their midpoint must lie within 0.02 of the edge.
     n = 20
     jys = np.array([-0.44, -0.46, -0.48, -0.52, -0.54, -0.56])
-    ms = jax.vmap(
-        lambda jy: tq.heisenberg_chain(n, S_RING, Jx=0.125, Jy=jy, convention="fig7")
-    )(jnp.asarray(jys))
-    sol = steady_state_twa(ms, tq.spin_down(n), t_burn=300.0, t_avg=50.0, dt=0.02, n_traj=32,
-                           key=5, avg_every=10, fock_sampling="fock", observables=("Sz",))
+    ms = jax.vmap(lambda jy: tq.heisenberg_chain(n, S_RING, Jx=0.125, Jy=jy, convention="fig7"))(
+        jnp.asarray(jys)
+    )
+    sol = steady_state_twa(
+        ms,
+        tq.spin_down(n),
+        t_burn=300.0,
+        t_avg=50.0,
+        dt=0.02,
+        n_traj=32,
+        key=5,
+        avg_every=10,
+        fock_sampling="fock",
+        observables=("Sz",),
+    )
     z = np.mean(sol["Sz"], axis=-1) / S_RING
     polarised = z < -0.9
     assert polarised[0] and not polarised[-1], z

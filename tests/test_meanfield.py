@@ -69,8 +69,11 @@ def hamiltonian_and_jumps(model, ops):
     jumps = []
     for i in range(n):
         spl = ops[i]["x"] + 1j * ops[i]["y"]
-        for rate, L in ((model.decay[i], spl.conj().T), (model.gain[i], spl),
-                        (model.dephasing[i], ops[i]["z"])):
+        for rate, L in (
+            (model.decay[i], spl.conj().T),
+            (model.gain[i], spl),
+            (model.dephasing[i], ops[i]["z"]),
+        ):
             if float(rate) > 0:
                 jumps.append((float(rate), L.tocsr()))
     return H.tocsr(), jumps
@@ -138,14 +141,20 @@ def test_lmg_dimer_matches_paper000_eqs_6_to_11():
     J, lam, g, gam = 0.37, -0.23, 1.3, 0.5
     model = tq.lmg_dimer(7, J, lam, g, gam)
     (XA, YA, ZA), (XB, YB, ZB) = y = _random_unit(np.random.default_rng(3), 2)
-    paper = np.array([
-        [g * YA + lam * ZA * YB + gam * XA * ZA,
-         -g * XA + 2 * J * ZA * XA - lam * ZA * XB + gam * YA * ZA,
-         -2 * J * YA * XA - lam * (XA * YB - YA * XB) - gam * (1 - ZA**2)],
-        [g * YB + lam * ZB * YA - gam * XB * ZB,
-         -g * XB + 2 * J * ZB * XB - lam * ZB * XA - gam * YB * ZB,
-         -2 * J * YB * XB + lam * (XA * YB - YA * XB) + gam * (1 - ZB**2)],
-    ])
+    paper = np.array(
+        [
+            [
+                g * YA + lam * ZA * YB + gam * XA * ZA,
+                -g * XA + 2 * J * ZA * XA - lam * ZA * XB + gam * YA * ZA,
+                -2 * J * YA * XA - lam * (XA * YB - YA * XB) - gam * (1 - ZA**2),
+            ],
+            [
+                g * YB + lam * ZB * YA - gam * XB * ZB,
+                -g * XB + 2 * J * ZB * XB - lam * ZB * XA - gam * YB * ZB,
+                -2 * J * YB * XB + lam * (XA * YB - YA * XB) + gam * (1 - ZB**2),
+            ],
+        ]
+    )
     np.testing.assert_allclose(meanfield_vector_field(model, jnp.asarray(y)), paper, atol=1e-13)
 
 
@@ -153,11 +162,19 @@ def test_qubit_lmg_matches_paper001_eq10_collective_part():
     # H = V/(N j) (J_x^2 - J_y^2), collective decay gamma_C/(N j) D[J_-]; N j = S. The
     # individual decay gamma_I of Eq. 10 is not a collective-spin term (gamma_I = 0 here).
     S, V, gC = 50, 0.8, 0.6
-    model = tq.SpinModel(S, couplings=tq.Coupling(tq.on_site(1), {"xx": V / S, "yy": -V / S}),
-                         decay=gC / S)
-    (X, Y, Z), = y = _random_unit(np.random.default_rng(4), 1)
-    paper = np.array([[-2 * V * Y * Z + gC * X * Z, -2 * V * X * Z + gC * Y * Z,
-                       4 * V * X * Y - gC * (X**2 + Y**2)]])
+    model = tq.SpinModel(
+        S, couplings=tq.Coupling(tq.on_site(1), {"xx": V / S, "yy": -V / S}), decay=gC / S
+    )
+    ((X, Y, Z),) = y = _random_unit(np.random.default_rng(4), 1)
+    paper = np.array(
+        [
+            [
+                -2 * V * Y * Z + gC * X * Z,
+                -2 * V * X * Z + gC * Y * Z,
+                4 * V * X * Y - gC * (X**2 + Y**2),
+            ]
+        ]
+    )
     np.testing.assert_allclose(meanfield_vector_field(model, jnp.asarray(y)), paper, atol=1e-13)
 
 

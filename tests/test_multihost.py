@@ -46,21 +46,39 @@ def _free_port():
 def test_two_processes_shard_like_one_device(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
-               JAX_PLATFORMS="cpu")
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu"
+    )
     address = f"localhost:{_free_port()}"
-    procs = [subprocess.Popen([sys.executable, str(script), str(i), "2", address], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(i), "2", address],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     results = []
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-3000:]
         line = [x for x in out.splitlines() if x.startswith("RESULT ")][-1]
-        results.append(json.loads(line[len("RESULT "):]))
-    ref = tq.steady_state_twa(tq.driven_spin(20, 1.5), tq.spin_down(), t_burn=2.0, t_avg=2.0,
-                              dt=0.02, n_traj=1024, key=3, avg_every=25,
-                              observables=("Sz", "varz"), chunk_size=512, shard=False)
+        results.append(json.loads(line[len("RESULT ") :]))
+    ref = tq.steady_state_twa(
+        tq.driven_spin(20, 1.5),
+        tq.spin_down(),
+        t_burn=2.0,
+        t_avg=2.0,
+        dt=0.02,
+        n_traj=1024,
+        key=3,
+        avg_every=25,
+        observables=("Sz", "varz"),
+        chunk_size=512,
+        shard=False,
+    )
     for r in results:
         assert (r["global_devices"], r["local_devices"], r["n_devices"]) == (4, 2, 4)
         # same trajectories, merged in another order: equal to float64 round-off

@@ -146,13 +146,23 @@ def test_coherent_state_moments(k, fock):
     S, theta, phi = 10.0, 1.1, -0.6
     q = _sample(k, fock, S, theta, phi)
     nvec = np.array([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)])
-    extra = {(0, "fock"): 0.0, (-1, "coherent"): 0.0, (1, "coherent"): S / 2,
-             (0, "coherent"): S / 2 + 1 / 8}[(k, fock)]
+    extra = {
+        (0, "fock"): 0.0,
+        (-1, "coherent"): 0.0,
+        (1, "coherent"): S / 2,
+        (0, "coherent"): S / 2 + 1 / 8,
+    }[(k, fock)]
     for i, a in enumerate("xyz"):
         v = np.asarray(q[f"S{a}"][:, 0])
         assert abs(v.mean() - S * nvec[i]) <= Z * v.std() / np.sqrt(len(v)) + 1e-12
-    pairs = {"Sx2": (0, 0), "Sy2": (1, 1), "Sz2": (2, 2), "SxSy": (0, 1), "SxSz": (0, 2),
-             "SySz": (1, 2)}
+    pairs = {
+        "Sx2": (0, 0),
+        "Sy2": (1, 1),
+        "Sz2": (2, 2),
+        "SxSy": (0, 1),
+        "SxSz": (0, 2),
+        "SySz": (1, 2),
+    }
     for name, (i, j) in pairs.items():
         v = np.asarray(q[name][:, 0])
         exact = S * (S - 0.5) * nvec[i] * nvec[j] + (S / 2) * (i == j)

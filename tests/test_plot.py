@@ -12,13 +12,23 @@ from twoqs_jax import plot  # noqa: E402
 
 def test_time_trace_and_sweep():
     t = np.linspace(0, 1, 11)
-    sol = tq.Solution(method="twa", times=t, mean={"Sz": np.stack([t, -t], 1)},
-                      sem={"Sz": np.full((11, 2), 0.1)}, stats={})
+    sol = tq.Solution(
+        method="twa",
+        times=t,
+        mean={"Sz": np.stack([t, -t], 1)},
+        sem={"Sz": np.full((11, 2), 0.1)},
+        stats={},
+    )
     ax = plot.time_trace(sol, "Sz", site=1)
     np.testing.assert_allclose(ax.lines[0].get_ydata(), -t)
     assert len(ax.collections) == 1  # the error band
-    ss = tq.Solution(method="twa", times=None, mean={"Sz": np.ones((3, 1))},
-                     sem={"Sz": np.zeros((3, 1))}, stats={})
+    ss = tq.Solution(
+        method="twa",
+        times=None,
+        mean={"Sz": np.ones((3, 1))},
+        sem={"Sz": np.zeros((3, 1))},
+        stats={},
+    )
     ax = plot.sweep([0, 1, 2], ss, "Sz", exact=([0, 2], [1, 1]))
     assert ax.lines  # errorbar + exact line
     plt.close("all")

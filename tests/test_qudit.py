@@ -85,9 +85,11 @@ def test_d2_reduces_to_eq10():
             c = rho_to_coords(_random_rho(rng, 2))
             X, Y, Z = np.asarray(scaled_spin(2, c))
             dxyz = jax.jacfwd(lambda x: scaled_spin(2, x))(c) @ meanfield_rhs(m, c)
-            eq10 = [-2 * V * Y * Z - gI * X + gC * X * Z,
-                    -2 * V * X * Z - gI * Y + gC * Y * Z,
-                    4 * V * X * Y - 2 * gI * (Z + 1) - gC * (X**2 + Y**2)]
+            eq10 = [
+                -2 * V * Y * Z - gI * X + gC * X * Z,
+                -2 * V * X * Z - gI * Y + gC * Y * Z,
+                4 * V * X * Y - 2 * gI * (Z + 1) - gC * (X**2 + Y**2),
+            ]
             np.testing.assert_allclose(dxyz, eq10, atol=1e-13)
 
 
@@ -134,9 +136,15 @@ def test_d2_broken_symmetry_fixed_points(V, gI, gC):
     assert stable
     # 001 App. B: Jacobian eigenvalues -4|V| gI/(2|V| - gC) and -gI +- sqrt(gI (5gI + 4gC - 8|V|)).
     ev = np.sort_complex(eigenvalues(m, c))
-    ref = np.sort_complex(np.array([-4 * abs(V) * gI / a,
-                                    -gI + np.sqrt(complex(gI * (5 * gI + 4 * gC - 8 * abs(V)))),
-                                    -gI - np.sqrt(complex(gI * (5 * gI + 4 * gC - 8 * abs(V))))]))
+    ref = np.sort_complex(
+        np.array(
+            [
+                -4 * abs(V) * gI / a,
+                -gI + np.sqrt(complex(gI * (5 * gI + 4 * gC - 8 * abs(V)))),
+                -gI - np.sqrt(complex(gI * (5 * gI + 4 * gC - 8 * abs(V)))),
+            ]
+        )
+    )
     np.testing.assert_allclose(ev, ref, atol=1e-10)
 
 
@@ -148,8 +156,9 @@ _RELAX = dict(V=1.0, gI=0.5, gC=0.3, theta=2.0, phi=0.3, t1=200.0, n_save=401)
 def relaxed_d4():
     p = _RELAX
     m = QuditLMG.spin_ladder(4, V=p["V"], gamma_I=p["gI"], gamma_C=p["gC"])
-    return m, solve_qudit_meanfield(m, coherent_rho(4, p["theta"], p["phi"]), p["t1"],
-                                    n_save=p["n_save"])
+    return m, solve_qudit_meanfield(
+        m, coherent_rho(4, p["theta"], p["phi"]), p["t1"], n_save=p["n_save"]
+    )
 
 
 def test_solve_meanfield_relaxes_to_fixed_point(relaxed_d4):
@@ -199,9 +208,9 @@ def test_polarised_state_spectrum_and_threshold(d):
             # at d = 6, uniform ladder); 1e-2 is still far below the spacing of the distinct
             # values (multiples of gamma_I |l|^2 / 2j, here >= 0.1).
             np.testing.assert_allclose(np.abs(ev.imag), 0, atol=1e-2)
-            np.testing.assert_allclose(np.sort(ev.real),
-                                       _appendix_b_spectrum(ell, (1 - frac) * g, frac * g, V),
-                                       atol=1e-2)
+            np.testing.assert_allclose(
+                np.sort(ev.real), _appendix_b_spectrum(ell, (1 - frac) * g, frac * g, V), atol=1e-2
+            )
 
 
 # --- bistability (m-independent dissipator) --------------------------------------------
@@ -247,10 +256,14 @@ def test_large_spin_eq14_is_eq10_with_collective_rate():
     v /= np.linalg.norm(v)
     r = np.tile(v, (4, 1))
     X, Y, Z = v
-    eq10 = [-2 * V * Y * Z + (gI + gC) * X * Z, -2 * V * X * Z + (gI + gC) * Y * Z,
-            4 * V * X * Y - (gI + gC) * (X**2 + Y**2)]
-    np.testing.assert_allclose(large_spin_rhs(jnp.asarray(r), V, gI, gC),
-                               np.tile(eq10, (4, 1)), atol=1e-14)
+    eq10 = [
+        -2 * V * Y * Z + (gI + gC) * X * Z,
+        -2 * V * X * Z + (gI + gC) * Y * Z,
+        4 * V * X * Y - (gI + gC) * (X**2 + Y**2),
+    ]
+    np.testing.assert_allclose(
+        large_spin_rhs(jnp.asarray(r), V, gI, gC), np.tile(eq10, (4, 1)), atol=1e-14
+    )
 
 
 def test_limits_do_not_commute(relaxed_d4):
@@ -261,7 +274,8 @@ def test_limits_do_not_commute(relaxed_d4):
     assert np.std(mf["Z"][late]) < 1e-6 and abs(mf["X"][-1]) > 0.1
     th, ph = p["theta"], p["phi"]
     r0 = np.tile([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph), np.cos(th)], (3, 1))
-    ls = solve_large_spin(r0, p["t1"], V=p["V"], gamma_I=p["gI"], gamma_C=p["gC"],
-                          n_save=p["n_save"])
+    ls = solve_large_spin(
+        r0, p["t1"], V=p["V"], gamma_I=p["gI"], gamma_C=p["gC"], n_save=p["n_save"]
+    )
     assert np.std(ls["Z"][late]) > 0.1  # still oscillating
     np.testing.assert_allclose(np.linalg.norm(ls["r"][-1], axis=-1), 1.0, atol=1e-6)

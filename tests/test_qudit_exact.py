@@ -17,8 +17,9 @@ def _qutip_reference(model, n):
     d, j = model.d, model.j
     ell = np.asarray(model.ladder)
     # L = sum_m l_m |m><m+1| with |m> = basis(d, j - m).
-    Lsingle = sum(ell[k] * qt.basis(d, d - 1 - k) * qt.basis(d, d - 2 - k).dag()
-                  for k in range(d - 1))
+    Lsingle = sum(
+        ell[k] * qt.basis(d, d - 1 - k) * qt.basis(d, d - 2 - k).dag() for k in range(d - 1)
+    )
     ident = qt.qeye(d)
 
     def site(op, i):
@@ -44,11 +45,13 @@ def _flip_basis(rho, d, n):
 
 @pytest.mark.parametrize(
     "builder, d, n, V, gI, gC",
-    [(QuditLMG.spin_ladder, 2, 5, 1.0, 0.9, 0.6),
-     (QuditLMG.m_independent, 3, 3, -1.0, 1.3, 0.4),
-     (QuditLMG.m_independent, 4, 2, 1.0, 2.02, 0.2),
-     (QuditLMG.spin_ladder, 4, 2, 0.7, 0.5, 1.0),
-     pytest.param(QuditLMG.m_independent, 4, 3, 1.0, 2.02, 0.2, marks=pytest.mark.slow)],
+    [
+        (QuditLMG.spin_ladder, 2, 5, 1.0, 0.9, 0.6),
+        (QuditLMG.m_independent, 3, 3, -1.0, 1.3, 0.4),
+        (QuditLMG.m_independent, 4, 2, 1.0, 2.02, 0.2),
+        (QuditLMG.spin_ladder, 4, 2, 0.7, 0.5, 1.0),
+        pytest.param(QuditLMG.m_independent, 4, 3, 1.0, 2.02, 0.2, marks=pytest.mark.slow),
+    ],
 )
 def test_steady_state_against_qutip(builder, d, n, V, gI, gC):
     m = builder(d, V=V, gamma_I=gI, gamma_C=gC, n=n)
@@ -56,8 +59,9 @@ def test_steady_state_against_qutip(builder, d, n, V, gI, gC):
     ref, ops, _, _ = _qutip_reference(m, n)
     np.testing.assert_allclose(rho, _flip_basis(ref.full(), d, n), atol=1e-9)
     mine = exact.operators(m)
-    np.testing.assert_allclose(exact.expectation(rho, mine["Jz"]), qt.expect(ops["Jz"], ref),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        exact.expectation(rho, mine["Jz"]), qt.expect(ops["Jz"], ref), atol=1e-9
+    )
     np.testing.assert_allclose(exact.purity(rho), (ref * ref).tr().real, atol=1e-10)
 
 
@@ -124,8 +128,10 @@ def test_symmetry_sectors_block_diagonalise():
 def test_gap_closes_with_n_in_broken_phase():
     """Delta^(-1,+1) (001 Eq 15, the Pi_1-breaking sector for V > 0) decreases with N in the
     interaction-dominated phase (001 Figs 5-6), faster than in the dissipation-dominated one."""
+
     def gap(gI, n):
         return exact.sector_gaps(QuditLMG.spin_ladder(2, V=1.0, gamma_I=gI, gamma_C=0.2, n=n))
+
     broken = [gap(0.6, n)[(-1, 1)] for n in (2, 3, 4, 5)]
     assert all(a > b for a, b in zip(broken, broken[1:]))
     polar = [gap(3.0, n)[(-1, 1)] for n in (2, 5)]

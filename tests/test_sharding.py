@@ -9,8 +9,15 @@ import twoqs_jax as tq
 
 
 def _kw(**extra):
-    return dict(t_final=0.2, dt=0.02, n_traj=400, key=3, n_save=3,
-                observables=("Sz", "Sx", "varz", "xi2"), **extra)
+    return dict(
+        t_final=0.2,
+        dt=0.02,
+        n_traj=400,
+        key=3,
+        n_save=3,
+        observables=("Sz", "Sx", "varz", "xi2"),
+        **extra,
+    )
 
 
 def test_sharded_equals_one_device():
@@ -28,8 +35,9 @@ def test_sharded_equals_one_device():
             np.testing.assert_allclose(other[name], one[name], rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(other.sem[name], one.sem[name], rtol=1e-10, atol=1e-12)
     # and it is not the same for another key (the comparison can fail)
-    other_key = tq.simulate_twa(m, tq.spin_down(), shard=True, chunk_size=200,
-                                **_kw() | dict(key=4))
+    other_key = tq.simulate_twa(
+        m, tq.spin_down(), shard=True, chunk_size=200, **_kw() | dict(key=4)
+    )
     assert not np.allclose(other_key["Sz"][-1], one["Sz"][-1], rtol=1e-6)
 
 
@@ -37,8 +45,16 @@ def test_sharded_equals_one_device():
 def test_sharded_steady_state_batch():
     """A batch of models (a sweep) sharded over 4 devices equals the one-device run."""
     batch = jax.vmap(lambda om: tq.driven_spin(20, om))(np.array([0.5, 1.5]))
-    kw = dict(t_burn=0.2, t_avg=0.2, dt=0.02, n_traj=400, key=5, avg_every=5,
-              observables=("Sz", "varz"), chunk_size=200)
+    kw = dict(
+        t_burn=0.2,
+        t_avg=0.2,
+        dt=0.02,
+        n_traj=400,
+        key=5,
+        avg_every=5,
+        observables=("Sz", "varz"),
+        chunk_size=200,
+    )
     a = tq.steady_state_twa(batch, tq.spin_down(), shard=False, **kw)
     b = tq.steady_state_twa(batch, tq.spin_down(), **kw)  # auto: 4 devices, 200 % 4 == 0
     assert b.stats["n_devices"] == 4

@@ -64,8 +64,15 @@ def test_figs_1_to_3_single_spin(rep, single_site_exact):
     model = stack(*[s[2] for s in SYSTEMS])
     state = stack(*[s[3] for s in SYSTEMS])
     sol = simulate_twa(
-        model, state, t_final=T_FINAL, dt=DT, n_traj=2000, key=11, n_save=N_SAVE,
-        representation=rep, observables=("Sx", "Sy", "Sz", "varx", "vary", "varz"),
+        model,
+        state,
+        t_final=T_FINAL,
+        dt=DT,
+        n_traj=2000,
+        key=11,
+        n_save=N_SAVE,
+        representation=rep,
+        observables=("Sx", "Sy", "Sz", "varx", "vary", "varz"),
     )
     assert sol["Sz"].shape == (len(SYSTEMS), N_SAVE, 1)
     np.testing.assert_allclose(sol.times, np.linspace(0, T_FINAL, N_SAVE))
@@ -100,8 +107,15 @@ def test_one_axis_twisting_squeezing():
     err = {}
     for rep in ("W", "Q"):
         sol = simulate_twa(
-            stack(*models), tq.spin_down(), t_final=1.0, dt=0.005, n_traj=2000, key=13,
-            n_save=5, representation=rep, observables=("Sz", "vary", "xi2"),
+            stack(*models),
+            tq.spin_down(),
+            t_final=1.0,
+            dt=0.005,
+            n_traj=2000,
+            key=13,
+            n_save=5,
+            representation=rep,
+            observables=("Sz", "vary", "xi2"),
         )
         err[rep] = max(
             np.max(np.abs(sol["xi2"][p] - exs[p]["xi2"]) / exs[p]["xi2"]) for p in range(2)
@@ -125,7 +139,13 @@ def test_lmg_dimer_phases():
     times = np.linspace(0, 3.0, 4)
     exs = [exact.solve(m, state, times) for m in models]
     sol = simulate_twa(
-        stack(*models), state, t_final=3.0, dt=0.01, n_traj=2000, key=14, n_save=4,
+        stack(*models),
+        state,
+        t_final=3.0,
+        dt=0.01,
+        n_traj=2000,
+        key=14,
+        n_save=4,
         observables=("Sx", "Sz", "SpSm", "SzSz"),
     )
     assert sol["SpSm"].shape == (2, 4, 2, 2) and np.iscomplexobj(sol["SpSm"])
@@ -151,8 +171,15 @@ def test_steady_state_driven_spin():
     oms = jnp.asarray([0.5, 1.5])
     exs = [exact.steady(tq.driven_spin(100, float(om))) for om in oms]
     sol = steady_state_twa(
-        jax.vmap(lambda om: tq.driven_spin(100, om))(oms), tq.spin_down(), t_burn=30.0,
-        t_avg=10.0, dt=0.02, n_traj=500, key=15, avg_every=5, conserve_spin=True,
+        jax.vmap(lambda om: tq.driven_spin(100, om))(oms),
+        tq.spin_down(),
+        t_burn=30.0,
+        t_avg=10.0,
+        dt=0.02,
+        n_traj=500,
+        key=15,
+        avg_every=5,
+        conserve_spin=True,
         observables=("Sx", "Sy", "Sz", "varx", "vary", "varz"),
     )
     assert sol.times is None and sol["Sz"].shape == (2, 1)
@@ -174,8 +201,15 @@ def test_steady_state_bias_without_projection():
     oms = jnp.asarray([0.5, 1.5])
     exs = [exact.steady(tq.driven_spin(100, float(om))) for om in oms]
     sol = steady_state_twa(
-        jax.vmap(lambda om: tq.driven_spin(100, om))(oms), tq.spin_down(), t_burn=30.0,
-        t_avg=10.0, dt=0.02, n_traj=1000, key=16, avg_every=5, observables=("Sy", "Sz"),
+        jax.vmap(lambda om: tq.driven_spin(100, om))(oms),
+        tq.spin_down(),
+        t_burn=30.0,
+        t_avg=10.0,
+        dt=0.02,
+        n_traj=1000,
+        key=16,
+        avg_every=5,
+        observables=("Sy", "Sz"),
     )
     check(sol, 0, exs[0], "Sz", bias=4.0)
     bias = (sol["Sz"][1, 0] - exs[1]["Sz"][0]) / 100
@@ -217,8 +251,16 @@ def test_bad_input_and_blow_up():
         simulate_twa(m, tq.spin_down(2), **kw)
     # a step far beyond stability: the state overflows -> an error, never NaN means
     with pytest.raises(RuntimeError, match="smaller `dt`"):
-        simulate_twa(tq.driven_spin(10, 50.0), st, t_final=400.0, dt=2.0, n_traj=2, key=0,
-                     n_save=2, observables=("Sz",))
+        simulate_twa(
+            tq.driven_spin(10, 50.0),
+            st,
+            t_final=400.0,
+            dt=2.0,
+            n_traj=2,
+            key=0,
+            n_save=2,
+            observables=("Sz",),
+        )
 
 
 @pytest.mark.slow
@@ -230,10 +272,18 @@ def test_driven_spin_fock_sampling_s10(fock):
     m = tq.driven_spin(10, 1.5)
     times = np.linspace(0, 4, 9)
     ex = exact.solve(m, tq.spin_down(), times)
-    sol = simulate_twa(m, tq.spin_down(), t_final=4, dt=0.01, n_traj=8000, key=21, n_save=9,
-                       observables=("Sx", "Sy", "Sz", "varz"), fock_sampling=fock)
-    dev = check(sol, slice(None), ex, "Sz",
-                bias=4.0 if fock == "coherent" else 2.5)
+    sol = simulate_twa(
+        m,
+        tq.spin_down(),
+        t_final=4,
+        dt=0.01,
+        n_traj=8000,
+        key=21,
+        n_save=9,
+        observables=("Sx", "Sy", "Sz", "varz"),
+        fock_sampling=fock,
+    )
+    dev = check(sol, slice(None), ex, "Sz", bias=4.0 if fock == "coherent" else 2.5)
     assert dev > 0
 
 

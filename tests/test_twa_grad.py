@@ -26,8 +26,10 @@ def test_gradient_vs_finite_differences_and_exact():
     # derivative only by O(h^2) and by trajectories crossing the W clip boundary between
     # Omega +- h (not seen pathwise); both are far below one standard error.
     h = 1e-4
-    fd = (tq.twa_gradient(_make, 0.5 + h, tq.spin_down(), **KW).value
-          - tq.twa_gradient(_make, 0.5 - h, tq.spin_down(), **KW).value) / (2 * h)
+    fd = (
+        tq.twa_gradient(_make, 0.5 + h, tq.spin_down(), **KW).value
+        - tq.twa_gradient(_make, 0.5 - h, tq.spin_down(), **KW).value
+    ) / (2 * h)
     assert abs(fd - g.grad) <= g.grad_sem, (fd, g.grad, g.grad_sem)
     # exact: central differences of the QuTiP steady state. Bias budget 10 % of the exact
     # derivative: TWOQS is O(1/S) = 5 % at S = 20 (measured <S_z>: -17.75 +- 0.43 vs exact
@@ -42,6 +44,7 @@ def test_gradient_vs_finite_differences_and_exact():
 @pytest.mark.slow
 def test_reverse_mode_equals_forward_dict_params():
     """jax.grad with jax.checkpoint per block == jax.jvp, for a dict of two parameters."""
+
     def make(p):
         return tq.driven_spin(S, p["Omega"], p["Gamma"])
 

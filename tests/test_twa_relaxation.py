@@ -40,8 +40,17 @@ BIAS_SS = {0.5: 1.0, 1.5: 0.2 * DT * S_BIG}
 def _steady(t_burn, key, omegas=OMEGAS):
     models = jax.vmap(lambda om: tq.driven_spin(S_BIG, om))(jnp.asarray(omegas))
     return tq.steady_state_twa(
-        models, tq.spin_down(), t_burn=t_burn, t_avg=10.0, dt=DT, n_traj=N_TRAJ, key=key,
-        avg_every=25, conserve_spin=True, dtype="float32", noise="two_point",
+        models,
+        tq.spin_down(),
+        t_burn=t_burn,
+        t_avg=10.0,
+        dt=DT,
+        n_traj=N_TRAJ,
+        key=key,
+        avg_every=25,
+        conserve_spin=True,
+        dtype="float32",
+        noise="two_point",
         observables=("Sz",),
     )
 
@@ -117,8 +126,16 @@ def test_time_resolved_relaxation_s50():
     ex = np.asarray(tq.solve_exact(model, tq.spin_down(), times, observables=("Sz",))["Sz"])[:, 0]
     ss = _exact_sz(S, om)
     assert abs(ex[-1] - ss) < 0.05, (ex[-1], ss)  # the exact evolution has relaxed by t = 300
-    kw = dict(t_final=300.0, dt=DT, n_traj=4000, save_times=times, conserve_spin=True,
-              dtype="float32", noise="two_point", observables=("Sz",))
+    kw = dict(
+        t_final=300.0,
+        dt=DT,
+        n_traj=4000,
+        save_times=times,
+        conserve_spin=True,
+        dtype="float32",
+        noise="two_point",
+        observables=("Sz",),
+    )
     fock = tq.simulate_twa(model, tq.spin_down(), key=41, fock_sampling="fock", **kw)
     est, sem = np.asarray(fock["Sz"])[:, 0], np.asarray(fock.sem["Sz"])[:, 0]
     bad = np.abs(est - ex)[1:] > Z * sem[1:] + 0.04 * S

@@ -73,9 +73,17 @@ def runs():
     twa = {}
     for label, kw in CONFIGS.items():
         twa[label] = tq.simulate_twa(
-            stack(models), stack(states), t_final=8.0, dt=0.005, n_traj=20000, key=5,
-            n_save=9, noise="two_point", observables=("Sz", "Sy", "varx", "vary", "varz")
-            + tuple(FUNCTIONS), functions=FUNCTIONS, **kw,
+            stack(models),
+            stack(states),
+            t_final=8.0,
+            dt=0.005,
+            n_traj=20000,
+            key=5,
+            n_save=9,
+            noise="two_point",
+            observables=("Sz", "Sy", "varx", "vary", "varz") + tuple(FUNCTIONS),
+            functions=FUNCTIONS,
+            **kw,
         )
     return exact, twa
 
@@ -139,8 +147,7 @@ def test_driven_spin_steady_variances(runs):
     _check(v[late], e[late], ss_varz, "fock_projected steady varz")
     vx, ex = _series(sol, 1, "varx")
     vy, ey = _series(sol, 1, "vary")
-    _check((vx + vy)[late], np.hypot(ex, ey)[late], ss_vperp,
-           "fock_projected steady varx + vary")
+    _check((vx + vy)[late], np.hypot(ex, ey)[late], ss_vperp, "fock_projected steady varx + vary")
     sz, esz = _series(sol, 1, "Sz")
     assert np.all(np.abs(sz[late] - ss["Sz"]) <= Z * esz[late] + 1.0)  # O(1) first moment
     v, e = _series(twa["default"], 1, "varz")

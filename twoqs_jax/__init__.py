@@ -48,12 +48,14 @@ from ._exact.solve import solve_exact as solve_exact
 from ._exact.solve import steady_state_exact as steady_state_exact
 from ._exact.solve import steady_state_rho as steady_state_rho
 from ._exact.spectrum import liouvillian_gap as liouvillian_gap
+
 # --- phase space / TWOQS engine (twoqs_jax/_phase_space, twoqs_jax/_sde) ---
 from ._sde.statistics import RunningStats as RunningStats
 from ._twa import simulate_twa as simulate_twa
 from ._twa import steady_state_twa as steady_state_twa
 from ._twa_grad import TwaGradient as TwaGradient
 from ._twa_grad import twa_gradient as twa_gradient
+
 # --- mean field, cumulants, analysis (twoqs_jax/_meanfield, twoqs_jax/_analysis) ---
 from ._meanfield.meanfield import meanfield_rhs as meanfield_rhs
 from ._meanfield.meanfield import solve_meanfield as solve_meanfield
@@ -76,6 +78,7 @@ from ._analysis.phase_diagram import lmg_dimer_phase_diagram as lmg_dimer_phase_
 from ._analysis.phase_diagram import plot_phase_diagram as plot_phase_diagram
 from ._analysis.stability import growth_rate as growth_rate
 from ._analysis.stability import stability_eigenvalues as stability_eigenvalues
+
 # --- central spin / Tavis-Cummings (twoqs_jax/_central) ---
 from ._central.cumulant import solve_central_cumulant as solve_central_cumulant
 from ._central.exact import ExactCentral as ExactCentral
@@ -89,6 +92,7 @@ from ._central.model import CentralSpinModel as CentralSpinModel
 from ._central.model import TavisCummingsModel as TavisCummingsModel
 from ._central.model import fixed_g_sqrtN as fixed_g_sqrtN
 from ._central.model import fixed_kappa_over_N as fixed_kappa_over_N
+
 # --- qudit LMG (twoqs_jax/_qudit) ---
 from ._qudit import QuditLMG as QuditLMG
 from ._qudit import solve_qudit_meanfield as solve_qudit_meanfield
@@ -106,6 +110,7 @@ from ._qudit import qudit_liouvillian as qudit_liouvillian
 from ._qudit import qudit_purity as qudit_purity
 from ._qudit import qudit_negativity as qudit_negativity
 from ._qudit import qudit_sector_gaps as qudit_sector_gaps
+
 # --- lattices (twoqs_jax/_lattice) ---
 from ._lattice.correlations import correlation_function as correlation_function
 from ._lattice.correlations import correlation_length as correlation_length

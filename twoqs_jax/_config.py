@@ -102,9 +102,11 @@ def _check_keys(section: str, table: dict, allowed: dict) -> dict:
         if typ is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
         if typ is list:
-            if not (isinstance(v, list) and v and all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) for x in v
-            )):
+            if not (
+                isinstance(v, list)
+                and v
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+            ):
                 raise ConfigError(f"`{section}.{k}` = {v!r} must be a non-empty list of numbers.")
         elif not isinstance(v, typ) or isinstance(v, bool) and typ is not bool:
             raise ConfigError(
@@ -184,7 +186,8 @@ def parse_config(table: dict) -> RunConfig:
         if isinstance(v, bool) and k != "periodic":
             raise ConfigError(f"`model.{k}` = {v!r} must be a number.")
     missing = [
-        p.name for p in sig.parameters.values()
+        p.name
+        for p in sig.parameters.values()
         if p.default is inspect.Parameter.empty and p.name not in model
     ]
     if missing:
@@ -221,7 +224,9 @@ def parse_config(table: dict) -> RunConfig:
         )
 
     if method.get("device", "auto") not in ("auto", "cpu", "gpu"):
-        raise ConfigError(f"`method.device` = {method['device']!r}; allowed: ['auto', 'cpu', 'gpu'].")
+        raise ConfigError(
+            f"`method.device` = {method['device']!r}; allowed: ['auto', 'cpu', 'gpu']."
+        )
     if method.get("fock_sampling", "coherent") not in ("coherent", "fock"):
         raise ConfigError(
             f"`method.fock_sampling` = {method['fock_sampling']!r}; allowed: ['coherent', 'fock']."
@@ -235,8 +240,11 @@ def parse_config(table: dict) -> RunConfig:
     if "sweep" in table:
         sweep = _check_keys("sweep", table["sweep"], _SWEEP_KEYS)
         par = sweep.get("parameter")
-        allowed = [p for p in sig.parameters if p not in ("S", "n_sites", "convention",
-                                                           "periodic", "lattice")]
+        allowed = [
+            p
+            for p in sig.parameters
+            if p not in ("S", "n_sites", "convention", "periodic", "lattice")
+        ]
         if par not in allowed:
             raise ConfigError(f"`sweep.parameter` = {par!r}; allowed for {preset!r}: {allowed}.")
         if "num" in sweep and sweep["num"] < 1:
@@ -245,8 +253,9 @@ def parse_config(table: dict) -> RunConfig:
             raise ConfigError("[sweep] needs `values = [...]` or `start`, `stop` and `num`.")
 
     output = _check_keys("output", table.get("output", {}), _OUTPUT_KEYS).get("path")
-    cfg = RunConfig(preset=preset, params=model, state=state, method=method, sweep=sweep,
-                    output=output)
+    cfg = RunConfig(
+        preset=preset, params=model, state=state, method=method, sweep=sweep, output=output
+    )
     # Build the model once: the model layer's own validation (negative rates, bad S, ...)
     # then reports in terms of the config keys.
     try:

@@ -54,7 +54,9 @@ def device_description() -> str:
     devs = jax.devices()
     kinds = {}
     for d in devs:
-        kinds[getattr(d, "device_kind", d.platform)] = kinds.get(getattr(d, "device_kind", d.platform), 0) + 1
+        kinds[getattr(d, "device_kind", d.platform)] = (
+            kinds.get(getattr(d, "device_kind", d.platform), 0) + 1
+        )
     return ", ".join(f"{k} x{v}" for k, v in kinds.items())
 
 

@@ -79,8 +79,19 @@ def _key_info(key):
     return {"impl": "raw", "data": np.asarray(key).tolist()}
 
 
-def _prepare(model, state, representation, n_traj, observables, functions, chunk_size,
-             dtype, fock_sampling, noise, n_groups):
+def _prepare(
+    model,
+    state,
+    representation,
+    n_traj,
+    observables,
+    functions,
+    chunk_size,
+    dtype,
+    fock_sampling,
+    noise,
+    n_groups,
+):
     """Validate everything that does not depend on the time grid; return the pieces."""
     if not isinstance(model, SpinModel):
         raise ValueError(f"`model` must be a twoqs_jax.SpinModel, got {type(model).__name__}.")
@@ -134,10 +145,19 @@ def _prepare(model, state, representation, n_traj, observables, functions, chunk
     names = names + tuple(o for o in observables if o in functions)
     grouped = tuple(g for g in GROUPED if any(g in _NEEDS[d] for d in observables if d in DERIVED))
     return dict(
-        k=k, n_traj=n_traj, batched=batched, state_batched=state_batched,
-        observables=observables, functions=functions,
-        chunk_size=min(chunk_size, n_traj), dtype=dtype, jumps=jumps, deph=deph, names=names,
-        grouped=grouped, n_groups=n_groups,
+        k=k,
+        n_traj=n_traj,
+        batched=batched,
+        state_batched=state_batched,
+        observables=observables,
+        functions=functions,
+        chunk_size=min(chunk_size, n_traj),
+        dtype=dtype,
+        jumps=jumps,
+        deph=deph,
+        names=names,
+        grouped=grouped,
+        n_groups=n_groups,
     )
 
 
@@ -174,8 +194,19 @@ def _stats_piece(cfg, out, idx, part, batched):
     return RunningStats.from_chunk(body, len(idx), gcount)
 
 
-def _run(cfg: KernelConfig, model, state, key, batched, part, state_batched=False,
-         checkpoint=None, resume=False, progress=None, devices=None):
+def _run(
+    cfg: KernelConfig,
+    model,
+    state,
+    key,
+    batched,
+    part,
+    state_batched=False,
+    checkpoint=None,
+    resume=False,
+    progress=None,
+    devices=None,
+):
     """Driver loop over chunks; returns merged RunningStats and timings.
 
     With ``checkpoint`` (a path) the merged statistics are written atomically after every
@@ -203,9 +234,11 @@ def _run(cfg: KernelConfig, model, state, key, batched, part, state_batched=Fals
 
         def indices(c):
             return put_indices(chunk_indices(cfg, c, len(devices)), sharding)
+
     t0 = time.perf_counter()
-    compiled = _compiled(fn, (cfg, batched, state_batched, devices),
-                         (model, theta, phi, key, indices(0)))
+    compiled = _compiled(
+        fn, (cfg, batched, state_batched, devices), (model, theta, phi, key, indices(0))
+    )
     t_compile = time.perf_counter() - t0
     bar = progress_bar(n_chunks, start, cfg.chunk_size, progress)
     t0 = time.perf_counter()
@@ -410,8 +443,19 @@ def simulate_twa(
         >>> sol["Sz"].shape
         (51, 1)
     """
-    p = _prepare(model, state, representation, n_traj, observables, functions, chunk_size,
-                 dtype, fock_sampling, noise, n_groups)
+    p = _prepare(
+        model,
+        state,
+        representation,
+        n_traj,
+        observables,
+        functions,
+        chunk_size,
+        dtype,
+        fock_sampling,
+        noise,
+        n_groups,
+    )
     dt = _check_float("dt", dt, positive=True)
     t_final = _check_float("t_final", t_final)
     if t_final < dt:
@@ -442,18 +486,42 @@ def simulate_twa(
     block = int(np.gcd.reduce(positive))
     n_blocks = int(positive.max() // block)
     cfg = KernelConfig(
-        k=p["k"], dt=dt, block=block, n_blocks=n_blocks, save_initial=bool(steps[0] == 0),
-        save_blocks=saving_mask(positive, block, n_blocks), avg_from=None, names=p["names"],
-        grouped=p["grouped"], n_groups=p["n_groups"], chunk_size=p["chunk_size"],
-        n_traj=p["n_traj"], noise=noise, fock_sampling=fock_sampling, dtype=p["dtype"],
-        jumps=p["jumps"], dephasing=p["deph"], fused=bool(fused),
-        conserve_spin=bool(conserve_spin), functions=tuple(p["functions"].items()),
+        k=p["k"],
+        dt=dt,
+        block=block,
+        n_blocks=n_blocks,
+        save_initial=bool(steps[0] == 0),
+        save_blocks=saving_mask(positive, block, n_blocks),
+        avg_from=None,
+        names=p["names"],
+        grouped=p["grouped"],
+        n_groups=p["n_groups"],
+        chunk_size=p["chunk_size"],
+        n_traj=p["n_traj"],
+        noise=noise,
+        fock_sampling=fock_sampling,
+        dtype=p["dtype"],
+        jumps=p["jumps"],
+        dephasing=p["deph"],
+        fused=bool(fused),
+        conserve_spin=bool(conserve_spin),
+        functions=tuple(p["functions"].items()),
     )
     key = _resolve_key(key)
     devs = resolve_devices(shard, devices, cfg.chunk_size)
-    stats, t_compile, wall = _run(cfg, model, state, key, p["batched"], "saved", p["state_batched"],
-                                  checkpoint=checkpoint, resume=resume, progress=progress,
-                                  devices=devs)
+    stats, t_compile, wall = _run(
+        cfg,
+        model,
+        state,
+        key,
+        p["batched"],
+        "saved",
+        p["state_batched"],
+        checkpoint=checkpoint,
+        resume=resume,
+        progress=progress,
+        devices=devs,
+    )
     mean, sem = _finalize(stats, p["observables"], model, time_axis=True)
     for name, v in mean.items():  # one row per saving time, whatever the grid
         if np.shape(v)[int(p["batched"])] != len(steps):
@@ -512,22 +580,57 @@ def steady_state_twa(
         >>> float(sol["Sz"][0]) < 0
         True
     """
-    p = _prepare(model, state, representation, n_traj, observables, functions, chunk_size,
-                 dtype, fock_sampling, noise, n_groups)
+    p = _prepare(
+        model,
+        state,
+        representation,
+        n_traj,
+        observables,
+        functions,
+        chunk_size,
+        dtype,
+        fock_sampling,
+        noise,
+        n_groups,
+    )
     dt, block, n_burn, n_avg = steady_window(dt, t_burn, t_avg, avg_every)
     cfg = KernelConfig(
-        k=p["k"], dt=dt, block=block, n_blocks=n_burn + n_avg, save_initial=False,
-        save_blocks=None, avg_from=n_burn, names=p["names"], grouped=p["grouped"],
-        n_groups=p["n_groups"], chunk_size=p["chunk_size"], n_traj=p["n_traj"], noise=noise,
-        fock_sampling=fock_sampling, dtype=p["dtype"], jumps=p["jumps"], dephasing=p["deph"],
-        fused=bool(fused), conserve_spin=bool(conserve_spin),
+        k=p["k"],
+        dt=dt,
+        block=block,
+        n_blocks=n_burn + n_avg,
+        save_initial=False,
+        save_blocks=None,
+        avg_from=n_burn,
+        names=p["names"],
+        grouped=p["grouped"],
+        n_groups=p["n_groups"],
+        chunk_size=p["chunk_size"],
+        n_traj=p["n_traj"],
+        noise=noise,
+        fock_sampling=fock_sampling,
+        dtype=p["dtype"],
+        jumps=p["jumps"],
+        dephasing=p["deph"],
+        fused=bool(fused),
+        conserve_spin=bool(conserve_spin),
         functions=tuple(p["functions"].items()),
     )
     key = _resolve_key(key)
     devs = resolve_devices(shard, devices, cfg.chunk_size)
-    stats, t_compile, wall = _run(cfg, model, state, key, p["batched"], "avg", p["state_batched"],
-                                  checkpoint=checkpoint, resume=resume, progress=progress,
-                                  devices=devs)
+    stats, t_compile, wall = _run(
+        cfg,
+        model,
+        state,
+        key,
+        p["batched"],
+        "avg",
+        p["state_batched"],
+        checkpoint=checkpoint,
+        resume=resume,
+        progress=progress,
+        devices=devs,
+    )
     mean, sem = _finalize(stats, p["observables"], model, time_axis=False)
     info = _device_stats(
         _common_stats(cfg, stats, key, representation, t_compile, wall, model.n_sites), devs

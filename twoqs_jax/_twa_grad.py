@@ -94,8 +94,9 @@ def _trajectory_average(cfg, n_burn, observable, make_model, params, theta, phi,
     def advance(carry, noise, offsets):
         def step(carry, s):
             z, clip, acc = carry
-            z, c = trajectory_step(cfg, model, z, step_increments(cfg, noise, s, dtype), r0,
-                                   _safe_sqrt)
+            z, c = trajectory_step(
+                cfg, model, z, step_increments(cfg, noise, s, dtype), r0, _safe_sqrt
+            )
             return (z, clip + c, acc), None
 
         return lax.scan(step, carry, offsets)[0]
@@ -105,8 +106,9 @@ def _trajectory_average(cfg, n_burn, observable, make_model, params, theta, phi,
         return (z, clip, acc + jnp.where(ib >= n_burn, observe(z), 0)), None
 
     init = (split(a, b), jnp.zeros((), jnp.int32), jnp.zeros((), dtype))
-    (_, clip, acc), _ = scan_blocks(cfg, n, init, noise_at, advance, end_of_block,
-                                    wrap=jax.checkpoint)
+    (_, clip, acc), _ = scan_blocks(
+        cfg, n, init, noise_at, advance, end_of_block, wrap=jax.checkpoint
+    )
     return acc / (cfg.n_blocks - n_burn), clip
 
 
@@ -185,10 +187,23 @@ def twa_gradient(
     jumps = bool(np.any(np.asarray(model0.decay) > 0) or np.any(np.asarray(model0.gain) > 0))
     deph = bool(np.any(np.asarray(model0.dephasing) > 0))
     cfg = KernelConfig(
-        k=REPRESENTATIONS[representation], dt=dt, block=block, n_blocks=n_burn + n_avg,
-        save_initial=False, save_blocks=None, avg_from=n_burn, names=(), grouped=(),
-        n_groups=2, chunk_size=chunk_size, n_traj=n_traj, noise=noise,
-        fock_sampling=fock_sampling, dtype=dtype, jumps=jumps, dephasing=deph,
+        k=REPRESENTATIONS[representation],
+        dt=dt,
+        block=block,
+        n_blocks=n_burn + n_avg,
+        save_initial=False,
+        save_blocks=None,
+        avg_from=n_burn,
+        names=(),
+        grouped=(),
+        n_groups=2,
+        chunk_size=chunk_size,
+        n_traj=n_traj,
+        noise=noise,
+        fock_sampling=fock_sampling,
+        dtype=dtype,
+        jumps=jumps,
+        dephasing=deph,
         conserve_spin=bool(conserve_spin),
     )
     key = _resolve_key(key)
@@ -196,8 +211,7 @@ def twa_gradient(
     phi = jnp.asarray(state.phi, dtype)
 
     def f(p, i):
-        return _trajectory_average(cfg, n_burn, observable, make_model,
-                                   p, theta, phi, key, i)
+        return _trajectory_average(cfg, n_burn, observable, make_model, p, theta, phi, key, i)
 
     if mode == "reverse":
         one = jax.value_and_grad(f, has_aux=True)
@@ -251,8 +265,12 @@ def twa_gradient(
         grad=jax.tree.map(lambda x: np.mean(x, axis=0), g_all),
         grad_sem=jax.tree.map(sem, g_all),
         stats={
-            "n_traj": n_traj, "dt": dt, "t_burn": n_burn * block * dt,
-            "t_avg": n_avg * block * dt, "mode": mode, "representation": representation,
+            "n_traj": n_traj,
+            "dt": dt,
+            "t_burn": n_burn * block * dt,
+            "t_avg": n_avg * block * dt,
+            "mode": mode,
+            "representation": representation,
             "clip_fraction": clips / (n_traj * (n_burn + n_avg) * block * model0.n_sites),
         },
     )

@@ -33,9 +33,11 @@ def _info(args) -> int:
     print(f"default float precision: {'float64' if x64 else 'float32'} (jax_enable_x64={x64})")
     cores = os.cpu_count() or 1
     if jax.default_backend() == "cpu" and len(jax.devices()) < cores:
-        print(f"hint: {cores} CPU cores but {len(jax.devices())} XLA device(s); TWOQS shards "
-              "trajectories over devices, so export XLA_FLAGS="
-              f"--xla_force_host_platform_device_count={cores} to use every core")
+        print(
+            f"hint: {cores} CPU cores but {len(jax.devices())} XLA device(s); TWOQS shards "
+            "trajectories over devices, so export XLA_FLAGS="
+            f"--xla_force_host_platform_device_count={cores} to use every core"
+        )
     return 0
 
 
@@ -70,12 +72,23 @@ def demo(quick: bool = False, out: str = "demo_output", key: int = 0, verbose: b
     models = jax.vmap(lambda om: tq.driven_spin(S, om, 1.0))(jnp.asarray(omegas))
     obs = ["Sx", "Sy", "Sz", "varx", "vary", "varz"]
     runs = {}
-    variants = (("paper SDEs", False, "coherent"),
-                ("Fock sampling + spin-length projection", True, "fock"))
+    variants = (
+        ("paper SDEs", False, "coherent"),
+        ("Fock sampling + spin-length projection", True, "fock"),
+    )
     for label, conserve, sampling in variants:
         runs[label] = tq.steady_state_twa(
-            models, tq.spin_down(), t_burn=t_burn, t_avg=t_avg, dt=dt, n_traj=n_traj, key=key,
-            observables=obs, conserve_spin=conserve, fock_sampling=sampling, avg_every=25,
+            models,
+            tq.spin_down(),
+            t_burn=t_burn,
+            t_avg=t_avg,
+            dt=dt,
+            n_traj=n_traj,
+            key=key,
+            observables=obs,
+            conserve_spin=conserve,
+            fock_sampling=sampling,
+            avg_every=25,
             noise="two_point",
         )
     t_twa = time.perf_counter() - t0
@@ -91,25 +104,33 @@ def demo(quick: bool = False, out: str = "demo_output", key: int = 0, verbose: b
 
     if verbose:
         print(f"Driven spin S = {S}, Gamma = 1 (paper 003 Eq. 29), device: {device_description()}")
-        print(f"TWOQS (Wigner, two-point increments): {n_traj} trajectories, dt = {dt}, "
-              f"average over t in [{t_burn}, "
-              f"{t_burn + t_avg}], two variants ({t_twa:.1f} s incl. compile); exact: QuTiP "
-              f"({t_exact:.1f} s)")
+        print(
+            f"TWOQS (Wigner, two-point increments): {n_traj} trajectories, dt = {dt}, "
+            f"average over t in [{t_burn}, "
+            f"{t_burn + t_avg}], two variants ({t_twa:.1f} s incl. compile); exact: QuTiP "
+            f"({t_exact:.1f} s)"
+        )
         for label, sol in runs.items():
             z, ze = col(sol, "Sz", S)
             vz, vze = col(sol, "varz", S**2)
             print(f"\nTWOQS, {label}:")
-            head = (f"{'Omega':>6} | {'<Sz>/S TWOQS':>17} | {'exact':>8} | {'mean field':>10} | "
-                    f"{'Var(Sz)/S^2 TWOQS':>19} | {'exact':>7}")
+            head = (
+                f"{'Omega':>6} | {'<Sz>/S TWOQS':>17} | {'exact':>8} | {'mean field':>10} | "
+                f"{'Var(Sz)/S^2 TWOQS':>19} | {'exact':>7}"
+            )
             print(head)
             print("-" * len(head))
             for i, om in enumerate(omegas):
-                print(f"{om:6.2f} | {z[i]:+8.4f} +- {ze[i]:.4f} | {ex_z[i]:+8.4f} | "
-                      f"{mf_z[i]:+10.4f} | {vz[i]:9.4f} +- {vze[i]:.4f} | {ex_vz[i]:7.4f}")
-        print("\n(+- is one standard error over trajectories. The paper's SDEs let every "
-              "trajectory's spin length diffuse, which biases the mixed phase Omega > Gamma, and "
-              "its coherent sampling adds S/2 to Var(S_z) of polarised states; Fock sampling and "
-              "the spin-length projection remove most of both, see README.)")
+                print(
+                    f"{om:6.2f} | {z[i]:+8.4f} +- {ze[i]:.4f} | {ex_z[i]:+8.4f} | "
+                    f"{mf_z[i]:+10.4f} | {vz[i]:9.4f} +- {vze[i]:.4f} | {ex_vz[i]:7.4f}"
+                )
+        print(
+            "\n(+- is one standard error over trajectories. The paper's SDEs let every "
+            "trajectory's spin length diffuse, which biases the mixed phase Omega > Gamma, and "
+            "its coherent sampling adds S/2 to Var(S_z) of polarised states; Fock sampling and "
+            "the spin-length projection remove most of both, see README.)"
+        )
 
     os.makedirs(out, exist_ok=True)
     import matplotlib
@@ -127,8 +148,9 @@ def demo(quick: bool = False, out: str = "demo_output", key: int = 0, verbose: b
         z, ze = col(sol, "Sz", S)
         vz, vze = col(sol, "varz", S**2)
         axes[0].errorbar(omegas, z, yerr=2 * ze, fmt=fmt, ms=4, capsize=2, label=f"TWOQS, {label}")
-        axes[1].errorbar(omegas, vz, yerr=2 * vze, fmt=fmt, ms=4, capsize=2,
-                         label=f"TWOQS, {label}")
+        axes[1].errorbar(
+            omegas, vz, yerr=2 * vze, fmt=fmt, ms=4, capsize=2, label=f"TWOQS, {label}"
+        )
     axes[0].set_xlabel(r"$\Omega/\Gamma$")
     axes[0].set_ylabel(r"$\langle S_z\rangle/S$")
     axes[0].legend(frameon=False, fontsize=8)
@@ -141,17 +163,37 @@ def demo(quick: bool = False, out: str = "demo_output", key: int = 0, verbose: b
     plt.close(fig)
     best = runs["Fock sampling + spin-length projection"]
     h5 = save_results(
-        os.path.join(out, "demo.h5"), best, model=models, coords={"Omega": omegas},
-        settings={"S": S, "n_traj": n_traj, "dt": dt, "t_burn": t_burn, "t_avg": t_avg,
-                  "key": key, "conserve_spin": True, "fock_sampling": "fock", "avg_every": 25,
-                  "noise": "two_point"},
-        description={"preset": "driven_spin", "S": S, "Gamma": 1.0}, overwrite=True,
+        os.path.join(out, "demo.h5"),
+        best,
+        model=models,
+        coords={"Omega": omegas},
+        settings={
+            "S": S,
+            "n_traj": n_traj,
+            "dt": dt,
+            "t_burn": t_burn,
+            "t_avg": t_avg,
+            "key": key,
+            "conserve_spin": True,
+            "fock_sampling": "fock",
+            "avg_every": 25,
+            "noise": "two_point",
+        },
+        description={"preset": "driven_spin", "S": S, "Gamma": 1.0},
+        overwrite=True,
     )
     if verbose:
         print(f"wrote {png} and {h5}")
     z, ze = col(best, "Sz", S)
-    return {"omegas": omegas, "twa_z": z, "twa_z_err": ze, "exact_z": ex_z, "mf_z": mf_z,
-            "png": png, "h5": h5}
+    return {
+        "omegas": omegas,
+        "twa_z": z,
+        "twa_z_err": ze,
+        "exact_z": ex_z,
+        "mf_z": mf_z,
+        "png": png,
+        "h5": h5,
+    }
 
 
 def _demo(args) -> int:
@@ -169,8 +211,10 @@ def _device_context(name):
     try:
         devs = jax.devices(name)
     except RuntimeError:
-        raise ValueError(f"`method.device` = {name!r}: JAX sees no {name} device "
-                         f"(it sees {[d.platform for d in jax.devices()]}).") from None
+        raise ValueError(
+            f"`method.device` = {name!r}: JAX sees no {name} device "
+            f"(it sees {[d.platform for d in jax.devices()]})."
+        ) from None
     return jax.default_device(devs[0])
 
 
@@ -183,8 +227,13 @@ def _window_average(sol, t_burn, t_avg):
     t = np.asarray(sol.times)
     sel = t > t_burn + 1e-12
     mean = {k: np.mean(np.asarray(v)[sel], axis=0) for k, v in sol.mean.items()}
-    return Solution(method=sol.method, times=None, mean=mean, sem={},
-                    stats={**sol.stats, "t_burn": t_burn, "t_avg": t_avg})
+    return Solution(
+        method=sol.method,
+        times=None,
+        mean=mean,
+        sem={},
+        stats={**sol.stats, "t_burn": t_burn, "t_avg": t_avg},
+    )
 
 
 def _solve_one(cfg, method, model, state, *, checkpoint=None, resume=False, progress=None):
@@ -197,12 +246,19 @@ def _solve_one(cfg, method, model, state, *, checkpoint=None, resume=False, prog
     steady = cfg.steady
     n_save = m.get("n_save", 101)
     if method == "twa":
-        kw = dict(dt=m["dt"], n_traj=m["n_traj"], key=m.get("key", 0),
-                  representation=m.get("representation", "W"),
-                  dtype=m.get("precision", "float32"), chunk_size=m.get("chunk_size"),
-                  conserve_spin=m.get("conserve_spin", False),
-                  fock_sampling=m.get("fock_sampling", "coherent"),
-                  checkpoint=checkpoint, resume=resume, progress=progress)
+        kw = dict(
+            dt=m["dt"],
+            n_traj=m["n_traj"],
+            key=m.get("key", 0),
+            representation=m.get("representation", "W"),
+            dtype=m.get("precision", "float32"),
+            chunk_size=m.get("chunk_size"),
+            conserve_spin=m.get("conserve_spin", False),
+            fock_sampling=m.get("fock_sampling", "coherent"),
+            checkpoint=checkpoint,
+            resume=resume,
+            progress=progress,
+        )
         if steady:
             return tq.steady_state_twa(model, state, t_burn=m["t_burn"], t_avg=m["t_avg"], **kw)
         return tq.simulate_twa(model, state, t_final=m["t_final"], n_save=n_save, **kw)
@@ -229,8 +285,13 @@ def _stack(solutions):
     first = solutions[0]
     mean = {k: np.stack([np.asarray(s.mean[k]) for s in solutions]) for k in first.mean}
     sem = {k: np.stack([np.asarray(s.sem[k]) for s in solutions]) for k in first.sem}
-    return Solution(method=first.method, times=first.times, mean=mean, sem=sem,
-                    stats={"points": [dict(s.stats) for s in solutions]})
+    return Solution(
+        method=first.method,
+        times=first.times,
+        mean=mean,
+        sem=sem,
+        stats={"points": [dict(s.stats) for s in solutions]},
+    )
 
 
 def _execute(cfg, method, *, checkpoint=None, resume=False, progress=None):
@@ -243,20 +304,24 @@ def _execute(cfg, method, *, checkpoint=None, resume=False, progress=None):
     state = cfg.build_state(model0.n_sites)
     with _device_context(cfg.method.get("device")):
         if values is None:
-            sol = _solve_one(cfg, method, model0, state, checkpoint=checkpoint, resume=resume,
-                             progress=progress)
+            sol = _solve_one(
+                cfg, method, model0, state, checkpoint=checkpoint, resume=resume, progress=progress
+            )
             return sol, model0, {}
         par = cfg.sweep["parameter"]
         coords = {par: values}
         if method == "twa":  # one compiled call over the whole grid
             models = jax.vmap(lambda v: cfg.build_model(**{par: v}))(jnp.asarray(values))
-            sol = _solve_one(cfg, method, models, state, checkpoint=checkpoint, resume=resume,
-                             progress=progress)
+            sol = _solve_one(
+                cfg, method, models, state, checkpoint=checkpoint, resume=resume, progress=progress
+            )
             return sol, models, coords
-        sols = [_solve_one(cfg, method, cfg.build_model(**{par: float(v)}), state)
-                for v in values]
-        return _stack(sols), jax.vmap(lambda v: cfg.build_model(**{par: v}))(
-            jnp.asarray(values)), coords
+        sols = [_solve_one(cfg, method, cfg.build_model(**{par: float(v)}), state) for v in values]
+        return (
+            _stack(sols),
+            jax.vmap(lambda v: cfg.build_model(**{par: v}))(jnp.asarray(values)),
+            coords,
+        )
 
 
 def _summary(sol, coords, S):
@@ -309,12 +374,20 @@ def _run_cmd(args, require_sweep=False) -> int:
         raise ValueError(f"--resume: no checkpoint {ckpt!r} to resume from.")
     progress = True if args.progress else (False if args.quiet else None)
     t0 = time.perf_counter()
-    sol, model, coords = _execute(cfg, method, checkpoint=ckpt, resume=args.resume,
-                                  progress=progress)
+    sol, model, coords = _execute(
+        cfg, method, checkpoint=ckpt, resume=args.resume, progress=progress
+    )
     wall = time.perf_counter() - t0
     settings = {**cfg.method, "wall_time": wall, "config": cfg.as_dict()}
-    save_results(path, sol, model=model, settings=settings, coords=coords,
-                 description={"preset": cfg.preset, **cfg.params}, overwrite=True)
+    save_results(
+        path,
+        sol,
+        model=model,
+        settings=settings,
+        coords=coords,
+        description={"preset": cfg.preset, **cfg.params},
+        overwrite=True,
+    )
     if ckpt is not None and os.path.exists(ckpt):
         os.remove(ckpt)
     S = float(np.asarray(model.spin).ravel()[0])
@@ -359,12 +432,16 @@ def _compare_cmd(args) -> int:
             cells = []
             for m, sol in results.items():
                 v = last(sol, name)[i] / S[i]
-                e = (np.real(np.asarray(sol.error(name)))[-1] if sol.times is not None
-                     else np.real(np.asarray(sol.error(name))))[i] / S[i]
+                e = (
+                    np.real(np.asarray(sol.error(name)))[-1]
+                    if sol.times is not None
+                    else np.real(np.asarray(sol.error(name)))
+                )[i] / S[i]
                 cells.append(f"{v:+.4f}" + (f" +- {e:.4f}" if e > 0 else " " * 9))
             d = (last(results["twa"], name)[i] - last(results[ref], name)[i]) / S[i]
-            print(f"{i:4d} | {name:>3}/S | " + " | ".join(f"{c:>18}" for c in cells)
-                  + f" | {d:+.4f}")
+            print(
+                f"{i:4d} | {name:>3}/S | " + " | ".join(f"{c:>18}" for c in cells) + f" | {d:+.4f}"
+            )
     if results["twa"].times is not None:
         import matplotlib
 
@@ -402,15 +479,21 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(func=_info)
     for name, helptext, func in (
         ("run", "run one configuration (TOML) and write a results file", _run_cmd),
-        ("sweep", "run a parameter grid given in the config's [sweep] section",
-         lambda a: _run_cmd(a, require_sweep=True)),
+        (
+            "sweep",
+            "run a parameter grid given in the config's [sweep] section",
+            lambda a: _run_cmd(a, require_sweep=True),
+        ),
     ):
         r = sub.add_parser(name, help=helptext)
         r.add_argument("config", help="TOML configuration (see twoqs_jax._config)")
         r.add_argument("--out", help="results file (.h5); default: [output] path or CONFIG.h5")
         r.add_argument("--overwrite", action="store_true", help="replace an existing output")
-        r.add_argument("--resume", action="store_true",
-                       help="continue a killed TWOQS run from its checkpoint (OUT.checkpoint.npz)")
+        r.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue a killed TWOQS run from its checkpoint (OUT.checkpoint.npz)",
+        )
         g = r.add_mutually_exclusive_group()
         g.add_argument("--progress", action="store_true", help="always show a progress bar")
         g.add_argument("--quiet", action="store_true", help="never show a progress bar")

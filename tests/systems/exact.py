@@ -126,7 +126,11 @@ def solve(model, state, times):
             out.append(observables(qutip.Qobj(rho), S, float(model.spin[0])))
         return {k: np.stack([p[k] for p in out]) for k in out[0]}
     res = qutip.mesolve(
-        H, psi0, np.asarray(times, float), c_ops, options={"store_states": True, "nsteps": 100_000},
+        H,
+        psi0,
+        np.asarray(times, float),
+        c_ops,
+        options={"store_states": True, "nsteps": 100_000},
     )
     per_t = [observables(r, S, float(model.spin[0])) for r in res.states]
     return {k: np.stack([p[k] for p in per_t]) for k in per_t[0]}

@@ -43,8 +43,9 @@ def _scalar(name, value):
     return float(value)
 
 
-def find_boundary(model_fn, y, p0, args=None, *, rtol=1e-13, atol=1e-13, max_steps=64,
-                  tangent=True):
+def find_boundary(
+    model_fn, y, p0, args=None, *, rtol=1e-13, atol=1e-13, max_steps=64, tangent=True
+):
     """Parameter ``p`` where the growth rate of ``y`` under ``model_fn(p, args)`` crosses zero.
 
     Newton iterations ``p <- p - G(p) / G'(p)`` with ``G(p) = max Re eig(J(p))`` at ``y``
@@ -77,8 +78,9 @@ def find_boundary(model_fn, y, p0, args=None, *, rtol=1e-13, atol=1e-13, max_ste
     p0 = _scalar("p0", p0)
     _check_float64("find_boundary")
     y = jnp.asarray(y, dtype=float)
-    sol, g = _newton(model_fn, y, jnp.asarray(p0, dtype=float), args, rtol, atol, max_steps,
-                     tangent)
+    sol, g = _newton(
+        model_fn, y, jnp.asarray(p0, dtype=float), args, rtol, atol, max_steps, tangent
+    )
     p, g = float(sol.value), float(g)
     if sol.result != optx.RESULTS.successful or not np.isfinite(p) or abs(g) > 1e-9:
         raise RuntimeError(
@@ -91,8 +93,9 @@ def find_boundary(model_fn, y, p0, args=None, *, rtol=1e-13, atol=1e-13, max_ste
 @functools.partial(jax.jit, static_argnums=(0, 4, 5, 6, 7))
 def _newton(model_fn, y, p0, args, rtol, atol, max_steps, tangent):
     fn = lambda p, a: growth_rate(model_fn(p, a), y, tangent=tangent)
-    sol = optx.root_find(fn, optx.Newton(rtol=rtol, atol=atol), p0, args, max_steps=max_steps,
-                         throw=False)
+    sol = optx.root_find(
+        fn, optx.Newton(rtol=rtol, atol=atol), p0, args, max_steps=max_steps, throw=False
+    )
     return sol, fn(sol.value, args)
 
 
@@ -105,13 +108,20 @@ def _growth(model_fn, y, p, args, tangent):
 def _bisect(model_fn, y, lower, upper, args, flip, tol, max_steps, tangent):
     fn = lambda p, a: growth_rate(model_fn(p, a), y, tangent=tangent)
     solver = optx.Bisection(rtol=0.0, atol=tol, flip=flip)
-    return optx.root_find(fn, solver, 0.5 * (lower + upper), args,
-                          options={"lower": lower, "upper": upper}, max_steps=max_steps,
-                          throw=False)
+    return optx.root_find(
+        fn,
+        solver,
+        0.5 * (lower + upper),
+        args,
+        options={"lower": lower, "upper": upper},
+        max_steps=max_steps,
+        throw=False,
+    )
 
 
-def bisect_boundary(model_fn, y, lower, upper, args=None, *, tol=1e-13, max_steps=200,
-                    tangent=True):
+def bisect_boundary(
+    model_fn, y, lower, upper, args=None, *, tol=1e-13, max_steps=200, tangent=True
+):
     """Derivative-free reference for :func:`find_boundary`: bisection of ``G(p)`` on a bracket.
 
     Raises:
@@ -122,6 +132,7 @@ def bisect_boundary(model_fn, y, lower, upper, args=None, *, tol=1e-13, max_step
     if not lower < upper:
         raise ValueError(f"need `lower` < `upper`, got lower={lower}, upper={upper}.")
     y = jnp.asarray(y, dtype=float)
+
     def fn(p):
         return _growth(model_fn, y, jnp.asarray(p, dtype=float), args, tangent)
 
@@ -133,8 +144,9 @@ def bisect_boundary(model_fn, y, lower, upper, args=None, *, tol=1e-13, max_step
         )
     sol = _bisect(model_fn, y, lower, upper, args, bool(g_lo > 0), tol, max_steps, tangent)
     if sol.result != optx.RESULTS.successful:
-        raise RuntimeError(f"bisection did not converge on [{lower}, {upper}]: "
-                           f"{optx.RESULTS[sol.result]!r}.")
+        raise RuntimeError(
+            f"bisection did not converge on [{lower}, {upper}]: {optx.RESULTS[sol.result]!r}."
+        )
     return float(sol.value)
 
 

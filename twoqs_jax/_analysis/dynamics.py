@@ -32,8 +32,12 @@ from .._checks import check_int, check_positive
 from .._meanfield.meanfield import _check_model, initial_vectors, meanfield_vector_field
 
 FAILED, FIXED_POINT, LIMIT_CYCLE, IRREGULAR = -1, 0, 1, 2
-CLASS_NAMES = {FAILED: "failed", FIXED_POINT: "fixed point", LIMIT_CYCLE: "limit cycle",
-               IRREGULAR: "irregular"}
+CLASS_NAMES = {
+    FAILED: "failed",
+    FIXED_POINT: "fixed point",
+    LIMIT_CYCLE: "limit cycle",
+    IRREGULAR: "irregular",
+}
 
 
 def late_time(model, y0, *, t_burn, t_window, n_samples, rtol=1e-8, atol=1e-10):
@@ -46,8 +50,18 @@ def late_time(model, y0, *, t_burn, t_window, n_samples, rtol=1e-8, atol=1e-10):
     n = y0.shape[0]
     ctrl = diffrax.PIDController(rtol=rtol, atol=atol)
     term = diffrax.ODETerm(lambda t, y, args: meanfield_vector_field(args, y))
-    burn = diffrax.diffeqsolve(term, diffrax.Tsit5(), 0.0, t_burn, None, y0, args=model,
-                               stepsize_controller=ctrl, max_steps=1_000_000, throw=False)
+    burn = diffrax.diffeqsolve(
+        term,
+        diffrax.Tsit5(),
+        0.0,
+        t_burn,
+        None,
+        y0,
+        args=model,
+        stepsize_controller=ctrl,
+        max_steps=1_000_000,
+        throw=False,
+    )
     y1 = burn.ys[-1]
 
     def aug(t, state, args):
@@ -64,9 +78,17 @@ def late_time(model, y0, *, t_burn, t_window, n_samples, rtol=1e-8, atol=1e-10):
     v0 = v0 / jnp.linalg.norm(v0)
     ts = t_burn + jnp.linspace(0.0, t_window, n_samples)
     win = diffrax.diffeqsolve(
-        diffrax.ODETerm(aug), diffrax.Tsit5(), t_burn, t_burn + t_window, None, (y1, v0),
-        args=model, saveat=diffrax.SaveAt(ts=ts), stepsize_controller=ctrl,
-        max_steps=1_000_000, throw=False,
+        diffrax.ODETerm(aug),
+        diffrax.Tsit5(),
+        t_burn,
+        t_burn + t_window,
+        None,
+        (y1, v0),
+        args=model,
+        saveat=diffrax.SaveAt(ts=ts),
+        stepsize_controller=ctrl,
+        max_steps=1_000_000,
+        throw=False,
     )
     ys, vs = win.ys
     logv = jnp.log(jnp.linalg.norm(vs.reshape(n_samples, -1), axis=-1))
@@ -76,14 +98,20 @@ def late_time(model, y0, *, t_burn, t_window, n_samples, rtol=1e-8, atol=1e-10):
     spread = jnp.max(jnp.std(ys, axis=0))
     ok = (burn.result == diffrax.RESULTS.successful) & (win.result == diffrax.RESULTS.successful)
     ok = ok & jnp.all(jnp.isfinite(ys)) & jnp.isfinite(slope)
-    return {"time_mean": jnp.mean(ys, axis=0), "spread": spread, "lyapunov": slope, "ok": ok,
-            "samples": ys}
+    return {
+        "time_mean": jnp.mean(ys, axis=0),
+        "spread": spread,
+        "lyapunov": slope,
+        "ok": ok,
+        "samples": ys,
+    }
 
 
 def classify(spread, lyapunov, ok, spread_tol=1e-5, lyapunov_tol=0.03):
     """Class code (``FIXED_POINT``, ``LIMIT_CYCLE``, ``IRREGULAR``, ``FAILED``), traceable."""
-    c = jnp.where(spread < spread_tol, FIXED_POINT,
-                  jnp.where(lyapunov < lyapunov_tol, LIMIT_CYCLE, IRREGULAR))
+    c = jnp.where(
+        spread < spread_tol, FIXED_POINT, jnp.where(lyapunov < lyapunov_tol, LIMIT_CYCLE, IRREGULAR)
+    )
     return jnp.where(ok, c, FAILED)
 
 
@@ -107,11 +135,17 @@ class Dynamics(eqx.Module):
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6))
 def _dynamics(model, y0s, t_burn, t_window, n_samples, spread_tol, lyapunov_tol):
-    out = jax.vmap(lambda y0: late_time(model, y0, t_burn=t_burn, t_window=t_window,
-                                        n_samples=n_samples))(y0s)
+    out = jax.vmap(
+        lambda y0: late_time(model, y0, t_burn=t_burn, t_window=t_window, n_samples=n_samples)
+    )(y0s)
     cls = classify(out["spread"], out["lyapunov"], out["ok"], spread_tol, lyapunov_tol)
-    return Dynamics(classes=cls, time_mean=out["time_mean"], spread=out["spread"],
-                    lyapunov=out["lyapunov"], samples=out["samples"])
+    return Dynamics(
+        classes=cls,
+        time_mean=out["time_mean"],
+        spread=out["spread"],
+        lyapunov=out["lyapunov"],
+        samples=out["samples"],
+    )
 
 
 def classify_dynamics(
@@ -141,8 +175,12 @@ def classify_dynamics(
         >>> d.classes   # [1]: the PT limit cycle
     """
     _check_model(model)
-    for name, v in (("t_burn", t_burn), ("t_window", t_window), ("spread_tol", spread_tol),
-                    ("lyapunov_tol", lyapunov_tol)):
+    for name, v in (
+        ("t_burn", t_burn),
+        ("t_window", t_window),
+        ("spread_tol", spread_tol),
+        ("lyapunov_tol", lyapunov_tol),
+    ):
         check_positive(name, v)
     n_samples = check_int("n_samples", n_samples, minimum=4)
     if hasattr(initial, "bloch_vectors") or np.ndim(initial) == 2:
@@ -151,5 +189,12 @@ def classify_dynamics(
         y0s = jnp.asarray(initial, dtype=float)
         if y0s.ndim != 3 or y0s.shape[1:] != (model.n_sites, 3):
             raise ValueError(f"`initial` must have shape (k, {model.n_sites}, 3), got {y0s.shape}.")
-    return _dynamics(model, y0s, float(t_burn), float(t_window), n_samples, float(spread_tol),
-                     float(lyapunov_tol))
+    return _dynamics(
+        model,
+        y0s,
+        float(t_burn),
+        float(t_window),
+        n_samples,
+        float(spread_tol),
+        float(lyapunov_tol),
+    )

@@ -63,8 +63,9 @@ def newton_fixed_points(model, y0s, *, on_sphere=True, rtol=1e-12, atol=1e-12, m
 
     def one(y0):
         fn = lambda y, args: _residual(args, y, on_sphere)
-        sol = optx.root_find(fn, optx.Newton(rtol=rtol, atol=atol), y0, model,
-                             max_steps=max_steps, throw=False)
+        sol = optx.root_find(
+            fn, optx.Newton(rtol=rtol, atol=atol), y0, model, max_steps=max_steps, throw=False
+        )
         y = sol.value
         res = jnp.max(jnp.abs(meanfield_vector_field(model, y)))
         ok = (sol.result == optx.RESULTS.successful) & (res < RESIDUAL_TOL)
@@ -123,17 +124,25 @@ def relax(model, y0s, t_relax):
 
     def one(y0):
         sol = diffrax.diffeqsolve(
-            term, diffrax.Tsit5(), 0.0, t_relax, None, y0, args=model,
+            term,
+            diffrax.Tsit5(),
+            0.0,
+            t_relax,
+            None,
+            y0,
+            args=model,
             stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-8),
-            max_steps=100_000, throw=False,
+            max_steps=100_000,
+            throw=False,
         )
         return sol.ys[-1]
 
     return jax.vmap(one)(y0s)
 
 
-def candidate_fixed_points(model, y0s, *, on_sphere=True, t_relax=0.0, rtol=1e-12, atol=1e-12,
-                           max_steps=64):
+def candidate_fixed_points(
+    model, y0s, *, on_sphere=True, t_relax=0.0, rtol=1e-12, atol=1e-12, max_steps=64
+):
     """Newton from ``y0s`` and, if ``t_relax > 0``, from their relaxed states; traceable.
 
     Returns:
@@ -143,8 +152,9 @@ def candidate_fixed_points(model, y0s, *, on_sphere=True, t_relax=0.0, rtol=1e-1
     starts = y0s
     if t_relax > 0:
         starts = jnp.concatenate([y0s, relax(model, y0s, t_relax)], axis=0)
-    ys, ok = newton_fixed_points(model, starts, on_sphere=on_sphere, rtol=rtol, atol=atol,
-                                 max_steps=max_steps)
+    ys, ok = newton_fixed_points(
+        model, starts, on_sphere=on_sphere, rtol=rtol, atol=atol, max_steps=max_steps
+    )
     safe = jnp.where(ok[:, None, None], ys, starts)
     ev = jax.vmap(lambda y: stability_eigenvalues(model, y, tangent=on_sphere))(safe)
     return ys, ok, ev
@@ -152,8 +162,9 @@ def candidate_fixed_points(model, y0s, *, on_sphere=True, t_relax=0.0, rtol=1e-1
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6))
 def _find(model, y0s, on_sphere, t_relax, rtol, atol, max_steps):
-    return candidate_fixed_points(model, y0s, on_sphere=on_sphere, t_relax=t_relax, rtol=rtol,
-                                  atol=atol, max_steps=max_steps)
+    return candidate_fixed_points(
+        model, y0s, on_sphere=on_sphere, t_relax=t_relax, rtol=rtol, atol=atol, max_steps=max_steps
+    )
 
 
 def find_fixed_points(
@@ -206,8 +217,9 @@ def find_fixed_points(
     if y0s.shape[0] == 0:
         raise ValueError("need at least one initial condition: `n_init` = 0 and no `initial`.")
     on_sphere = _on_sphere_default(model, on_sphere)
-    ys, ok, evs = _find(model, y0s, on_sphere, float(t_relax), float(rtol), float(atol),
-                        int(max_steps))
+    ys, ok, evs = _find(
+        model, y0s, on_sphere, float(t_relax), float(rtol), float(atol), int(max_steps)
+    )
     ys, ok, evs = np.asarray(ys), np.asarray(ok), np.asarray(evs)
     points, counts, ev = [], [], []
     for y, e in zip(ys[ok], evs[ok]):
@@ -224,5 +236,6 @@ def find_fixed_points(
     counts = np.asarray(counts, dtype=int).reshape(-1)[order]
     ev = np.asarray(ev).reshape(len(points), -1)[order]
     stable = np.all(ev.real < -stability_tol, axis=-1)
-    return FixedPoints(points=points, eigenvalues=ev, stable=stable, n_found=counts,
-                       n_failed=int(np.sum(~ok)))
+    return FixedPoints(
+        points=points, eigenvalues=ev, stable=stable, n_found=counts, n_failed=int(np.sum(~ok))
+    )

@@ -32,8 +32,15 @@ def steady_state(model, y0, *, on_sphere=True, rtol=1e-13, atol=1e-13, max_steps
     Traceable; failure gives NaN (``throw=False`` and a NaN mask), never a wrong number.
     """
     fn = lambda y, m: _residual(m, y, on_sphere)
-    sol = optx.root_find(fn, optx.Newton(rtol=rtol, atol=atol), y0, model,
-                         max_steps=max_steps, adjoint=optx.ImplicitAdjoint(), throw=False)
+    sol = optx.root_find(
+        fn,
+        optx.Newton(rtol=rtol, atol=atol),
+        y0,
+        model,
+        max_steps=max_steps,
+        adjoint=optx.ImplicitAdjoint(),
+        throw=False,
+    )
     ok = sol.result == optx.RESULTS.successful
     return jnp.where(ok, sol.value, jnp.nan)
 
@@ -42,8 +49,15 @@ def relaxed_state(model, y0, t_final, *, rtol=1e-12, atol=1e-12, max_steps=1_000
     """``y(t_final)`` of the mean-field flow from ``y0``, differentiable in ``model``."""
     term = diffrax.ODETerm(lambda t, y, args: meanfield_vector_field(args, y))
     sol = diffrax.diffeqsolve(
-        term, diffrax.Tsit5(), 0.0, t_final, None, y0, args=model,
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), max_steps=max_steps,
+        term,
+        diffrax.Tsit5(),
+        0.0,
+        t_final,
+        None,
+        y0,
+        args=model,
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_steps,
         throw=False,
     )
     return jnp.where(sol.result == diffrax.RESULTS.successful, sol.ys[-1], jnp.nan)
@@ -61,8 +75,9 @@ def _value_and_grad_time(model_fn, observable, p, y0, t_final, args):
     return jax.value_and_grad(f)(p)
 
 
-def steady_state_gradient(model_fn, p, y0, observable, *, method="implicit", t_final=200.0,
-                          args=None):
+def steady_state_gradient(
+    model_fn, p, y0, observable, *, method="implicit", t_final=200.0, args=None
+):
     """Value and derivative of ``observable(y*)`` with respect to the parameter ``p``.
 
     Args:
@@ -95,8 +110,9 @@ def _steady(model_fn, p, y, args):
     return steady_state(model_fn(p, args), y)
 
 
-def tune_parameter(model_fn, p0, y0, observable, target, *, args=None, learning_rate=0.05,
-                   steps=300, tol=1e-10):
+def tune_parameter(
+    model_fn, p0, y0, observable, target, *, args=None, learning_rate=0.05, steps=300, tol=1e-10
+):
     """Tune ``p`` with ``optax.adam`` so that ``observable(y*(p)) = target``.
 
     Minimises ``(observable(y*(p)) - target)^2`` with implicit-differentiated gradients; the

@@ -66,8 +66,9 @@ def _point(J, lam, g, gamma, y0s, n_traj, t_relax, t_burn, t_window, n_samples):
     n_stable = jnp.where(valid, count_distinct(ys, stable), -1)
     n_fixed = jnp.where(valid, count_distinct(ys, ok), -1)
     if n_traj:
-        out = jax.vmap(lambda y0: late_time(model, y0, t_burn=t_burn, t_window=t_window,
-                                            n_samples=n_samples))(y0s[:n_traj])
+        out = jax.vmap(
+            lambda y0: late_time(model, y0, t_burn=t_burn, t_window=t_window, n_samples=n_samples)
+        )(y0s[:n_traj])
         cls = jnp.where(valid, classify(out["spread"], out["lyapunov"], out["ok"]), FAILED)
         mean = jnp.where(valid, out["time_mean"], jnp.nan)
     else:
@@ -78,8 +79,17 @@ def _point(J, lam, g, gamma, y0s, n_traj, t_relax, t_burn, t_window, n_samples):
 
 @functools.partial(jax.jit, static_argnums=(5, 6, 7, 8, 9))
 def _grid(Js, lams, g, gamma, y0s, n_traj, t_relax, t_burn, t_window, n_samples):
-    f = functools.partial(_point, g=g, gamma=gamma, y0s=y0s, n_traj=n_traj, t_relax=t_relax,
-                          t_burn=t_burn, t_window=t_window, n_samples=n_samples)
+    f = functools.partial(
+        _point,
+        g=g,
+        gamma=gamma,
+        y0s=y0s,
+        n_traj=n_traj,
+        t_relax=t_relax,
+        t_burn=t_burn,
+        t_window=t_window,
+        n_samples=n_samples,
+    )
     return jax.vmap(f)(Js, lams)
 
 
@@ -133,14 +143,28 @@ def lmg_dimer_phase_diagram(
     y0s = random_unit_vectors(key, n_init, 2)
     JJ, LL = np.meshgrid(Js, lams, indexing="ij")
     n_stable, n_fixed, cls, mean = _grid(
-        jnp.asarray(JJ.ravel()), jnp.asarray(LL.ravel()), float(g), float(gamma), y0s, n_traj,
-        float(t_relax), float(t_burn), float(t_window), check_int("n_samples", n_samples, 4),
+        jnp.asarray(JJ.ravel()),
+        jnp.asarray(LL.ravel()),
+        float(g),
+        float(gamma),
+        y0s,
+        n_traj,
+        float(t_relax),
+        float(t_burn),
+        float(t_window),
+        check_int("n_samples", n_samples, 4),
     )
     shape = JJ.shape
     return PhaseDiagram(
-        J=Js, lam=lams, n_stable=n_stable.reshape(shape), n_fixed=n_fixed.reshape(shape),
-        classes=cls.reshape(*shape, n_traj), time_mean=mean.reshape(*shape, n_traj, 2, 3),
-        valid=np.isfinite(JJ) & np.isfinite(LL), g=float(g), gamma=float(gamma),
+        J=Js,
+        lam=lams,
+        n_stable=n_stable.reshape(shape),
+        n_fixed=n_fixed.reshape(shape),
+        classes=cls.reshape(*shape, n_traj),
+        time_mean=mean.reshape(*shape, n_traj, 2, 3),
+        valid=np.isfinite(JJ) & np.isfinite(LL),
+        g=float(g),
+        gamma=float(gamma),
     )
 
 

@@ -72,7 +72,9 @@ def stability_matrix(model, y: Float[Array, "n 3"], *, tangent: bool = True) -> 
     return p.T @ jac @ p
 
 
-def stability_eigenvalues(model, y: Float[Array, "n 3"], *, tangent: bool = True) -> Complex[Array, " k"]:
+def stability_eigenvalues(
+    model, y: Float[Array, "n 3"], *, tangent: bool = True
+) -> Complex[Array, " k"]:
     """Eigenvalues of the linearised mean-field flow at ``y``, sorted by decreasing real part.
 
     Args:

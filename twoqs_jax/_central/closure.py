@@ -32,7 +32,7 @@ _P = {name: i for i, name in enumerate(PARAMS)}
 _SZ = np.diag([1.0, -1.0]).astype(complex)
 _SP = np.array([[0, 1], [0, 0]], dtype=complex)  # |up><down|, up = index 0
 _SM = _SP.T.copy()
-_SX = (_SP + _SM)
+_SX = _SP + _SM
 _ID = np.eye(2, dtype=complex)
 _OPS = {"I": _ID, "z": _SZ, "p": _SP, "m": _SM}
 _LABELS = ("I", "z", "p", "m")
@@ -266,10 +266,16 @@ class ClosedEquations:
         gen = _cavity_generator_terms if cavity else _spin_generator_terms
         unit = ((0, 0), ()) if cavity else ("I", ())
         if seeds is None:
-            seeds = ([((1, 1), ()), ((0, 1), ()), ((1, 0), ())] if cavity else
-                     [("z", ()), ("p", ()), ("m", ())])
-            seeds += [("I" if not cavity else (0, 0), ("z",)), ((0, 0) if cavity else "I", ("p",)),
-                      ((0, 0) if cavity else "I", ("m",))]
+            seeds = (
+                [((1, 1), ()), ((0, 1), ()), ((1, 0), ())]
+                if cavity
+                else [("z", ()), ("p", ()), ("m", ())]
+            )
+            seeds += [
+                ("I" if not cavity else (0, 0), ("z",)),
+                ((0, 0) if cavity else "I", ("p",)),
+                ((0, 0) if cavity else "I", ("m",)),
+            ]
         keys = [unit]
         index = {unit: 0}
         queue = []

@@ -27,14 +27,27 @@ from .model import CentralSpinModel, TavisCummingsModel
 
 # Observable names (shared with the exact solver) -> moment keys.
 _SPIN_NAMES = {
-    "sz0": ("z", ()), "sp0": ("p", ()), "szn": ("I", ("z",)), "spn": ("I", ("p",)),
-    "c_smn": ("p", ("m",)), "spn_smm": ("I", ("m", "p")), "szn_szm": ("I", ("z", "z")),
-    "cz_szn": ("z", ("z",)), "cz_spn_smm": ("z", ("m", "p")), "c_smn_szm": ("p", ("m", "z")),
+    "sz0": ("z", ()),
+    "sp0": ("p", ()),
+    "szn": ("I", ("z",)),
+    "spn": ("I", ("p",)),
+    "c_smn": ("p", ("m",)),
+    "spn_smm": ("I", ("m", "p")),
+    "szn_szm": ("I", ("z", "z")),
+    "cz_szn": ("z", ("z",)),
+    "cz_spn_smm": ("z", ("m", "p")),
+    "c_smn_szm": ("p", ("m", "z")),
 }
 _CAVITY_NAMES = {
-    "n": ((1, 1), ()), "a": ((0, 1), ()), "szn": ((0, 0), ("z",)), "spn": ((0, 0), ("p",)),
-    "c_smn": ((1, 0), ("m",)), "spn_smm": ((0, 0), ("m", "p")), "szn_szm": ((0, 0), ("z", "z")),
-    "cz_szn": ((1, 1), ("z",)), "cz_spn_smm": ((1, 1), ("m", "p")),
+    "n": ((1, 1), ()),
+    "a": ((0, 1), ()),
+    "szn": ((0, 0), ("z",)),
+    "spn": ((0, 0), ("p",)),
+    "c_smn": ((1, 0), ("m",)),
+    "spn_smm": ((0, 0), ("m", "p")),
+    "szn_szm": ((0, 0), ("z", "z")),
+    "cz_szn": ((1, 1), ("z",)),
+    "cz_spn_smm": ((1, 1), ("m", "p")),
     "c_smn_szm": ((1, 0), ("m", "z")),
 }
 
@@ -52,8 +65,18 @@ def _is_cavity(model):
 def param_vector(model):
     """``(h_z, w_x, eps, g, gN, kappa, kappa_up, Gamma_down, Gamma_up, N)``: PARAMS and N."""
     h_z = model.omega if _is_cavity(model) else model.omega / 2 + model.w_z
-    vals = [h_z, model.w_x, model.eps, model.g, model.g * model.N, model.kappa, model.kappa_up,
-            model.Gamma_down, model.Gamma_up, float(model.N)]
+    vals = [
+        h_z,
+        model.w_x,
+        model.eps,
+        model.g,
+        model.g * model.N,
+        model.kappa,
+        model.kappa_up,
+        model.Gamma_down,
+        model.Gamma_up,
+        float(model.N),
+    ]
     return jnp.stack([jnp.asarray(v, dtype=jnp.result_type(float)) for v in vals])
 
 
@@ -151,8 +174,12 @@ def initial_moments(closed, rho_central, rho_sat):
             op = np.linalg.matrix_power(a.T, c[0]) @ np.linalg.matrix_power(a, c[1])
             val = np.trace(rho_c @ op)
         else:
-            ops = {"I": np.eye(2), "z": np.diag([1.0, -1.0]), "p": np.array([[0, 1], [0, 0]]),
-                   "m": np.array([[0, 0], [1, 0]])}
+            ops = {
+                "I": np.eye(2),
+                "z": np.diag([1.0, -1.0]),
+                "p": np.array([[0, 1], [0, 0]]),
+                "m": np.array([[0, 0], [1, 0]]),
+            }
             val = np.trace(rho_c @ ops[c])
         for s in sats:
             val = val * sat[s]
@@ -182,8 +209,9 @@ def _system(model, order, u1):
     if u1 and not model.u1_symmetric:
         raise ValueError(f"`u1=True` needs w_x = 0, got w_x = {model.w_x!r}.")
     if order == 1 and u1:
-        raise ValueError("mean field (order=1) with u1=True is trivial (all coherences vanish); "
-                         "use u1=False.")
+        raise ValueError(
+            "mean field (order=1) with u1=True is trivial (all coherences vanish); use u1=False."
+        )
     closed = closed_equations(order, bool(u1), cavity)
     return closed, CumulantSystem(closed), cavity, bool(u1)
 
@@ -217,9 +245,17 @@ def _relax(system, params, y0, t_relax, g_idx, rtol, atol, max_steps, solver, to
         return jnp.max(jnp.abs(r - 1j * wl * system.charges * y)) < tol * scale
 
     sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(f), solver, t0=0.0, t1=t_relax, dt0=None, y0=_to_real(y0),
-        args=params, saveat=diffrax.SaveAt(t1=True), event=diffrax.Event(cond),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), max_steps=max_steps,
+        diffrax.ODETerm(f),
+        solver,
+        t0=0.0,
+        t1=t_relax,
+        dt0=None,
+        y0=_to_real(y0),
+        args=params,
+        saveat=diffrax.SaveAt(t1=True),
+        event=diffrax.Event(cond),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_steps,
     )
     return _to_complex(sol.ys[-1], n), sol.ts[-1]
 
@@ -232,9 +268,16 @@ def _integrate(system, params, y0, ts, rtol, atol, max_steps, solver):
         return _to_real(system.rhs(_to_complex(x, n), args))
 
     sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(f), solver, t0=ts[0], t1=ts[-1], dt0=None, y0=_to_real(y0),
-        args=params, saveat=diffrax.SaveAt(ts=ts),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), max_steps=max_steps,
+        diffrax.ODETerm(f),
+        solver,
+        t0=ts[0],
+        t1=ts[-1],
+        dt0=None,
+        y0=_to_real(y0),
+        args=params,
+        saveat=diffrax.SaveAt(ts=ts),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_steps,
     )
     return jax.vmap(lambda x: _to_complex(x, n))(sol.ys)
 
@@ -242,8 +285,11 @@ def _integrate(system, params, y0, ts, rtol, atol, max_steps, solver):
 def _default_initial(model, closed, cavity):
     # Central ground state; satellites in their free steady state, with a small coherence so
     # that symmetry-broken closures can leave the unstable symmetric point.
-    p_up = model.Gamma_up / (model.Gamma_up + model.Gamma_down) if (
-        float(model.Gamma_up) + float(model.Gamma_down)) > 0 else 0.0
+    p_up = (
+        model.Gamma_up / (model.Gamma_up + model.Gamma_down)
+        if (float(model.Gamma_up) + float(model.Gamma_down)) > 0
+        else 0.0
+    )
     p_up = float(p_up)
     seed = 0.0 if closed.u1 else 0.05 * np.sqrt(max(p_up * (1 - p_up), 1e-4))
     rho_s = np.array([[p_up, seed], [seed, 1 - p_up]])
@@ -254,10 +300,21 @@ def _default_initial(model, closed, cavity):
     return initial_moments(closed, rho_c, rho_s)
 
 
-def solve_central_cumulant(model, order: int = 2, t=None, *, u1=None, initial=None,
-                           t_relax: float = 2000.0, rtol: float = 1e-9, atol: float = 1e-11,
-                           max_steps: int = 1_000_000, root_tol: float = 1e-11,
-                           solver=None, throw: bool = True) -> Solution:
+def solve_central_cumulant(
+    model,
+    order: int = 2,
+    t=None,
+    *,
+    u1=None,
+    initial=None,
+    t_relax: float = 2000.0,
+    rtol: float = 1e-9,
+    atol: float = 1e-11,
+    max_steps: int = 1_000_000,
+    root_tol: float = 1e-11,
+    solver=None,
+    throw: bool = True,
+) -> Solution:
     """Mean field (``order=1``) or cumulant expansion of order ``M`` (paper 002 Secs. III, V).
 
     Args:
@@ -284,20 +341,42 @@ def solve_central_cumulant(model, order: int = 2, t=None, *, u1=None, initial=No
     """
     closed, system, cavity, u1 = _system(model, order, u1)
     params = param_vector(model)
-    y0 = initial_moments(closed, *initial) if initial is not None else _default_initial(
-        model, closed, cavity)
+    y0 = (
+        initial_moments(closed, *initial)
+        if initial is not None
+        else _default_initial(model, closed, cavity)
+    )
     y0 = jnp.asarray(y0)
     if t is not None:
         ts = jnp.asarray(t, dtype=float)
-        Y = np.asarray(_integrate(system, params, y0, ts, rtol, atol, max_steps,
-                                  _pick_solver(solver, model)))
-        return Solution(_method(order, u1), np.asarray(t), _observables(closed, Y, cavity), {},
-                        {"n_moments": system.n, "order": order, "u1": u1})
-    y, stats = _steady(system, closed, params, y0, cavity, t_relax, rtol, atol, max_steps,
-                       root_tol, throw, _pick_solver(solver, model))
+        Y = np.asarray(
+            _integrate(system, params, y0, ts, rtol, atol, max_steps, _pick_solver(solver, model))
+        )
+        return Solution(
+            _method(order, u1),
+            np.asarray(t),
+            _observables(closed, Y, cavity),
+            {},
+            {"n_moments": system.n, "order": order, "u1": u1},
+        )
+    y, stats = _steady(
+        system,
+        closed,
+        params,
+        y0,
+        cavity,
+        t_relax,
+        rtol,
+        atol,
+        max_steps,
+        root_tol,
+        throw,
+        _pick_solver(solver, model),
+    )
     stats.update(n_moments=system.n, order=order, u1=u1)
-    return Solution(_method(order, u1), None, _observables(closed, np.asarray(y), cavity), {},
-                    stats)
+    return Solution(
+        _method(order, u1), None, _observables(closed, np.asarray(y), cavity), {}, stats
+    )
 
 
 def _pick_solver(solver, model):
@@ -306,12 +385,14 @@ def _pick_solver(solver, model):
     return diffrax.Tsit5() if solver is None else solver
 
 
-def _steady(system, closed, params, y0, cavity, t_relax, rtol, atol, max_steps, root_tol, throw,
-            solver):
+def _steady(
+    system, closed, params, y0, cavity, t_relax, rtol, atol, max_steps, root_tol, throw, solver
+):
     gauge_key = ((1, 0), ()) if cavity else ("p", ())  # charge +1
     g_idx = closed.index.get(gauge_key)
-    y_relax, t_end = _relax(system, params, y0, float(t_relax), g_idx, rtol, atol, max_steps,
-                            solver)
+    y_relax, t_end = _relax(
+        system, params, y0, float(t_relax), g_idx, rtol, atol, max_steps, solver
+    )
     alive = np.asarray(system.n_sats) <= float(params[-1]) + 0.5
     y_relax = jnp.where(alive, y_relax, 0.0)
     lasing = (g_idx is not None) and float(jnp.abs(y_relax[g_idx])) > 1e-6
@@ -331,12 +412,19 @@ def _steady(system, closed, params, y0, cavity, t_relax, rtol, atol, max_steps, 
     drift = float(jnp.max(jnp.abs(y - ref)))
     if not bool(ok) or resid > 1e-6:
         if throw:
-            raise RuntimeError(f"steady-state root find failed (residual {resid:.2e}); "
-                               f"pass throw=False to get the relaxed state.")
+            raise RuntimeError(
+                f"steady-state root find failed (residual {resid:.2e}); "
+                f"pass throw=False to get the relaxed state."
+            )
         y = y_relax
-    return y, {"t_relaxed": float(t_end), "omega_L": wl, "residual": resid,
-               "newton_vs_relaxed": drift, "lasing": bool(lasing),
-               "root_found": bool(ok)}
+    return y, {
+        "t_relaxed": float(t_end),
+        "omega_L": wl,
+        "residual": resid,
+        "newton_vs_relaxed": drift,
+        "lasing": bool(lasing),
+        "root_found": bool(ok),
+    }
 
 
 @eqx.filter_jit
@@ -344,20 +432,28 @@ def _newton(system, params, y_start, tol):
     def fn(u, args):
         return system.pack_residual(system.rhs(system.unpack(u), args))
 
-    sol = optx.root_find(fn, optx.Newton(rtol=tol, atol=tol), system.pack(y_start), args=params,
-                         max_steps=100, throw=False)
+    sol = optx.root_find(
+        fn,
+        optx.Newton(rtol=tol, atol=tol),
+        system.pack(y_start),
+        args=params,
+        max_steps=100,
+        throw=False,
+    )
     return system.unpack(sol.value), sol.result == optx.RESULTS.successful
 
 
 @eqx.filter_jit
 def _newton_rotating(system, params, y_start, wl0, g_idx, tol):
     """Steady state in the frame rotating at the unknown ``omega_L``, gauge ``Im y[g_idx] = 0``."""
+
     def fn(z, args):
         y = system.unpack(z[:-1])
         r = system.rhs(y, args) - 1j * z[-1] * system.charges * y
         return jnp.concatenate([system.pack_residual(r), y[g_idx].imag[None]])
 
     z0 = jnp.concatenate([system.pack(y_start), jnp.asarray(wl0)[None]])
-    sol = optx.root_find(fn, optx.Newton(rtol=tol, atol=tol), z0, args=params, max_steps=100,
-                         throw=False)
+    sol = optx.root_find(
+        fn, optx.Newton(rtol=tol, atol=tol), z0, args=params, max_steps=100, throw=False
+    )
     return system.unpack(sol.value[:-1]), sol.value[-1], sol.result == optx.RESULTS.successful

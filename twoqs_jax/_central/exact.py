@@ -157,34 +157,68 @@ def _local_rates(j, m, m1, N, yE, yP):
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         g1 = -(yE / 2 * (N + m + m1) + yP / 2 * (N - m - m1))
+
         # source (j, m+1, m1+1): evaluated at (j, m, m1) + (0, 1, 1)
         def at(dj, dm):
             return j + dj, m + dm, m1 + dm
 
         J, M, M1 = at(0, 1)
-        g2 = np.where(J > 0, yE / 2 * np.sqrt(np.abs(
-            (J + M) * (J - M + 1) * (J + M1) * (J - M1 + 1)))
-                      * (N / 2 + 1) / np.where(J > 0, J * (J + 1), 1.0), 0.0)
+        g2 = np.where(
+            J > 0,
+            yE
+            / 2
+            * np.sqrt(np.abs((J + M) * (J - M + 1) * (J + M1) * (J - M1 + 1)))
+            * (N / 2 + 1)
+            / np.where(J > 0, J * (J + 1), 1.0),
+            0.0,
+        )
         J, M, M1 = at(1, 1)
-        g3 = np.where(J > 0, yE / 2 * np.sqrt(np.abs(
-            (J + M) * (J + M - 1) * (J + M1) * (J + M1 - 1)))
-                      * (N / 2 + J + 1) / np.where(J > 0, J * (2 * J + 1), 1.0), 0.0)
+        g3 = np.where(
+            J > 0,
+            yE
+            / 2
+            * np.sqrt(np.abs((J + M) * (J + M - 1) * (J + M1) * (J + M1 - 1)))
+            * (N / 2 + J + 1)
+            / np.where(J > 0, J * (2 * J + 1), 1.0),
+            0.0,
+        )
         J, M, M1 = at(-1, 1)
-        g4 = yE / 2 * np.sqrt(np.abs((J - M + 1) * (J - M + 2) * (J - M1 + 1) * (J - M1 + 2))) \
-            * (N / 2 - J) / ((J + 1) * (2 * J + 1))
+        g4 = (
+            yE
+            / 2
+            * np.sqrt(np.abs((J - M + 1) * (J - M + 2) * (J - M1 + 1) * (J - M1 + 2)))
+            * (N / 2 - J)
+            / ((J + 1) * (2 * J + 1))
+        )
         J, M, M1 = at(1, -1)
-        g7 = np.where(J > 0, yP / 2 * np.sqrt(np.abs(
-            (J - M - 1) * (J - M) * (J - M1 - 1) * (J - M1)))
-                      * (N / 2 + J + 1) / np.where(J > 0, J * (2 * J + 1), 1.0), 0.0)
+        g7 = np.where(
+            J > 0,
+            yP
+            / 2
+            * np.sqrt(np.abs((J - M - 1) * (J - M) * (J - M1 - 1) * (J - M1)))
+            * (N / 2 + J + 1)
+            / np.where(J > 0, J * (2 * J + 1), 1.0),
+            0.0,
+        )
         J, M, M1 = at(0, -1)
-        g8 = np.where(J > 0, yP / 2 * np.sqrt(np.abs(
-            (J + M + 1) * (J - M) * (J + M1 + 1) * (J - M1)))
-                      * (N / 2 + 1) / np.where(J > 0, J * (J + 1), 1.0), 0.0)
+        g8 = np.where(
+            J > 0,
+            yP
+            / 2
+            * np.sqrt(np.abs((J + M + 1) * (J - M) * (J + M1 + 1) * (J - M1)))
+            * (N / 2 + 1)
+            / np.where(J > 0, J * (J + 1), 1.0),
+            0.0,
+        )
         J, M, M1 = at(-1, -1)
-        g9 = yP / 2 * np.sqrt(np.abs((J + M + 1) * (J + M + 2) * (J + M1 + 1) * (J + M1 + 2))) \
-            * (N / 2 - J) / ((J + 1) * (2 * J + 1))
-    return {(0, 0): g1, (0, 1): g2, (1, 1): g3, (-1, 1): g4, (1, -1): g7, (0, -1): g8,
-            (-1, -1): g9}
+        g9 = (
+            yP
+            / 2
+            * np.sqrt(np.abs((J + M + 1) * (J + M + 2) * (J + M1 + 1) * (J + M1 + 2)))
+            * (N / 2 - J)
+            / ((J + 1) * (2 * J + 1))
+        )
+    return {(0, 0): g1, (0, 1): g2, (1, 1): g3, (-1, 1): g4, (1, -1): g7, (0, -1): g8, (-1, -1): g9}
 
 
 def _local_dissipator(lay, N, yE, yP):
@@ -296,8 +330,11 @@ class ExactCentral:
         for b, (j, start, d) in enumerate(lay.blocks):
             jz, jp, jm = _block_ops(j, d)
             ec, es = sp.identity(dc, format="csr"), sp.identity(d, format="csr")
-            H = (sp.kron(hc, es) + eps * sp.kron(ec, jz)
-                 + g * (sp.kron(raise_c, jm) + sp.kron(lower, jp)))
+            H = (
+                sp.kron(hc, es)
+                + eps * sp.kron(ec, jz)
+                + g * (sp.kron(raise_c, jm) + sp.kron(lower, jp))
+            )
             jumps = [
                 (float(model.kappa), sp.kron(lower, es).tocsr()),
                 (float(model.kappa_up), sp.kron(raise_c, es).tocsr()),
@@ -358,8 +395,10 @@ class ExactCentral:
             full = np.zeros(lay.n_full, dtype=bool)
             full[lay.kept] = True
             if np.abs(x[~full]).max(initial=0.0) > 1e-12:
-                raise ValueError("the initial state has coherences outside the U(1) sector K = 0; "
-                                 "pass sector=None.")
+                raise ValueError(
+                    "the initial state has coherences outside the U(1) sector K = 0; "
+                    "pass sector=None."
+                )
             x = x[lay.kept]
         return x
 
@@ -378,8 +417,9 @@ class ExactCentral:
         rs = np.asarray(rho_sat, dtype=complex)
         if rs.ndim == 0:
             rs = np.diag([rs, 1 - rs])
-        if not (rs.shape == (2, 2) and np.allclose(rs, rs.conj().T)
-                and abs(np.trace(rs) - 1) < 1e-12):
+        if not (
+            rs.shape == (2, 2) and np.allclose(rs, rs.conj().T) and abs(np.trace(rs) - 1) < 1e-12
+        ):
             raise ValueError(f"`rho_sat` must be p_up or a 2x2 density matrix, got {rs!r}.")
         lam, vecs = np.linalg.eigh(rs)
         U = vecs[:, ::-1]  # first column <-> up, with the larger eigenvalue p
@@ -422,10 +462,19 @@ class ExactCentral:
                 jz, jp, jm = (o.toarray() for o in _block_ops(j, d))
                 jx = (jp + jm) / 2
                 return {
-                    "I": np.eye(d), "Jz": jz, "Jm": jm, "Jp": jp, "Jz2": jz @ jz, "JpJm": jp @ jm,
-                    "JmJz": jm @ jz, "Jx": jx, "Jx2": jx @ jx, "Jx3": jx @ jx @ jx,
+                    "I": np.eye(d),
+                    "Jz": jz,
+                    "Jm": jm,
+                    "Jp": jp,
+                    "Jz2": jz @ jz,
+                    "JpJm": jp @ jm,
+                    "JmJz": jm @ jz,
+                    "Jx": jx,
+                    "Jx2": jx @ jx,
+                    "Jx3": jx @ jx @ jx,
                     "Jx4": jx @ jx @ jx @ jx,
                 }[kind]
+
             return op
 
         def ev(C, kind):
@@ -482,8 +531,9 @@ class ExactCentral:
         dts = np.diff(np.concatenate([[0.0], times]))
         if times.size > 2 and np.allclose(dts[1:], dts[1]) and times[0] >= 0:
             first = spla.expm_multiply(self.L * times[0], x) if times[0] > 0 else x
-            res = spla.expm_multiply(self.L, first, start=0.0, stop=times[-1] - times[0],
-                                     num=times.size, endpoint=True)
+            res = spla.expm_multiply(
+                self.L, first, start=0.0, stop=times[-1] - times[0], num=times.size, endpoint=True
+            )
             return np.asarray(res).T
         for i, t in enumerate(times):
             if t > t_prev:
@@ -500,7 +550,8 @@ def _check_fock(model, obs, n_max, threshold):
             warnings.warn(
                 f"Fock cut-off n_max = {n_max} may be too small: population of the top level "
                 f"|{n_max}> is {top:.3g} > {threshold:g}; increase n_max.",
-                RuntimeWarning, stacklevel=3,
+                RuntimeWarning,
+                stacklevel=3,
             )
 
 
@@ -511,8 +562,16 @@ def _top_population(ex, X):
     return (ex._weights(P, lambda j, d: np.eye(d)) @ X).real
 
 
-def solve_central_exact(model, t=None, *, initial=None, n_max: int = 20, sector="auto",
-                        max_memory_gb: float = 8.0, fock_threshold: float = 1e-6) -> Solution:
+def solve_central_exact(
+    model,
+    t=None,
+    *,
+    initial=None,
+    n_max: int = 20,
+    sector="auto",
+    max_memory_gb: float = 8.0,
+    fock_threshold: float = 1e-6,
+) -> Solution:
     """Exact steady state (``t=None``) or dynamics of a central spin / Tavis-Cummings model.
 
     Args:
@@ -545,7 +604,13 @@ def solve_central_exact(model, t=None, *, initial=None, n_max: int = 20, sector=
     if isinstance(model, TavisCummingsModel):
         obs["p_top"] = _top_population(ex, X)
         _check_fock(model, obs, n_max, fock_threshold)
-    stats = {"lu_nnz": getattr(ex, "lu_nnz", None), "unknowns": ex.layout.n,
-             "nnz": int(ex.L.nnz), "build_time_s": ex.build_time,
-             "wall_time_s": time.perf_counter() - t0, "sector": ex.sector, "n_max": n_max}
+    stats = {
+        "lu_nnz": getattr(ex, "lu_nnz", None),
+        "unknowns": ex.layout.n,
+        "nnz": int(ex.L.nnz),
+        "build_time_s": ex.build_time,
+        "wall_time_s": time.perf_counter() - t0,
+        "sector": ex.sector,
+        "n_max": n_max,
+    }
     return Solution("exact", None if t is None else np.asarray(t), obs, {}, stats)

@@ -33,16 +33,24 @@ def emergent_jc_parameters(model: CentralSpinModel) -> dict:
     """Parameters of the emergent Jaynes-Cummings model (004 Eqs. 5-9) for ``g = g0/sqrt(N)``."""
     gu, gd = float(model.Gamma_up), float(model.Gamma_down)
     if not gd > gu:
-        raise ValueError(f"the bosonic limit needs Gamma_down > Gamma_up (eps_bar > 0), got "
-                         f"Gamma_up = {gu!r}, Gamma_down = {gd!r}.")
+        raise ValueError(
+            f"the bosonic limit needs Gamma_down > Gamma_up (eps_bar > 0), got "
+            f"Gamma_up = {gu!r}, Gamma_down = {gd!r}."
+        )
     if float(model.eps) != 0:
         raise ValueError(
             f"paper 004's bath has no Hamiltonian: `eps` must be 0, got {float(model.eps)!r}."
         )
     eb = (gd - gu) / (gd + gu)
     g0 = float(model.g) * np.sqrt(model.N)
-    out = {"eps_bar": eb, "g0": g0, "g_jc": g0 * np.sqrt(eb), "kappa_down": gu + gd + gu / eb,
-           "kappa_up": gu / eb, "n_thermal": gu / (eb * (gu + gd))}
+    out = {
+        "eps_bar": eb,
+        "g0": g0,
+        "g_jc": g0 * np.sqrt(eb),
+        "kappa_down": gu + gd + gu / eb,
+        "kappa_up": gu / eb,
+        "n_thermal": gu / (eb * (gu + gd)),
+    }
     return {k: float(v) for k, v in out.items()}
 
 
@@ -62,8 +70,14 @@ def central_quadrature(sol: Solution, model: CentralSpinModel) -> dict:
     return {"q": q[0], "Q2": Q2, "Q4": Q4}
 
 
-def solve_emergent_jc(model: CentralSpinModel, t=None, *, rho_central=None, n_max: int = 40,
-                      fock_threshold: float = 1e-8) -> Solution:
+def solve_emergent_jc(
+    model: CentralSpinModel,
+    t=None,
+    *,
+    rho_central=None,
+    n_max: int = 40,
+    fock_threshold: float = 1e-8,
+) -> Solution:
     """The open Jaynes-Cummings model of 004 Eq. 9 (QuTiP, Fock cut-off ``n_max``).
 
     Args:
@@ -84,38 +98,66 @@ def solve_emergent_jc(model: CentralSpinModel, t=None, *, rho_central=None, n_ma
     d = n_max + 1
     a = qt.tensor(qt.qeye(2), qt.destroy(d))
     tm = qt.tensor(qt.sigmam(), qt.qeye(d))
-    H = ((float(model.omega) / 2 + float(model.w_z)) * qt.tensor(qt.sigmaz(), qt.qeye(d))
-         + float(model.w_x) * qt.tensor(qt.sigmax(), qt.qeye(d))
-         + p["g_jc"] * (tm * a.dag() + tm.dag() * a))
-    jumps = [(float(model.kappa), tm), (float(model.kappa_up), tm.dag()),
-             (p["kappa_down"], a), (p["kappa_up"], a.dag())]
+    H = (
+        (float(model.omega) / 2 + float(model.w_z)) * qt.tensor(qt.sigmaz(), qt.qeye(d))
+        + float(model.w_x) * qt.tensor(qt.sigmax(), qt.qeye(d))
+        + p["g_jc"] * (tm * a.dag() + tm.dag() * a)
+    )
+    jumps = [
+        (float(model.kappa), tm),
+        (float(model.kappa_up), tm.dag()),
+        (p["kappa_down"], a),
+        (p["kappa_up"], a.dag()),
+    ]
     c_ops = [np.sqrt(r) * op for r, op in jumps if r > 0]
     q = (a + a.dag()) / np.sqrt(2)
-    ops = [qt.tensor(qt.sigmaz(), qt.qeye(d)), tm.dag(), a.dag() * a, q, q * q, q * q * q,
-           q * q * q * q, qt.tensor(qt.qeye(2), qt.fock_dm(d, n_max))]
+    ops = [
+        qt.tensor(qt.sigmaz(), qt.qeye(d)),
+        tm.dag(),
+        a.dag() * a,
+        q,
+        q * q,
+        q * q * q,
+        q * q * q * q,
+        qt.tensor(qt.qeye(2), qt.fock_dm(d, n_max)),
+    ]
     if t is None:
         states = [qt.steadystate(H, c_ops, method="direct")]
     else:
         rc = qt.Qobj(np.asarray(rho_central if rho_central is not None else np.diag([1.0, 0.0])))
         rho0 = qt.tensor(rc, qt.thermal_dm(d, p["n_thermal"]))
-        states = qt.mesolve(H, rho0, np.asarray(t), c_ops,
-                            options={"atol": 1e-11, "rtol": 1e-9}).states
+        states = qt.mesolve(
+            H, rho0, np.asarray(t), c_ops, options={"atol": 1e-11, "rtol": 1e-9}
+        ).states
     vals = [np.array([qt.expect(o, s) for s in states]) for o in ops]
     if t is None:
         vals = [v[0] for v in vals]
     top = np.max(np.abs(vals[-1]))
     if top > fock_threshold:
-        warnings.warn(f"Fock cut-off n_max = {n_max} may be too small: top-level population "
-                      f"{top:.3g} > {fock_threshold:g}.", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"Fock cut-off n_max = {n_max} may be too small: top-level population "
+            f"{top:.3g} > {fock_threshold:g}.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     Q2, Q4 = _quadrature_moments(*[np.real(v) for v in vals[3:7]])
-    mean = {"sz0": np.real(vals[0]), "sp0": vals[1], "n": np.real(vals[2]), "q": np.real(vals[3]),
-            "Q2": Q2, "Q4": Q4, "Q4_gauss": 3 * Q2**2, "p_top": np.real(vals[-1])}
+    mean = {
+        "sz0": np.real(vals[0]),
+        "sp0": vals[1],
+        "n": np.real(vals[2]),
+        "q": np.real(vals[3]),
+        "Q2": Q2,
+        "Q4": Q4,
+        "Q4_gauss": 3 * Q2**2,
+        "p_top": np.real(vals[-1]),
+    }
     times = None if t is None else np.asarray(t)
     return Solution("jc_limit", times, mean, {}, {**p, "n_max": n_max})
 
 
-def solve_central_theorem2(model: CentralSpinModel, t, *, rho_central, rho_sat,
-                             rtol: float = 1e-10, atol: float = 1e-12) -> Solution:
+def solve_central_theorem2(
+    model: CentralSpinModel, t, *, rho_central, rho_sat, rtol: float = 1e-10, atol: float = 1e-12
+) -> Solution:
     """Central spin under 004 Theorem 2 (``g = g0/N``): ``H_mf(t) = H_tau + g0 (m_- tau_+ + h.c.)``.
 
     ``g0 = g N``; ``m_-(t) = <s^->_0 exp(-(i eps + Gamma_T/2) t)`` of the free satellites
@@ -149,10 +191,17 @@ def solve_central_theorem2(model: CentralSpinModel, t, *, rho_central, rho_sat,
 
     rc = jnp.asarray(rho_central, dtype=complex).ravel()
     ts = jnp.asarray(t, dtype=float)
-    sol = diffrax.diffeqsolve(diffrax.ODETerm(f), diffrax.Tsit5(), ts[0], ts[-1], None,
-                              jnp.concatenate([rc.real, rc.imag]), saveat=diffrax.SaveAt(ts=ts),
-                              stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-                              max_steps=100_000)
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(f),
+        diffrax.Tsit5(),
+        ts[0],
+        ts[-1],
+        None,
+        jnp.concatenate([rc.real, rc.imag]),
+        saveat=diffrax.SaveAt(ts=ts),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=100_000,
+    )
     rho = np.asarray(sol.ys[:, :4] + 1j * sol.ys[:, 4:]).reshape(-1, 2, 2)
     mean = {"sz0": (rho[:, 0, 0] - rho[:, 1, 1]).real, "sp0": rho[:, 1, 0]}
     return Solution("meanfield_theorem2", np.asarray(t), mean, {}, {"g0": float(g0)})

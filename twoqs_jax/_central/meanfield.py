@@ -33,8 +33,10 @@ def central_meanfield_analytic(model: CentralSpinModel) -> dict:
         if float(getattr(model, name)) != 0:
             raise ValueError(f"Eqs. 7-9 need `{name}` = 0, got {float(getattr(model, name))!r}.")
     if float(model.omega) != float(model.eps):
-        raise ValueError(f"Eqs. 7-9 need omega == eps, got omega = {float(model.omega)!r}, "
-                         f"eps = {float(model.eps)!r}.")
+        raise ValueError(
+            f"Eqs. 7-9 need omega == eps, got omega = {float(model.omega)!r}, "
+            f"eps = {float(model.eps)!r}."
+        )
     N, k, g = model.N, float(model.kappa), float(model.g)
     gu, gd = float(model.Gamma_up), float(model.Gamma_down)
     gt, gdel = gu + gd, gu - gd

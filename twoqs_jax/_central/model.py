@@ -58,8 +58,19 @@ class _NetworkModel(eqx.Module):
     w_x: float = 0.0
     w_z: float = 0.0
 
-    def __init__(self, N, omega=0.0, eps=0.0, g=1.0, kappa=0.0, kappa_up=0.0, Gamma_up=0.0,
-                 Gamma_down=0.0, w_x=0.0, w_z=0.0):
+    def __init__(
+        self,
+        N,
+        omega=0.0,
+        eps=0.0,
+        g=1.0,
+        kappa=0.0,
+        kappa_up=0.0,
+        Gamma_up=0.0,
+        Gamma_down=0.0,
+        w_x=0.0,
+        w_z=0.0,
+    ):
         self.N = _validated_N(N)
         self.omega, self.eps, self.g, self.w_x, self.w_z = omega, eps, g, w_x, w_z
         self.kappa, self.kappa_up = kappa, kappa_up
@@ -73,8 +84,18 @@ class _NetworkModel(eqx.Module):
 
     def replace(self, **changes):
         """A copy with some parameters changed (validated again)."""
-        names = ("N", "omega", "eps", "g", "kappa", "kappa_up", "Gamma_up", "Gamma_down",
-                 "w_x", "w_z")
+        names = (
+            "N",
+            "omega",
+            "eps",
+            "g",
+            "kappa",
+            "kappa_up",
+            "Gamma_up",
+            "Gamma_down",
+            "w_x",
+            "w_z",
+        )
         fields = {k: getattr(self, k) for k in names}
         fields.update(changes)
         return type(self)(**fields)

@@ -58,6 +58,7 @@ _OVERHEAD = 64 * 1024**2  # Python/QuTiP temporaries, dominant only for tiny pro
 _U = np.array([[0.5, 0.5, 0.0], [-0.5j, 0.5j, 0.0], [0.0, 0.0, 1.0]])
 _LADDER_OFFSET = (1, -1, 0)
 
+
 @dataclass(frozen=True)
 class ExactCost:
     """Estimated size and peak memory of an exact computation.

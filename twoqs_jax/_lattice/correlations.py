@@ -50,8 +50,10 @@ def translation_averaged_functions(lattice, part="real") -> dict:
         (``(lx * ly,)``, index ``dx * ly + dy``). Pass the solution to
         :func:`correlation_function`.
     """
-    shape = (check_int("lattice", lattice, 1),) if np.ndim(lattice) == 0 else tuple(
-        check_int("lattice", v, 1) for v in lattice
+    shape = (
+        (check_int("lattice", lattice, 1),)
+        if np.ndim(lattice) == 0
+        else tuple(check_int("lattice", v, 1) for v in lattice)
     )
     if part not in ("real", "both"):
         raise ValueError(f"`part` must be 'real' or 'both', got {part!r}.")
@@ -98,7 +100,9 @@ def correlation_function(sol: Solution, lattice=None, *, site=None):
         m = np.real(np.asarray(sol.mean["SpSm"]))
         me = np.real(np.asarray(sol.error("SpSm")))
         n = m.shape[-1]
-        shape = (n,) if lattice is None else ((lattice,) if np.ndim(lattice) == 0 else tuple(lattice))
+        shape = (
+            (n,) if lattice is None else ((lattice,) if np.ndim(lattice) == 0 else tuple(lattice))
+        )
         if int(np.prod(shape)) != n:
             raise ValueError(f"`lattice`={lattice!r} does not have the solution's {n} sites.")
         if site is not None:

@@ -98,7 +98,9 @@ def _polarization(model: SpinModel, polarization) -> np.ndarray:
         return np.full(n, -1.0 if polarization == "down" else 1.0)
     sig = np.broadcast_to(np.asarray(polarization, dtype=float), (n,)).copy()
     if not np.all(np.isin(sig, (-1.0, 1.0))):
-        raise ValueError(f"`polarization` entries must be -1 (down) or +1 (up), got {sig.tolist()}.")
+        raise ValueError(
+            f"`polarization` entries must be -1 (down) or +1 (up), got {sig.tolist()}."
+        )
     return sig
 
 
@@ -228,7 +230,7 @@ def _lattice_blocks(lin: LinearizedModel, lattice, cell):
         )
     cx, cy, u = lx // ux, ly // uy, ux * uy
     X, Y = np.meshgrid(np.arange(lx), np.arange(ly), indexing="ij")
-    site = (X * ly + Y)  # (lx, ly)
+    site = X * ly + Y  # (lx, ly)
     # order: cell (X // ux, Y // uy), then position inside the cell
     order = site.reshape(cx, ux, cy, uy).transpose(0, 2, 1, 3).reshape(-1)
     coord = np.stack([2 * order, 2 * order + 1], axis=1).reshape(-1)
@@ -240,8 +242,10 @@ def _lattice_blocks(lin: LinearizedModel, lattice, cell):
         for my in range(cy):
             blk_a = np.roll(np.roll(Ad, mx, axis=0), my, axis=1)
             blk_d = np.roll(np.roll(Dd, mx, axis=0), my, axis=1)
-            if not (np.allclose(A[mx, my].transpose(1, 2, 0, 3), blk_a, atol=1e-12, rtol=0)
-                    and np.allclose(D[mx, my].transpose(1, 2, 0, 3), blk_d, atol=1e-12, rtol=0)):
+            if not (
+                np.allclose(A[mx, my].transpose(1, 2, 0, 3), blk_a, atol=1e-12, rtol=0)
+                and np.allclose(D[mx, my].transpose(1, 2, 0, 3), blk_d, atol=1e-12, rtol=0)
+            ):
                 raise ValueError(
                     f"`model` is not invariant under translations by the cell {tuple(cell)} of the "
                     f"periodic lattice {tuple(lattice)}: use momentum=False (real space)."
@@ -313,14 +317,23 @@ def observables_from_covariance(lin: LinearizedModel, C: np.ndarray, names=None)
     sz = sig * (S - nbar)
     zeros = np.zeros_like(S)
     out = {
-        "Sx": zeros, "Sy": zeros, "Sz": sz,
-        "Sx2": S * cxx, "Sy2": S * cpp, "Sz2": sz**2 + varn,
-        "SxSy": sig * S * cxp, "SxSz": zeros, "SySz": zeros,
-        "varx": S * cxx, "vary": S * cpp, "varz": varn,
+        "Sx": zeros,
+        "Sy": zeros,
+        "Sz": sz,
+        "Sx2": S * cxx,
+        "Sy2": S * cpp,
+        "Sz2": sz**2 + varn,
+        "SxSy": sig * S * cxp,
+        "SxSz": zeros,
+        "SySz": zeros,
+        "varx": S * cxx,
+        "vary": S * cpp,
+        "varz": varn,
     }
     rs = np.sqrt(np.outer(S, S))
-    spsm = rs * (cxx_m + np.outer(sig, sig) * cpp_m - 1j * sig[None, :] * cxp_m
-                 + 1j * sig[:, None] * cxp_m.T)
+    spsm = rs * (
+        cxx_m + np.outer(sig, sig) * cpp_m - 1j * sig[None, :] * cxp_m + 1j * sig[:, None] * cxp_m.T
+    )
     spsm[np.diag_indices_from(spsm)] += sig * S
     out["SpSm"] = spsm
     covn = 0.5 * (cxx_m**2 + cxp_m**2 + cxp_m.T**2 + cpp_m**2)
@@ -332,7 +345,9 @@ def observables_from_covariance(lin: LinearizedModel, C: np.ndarray, names=None)
     if names is not None:
         unknown = [o for o in names if o not in out]
         if unknown:
-            raise ValueError(f"unknown observables {unknown} in `observables`; known: {sorted(out)}.")
+            raise ValueError(
+                f"unknown observables {unknown} in `observables`; known: {sorted(out)}."
+            )
         out = {o: out[o] for o in names}
     return out
 
@@ -371,6 +386,9 @@ def linear_steady_state(
     lin = linearize(model, polarization)
     C = linear_covariance(lin, lattice=lattice, cell=cell)
     mean = observables_from_covariance(lin, C, observables)
-    stats = {"growth_rate": lin.growth_rate(), "polarization": lin.sigma.tolist(),
-             "momentum_space": lattice is not None}
+    stats = {
+        "growth_rate": lin.growth_rate(),
+        "polarization": lin.sigma.tolist(),
+        "momentum_space": lattice is not None,
+    }
     return Solution(method="linear", times=None, mean=mean, sem={}, stats=stats)

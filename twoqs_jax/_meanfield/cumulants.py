@@ -76,8 +76,11 @@ def _symmetrise(word: tuple) -> tuple:
                 com = _comm_letters(word[yi], word[xi])  # u' - u = prefix [y, x] suffix
                 if com is not None:
                     coef, letter = com
-                    w = tuple(word[t] for t in cur[: q - 1]) + (letter,) + tuple(
-                        word[t] for t in cur[q + 1:])
+                    w = (
+                        tuple(word[t] for t in cur[: q - 1])
+                        + (letter,)
+                        + tuple(word[t] for t in cur[q + 1 :])
+                    )
                     lower[w] = lower.get(w, 0.0) + coef
                 cur[q - 1], cur[q] = yi, xi
                 q -= 1
@@ -131,8 +134,11 @@ def _terms(n_sites, edges):
     for kind_sign in ("decay", "gain", "dephasing"):
         for i in range(n_sites):
             x, y, z = 3 * i, 3 * i + 1, 3 * i + 2
-            L = {"decay": {(x,): 1.0 + 0j, (y,): -1j}, "gain": {(x,): 1.0 + 0j, (y,): 1j},
-                 "dephasing": {(z,): 1.0 + 0j}}[kind_sign]
+            L = {
+                "decay": {(x,): 1.0 + 0j, (y,): -1j},
+                "gain": {(x,): 1.0 + 0j, (y,): 1j},
+                "dephasing": {(z,): 1.0 + 0j},
+            }[kind_sign]
             Ld = {w: np.conj(c) for w, c in L.items()}
             terms.append((k, "L", (L, Ld), {i}))
             k += 1
@@ -145,8 +151,11 @@ def _tables(n_sites: int, edges_key: tuple):
     edges = [tuple(e) for e in edges_key]
     D = 3 * n_sites
     targets = [((a,), {(a,): 1.0 + 0j}) for a in range(D)]
-    targets += [((a, b), _add({(a, b): 0.5 + 0j}, {(b, a): 0.5 + 0j}))
-                for a in range(D) for b in range(a, D)]
+    targets += [
+        ((a, b), _add({(a, b): 0.5 + 0j}, {(b, a): 0.5 + 0j}))
+        for a in range(D)
+        for b in range(a, D)
+    ]
     terms, n_params = _terms(n_sites, edges)
     entries = {d: [] for d in range(4)}
     for t, (letters, A) in enumerate(targets):
@@ -181,8 +190,9 @@ def _tables(n_sites: int, edges_key: tuple):
 
 
 def _params(model):
-    return jnp.concatenate([model.field.ravel(), model.coupling.ravel(), model.decay,
-                            model.gain, model.dephasing])
+    return jnp.concatenate(
+        [model.field.ravel(), model.coupling.ravel(), model.decay, model.gain, model.dephasing]
+    )
 
 
 def cumulant_vector_field(model, state):
@@ -204,7 +214,7 @@ def cumulant_vector_field(model, state):
             e = C[a, b] + m[a] * m[b]
         else:
             a, b, cc = w[:, 0], w[:, 1], w[:, 2]
-            e = (m[a] * m[b] * m[cc] + m[a] * C[b, cc] + m[b] * C[a, cc] + m[cc] * C[a, b])
+            e = m[a] * m[b] * m[cc] + m[a] * C[b, cc] + m[b] * C[a, cc] + m[cc] * C[a, b]
         rates = rates + jax.ops.segment_sum(c * p[k] * e, t, num_segments=n_targets)
     dm = rates[:D]
     dM2 = jnp.zeros((D, D), dtype=m.dtype).at[pairs[:, 0], pairs[:, 1]].set(rates[D:])
@@ -220,7 +230,7 @@ def coherent_moments(spin, vectors):
     blocks = (spin[:, None, None] / 2) * (jnp.eye(3) - vectors[:, :, None] * vectors[:, None, :])
     C = jnp.zeros((3 * n, 3 * n), dtype=m.dtype)
     for i in range(n):
-        C = C.at[3 * i:3 * i + 3, 3 * i:3 * i + 3].set(blocks[i])
+        C = C.at[3 * i : 3 * i + 3, 3 * i : 3 * i + 3].set(blocks[i])
     return m, C
 
 
@@ -233,8 +243,14 @@ def moments_to_observables(spin, m, C) -> dict:
     diag = jnp.diagonal(M2s, axis1=-4, axis2=-2)  # (..., 3, 3, n): same-site blocks
     cov = jnp.diagonal(C.reshape(*C.shape[:-2], n, 3, n, 3), axis1=-4, axis2=-2)
     out = {"Sx": mm[..., 0], "Sy": mm[..., 1], "Sz": mm[..., 2]}
-    for (a, b), name in (((0, 0), "Sx2"), ((1, 1), "Sy2"), ((2, 2), "Sz2"), ((0, 1), "SxSy"),
-                         ((0, 2), "SxSz"), ((1, 2), "SySz")):
+    for (a, b), name in (
+        ((0, 0), "Sx2"),
+        ((1, 1), "Sy2"),
+        ((2, 2), "Sz2"),
+        ((0, 1), "SxSy"),
+        ((0, 2), "SxSz"),
+        ((1, 2), "SySz"),
+    ):
         out[name] = diag[..., a, b, :]
     for a, name in ((0, "varx"), (1, "vary"), (2, "varz")):
         out[name] = cov[..., a, a, :]
@@ -297,10 +313,24 @@ def solve_cumulants(
     y0 = initial_vectors(model, state if state is not None else _down(model.n_sites))
     y0 = y0 / jnp.linalg.norm(y0, axis=-1, keepdims=True)
     m0, C0 = coherent_moments(model.spin, y0)
-    sol = integrate(cumulant_vector_field, model, (m0, C0), ts, solver=solver, rtol=rtol,
-                    atol=atol, max_steps=max_steps, throw=throw)
+    sol = integrate(
+        cumulant_vector_field,
+        model,
+        (m0, C0),
+        ts,
+        solver=solver,
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
+        throw=throw,
+    )
     m, C = sol.ys
     mean = moments_to_observables(model.spin, m, C)
-    stats = {"solver": type(solver or default_solver()).__name__, "rtol": rtol, "atol": atol,
-             "num_steps": int(sol.stats["num_steps"]), "order": order}
+    stats = {
+        "solver": type(solver or default_solver()).__name__,
+        "rtol": rtol,
+        "atol": atol,
+        "num_steps": int(sol.stats["num_steps"]),
+        "order": order,
+    }
     return Solution(method="cumulant2", times=ts, mean=mean, sem={}, stats=stats)

@@ -93,9 +93,7 @@ def initial_vectors(model: SpinModel, state) -> Float[Array, "n 3"]:
     n = model.n_sites
     if isinstance(state, SpinCoherentState):
         if state.n_sites != n:
-            raise ValueError(
-                f"`state` has {state.n_sites} sites but the model has {n} sites."
-            )
+            raise ValueError(f"`state` has {state.n_sites} sites but the model has {n} sites.")
         return state.bloch_vectors()
     y0 = jnp.asarray(state, dtype=float)
     if y0.shape != (n, 3):
@@ -119,10 +117,14 @@ def save_times(times, t_final, n_save: int) -> np.ndarray:
         return np.linspace(0.0, float(t_final), n_save)
     ts = np.asarray(times, dtype=float)
     if ts.ndim != 1 or ts.size < 1:
-        raise ValueError(f"`times` must be a 1D array with at least one entry, got shape {ts.shape}.")
+        raise ValueError(
+            f"`times` must be a 1D array with at least one entry, got shape {ts.shape}."
+        )
     check_finite("times", ts)
     if ts[0] < 0 or np.any(np.diff(ts) <= 0):
-        raise ValueError(f"`times` must start at >= 0 and increase strictly, got {ts[:8].tolist()}...")
+        raise ValueError(
+            f"`times` must start at >= 0 and increase strictly, got {ts[:8].tolist()}..."
+        )
     return ts
 
 
@@ -149,8 +151,18 @@ def _integrate(vector_field, model, y0, ts, solver, rtol, atol, max_steps, throw
     )
 
 
-def integrate(vector_field, model, y0, ts, *, solver=None, rtol=1e-10, atol=1e-10,
-              max_steps=1_000_000, throw=True):
+def integrate(
+    vector_field,
+    model,
+    y0,
+    ts,
+    *,
+    solver=None,
+    rtol=1e-10,
+    atol=1e-10,
+    max_steps=1_000_000,
+    throw=True,
+):
     """Integrate ``dy/dt = vector_field(model, y)`` from ``t = 0`` with Diffrax, saving at ``ts``.
 
     ``model`` travels as ``args``: models of the same structure reuse one compilation, and
@@ -173,10 +185,18 @@ def observables_from_vectors(spin, y) -> dict:
     zero = jnp.zeros_like(sx)
     sp = sx + 1j * sy
     return {
-        "Sx": sx, "Sy": sy, "Sz": sz,
-        "Sx2": sx**2, "Sy2": sy**2, "Sz2": sz**2,
-        "SxSy": sx * sy, "SxSz": sx * sz, "SySz": sy * sz,
-        "varx": zero, "vary": zero, "varz": zero,
+        "Sx": sx,
+        "Sy": sy,
+        "Sz": sz,
+        "Sx2": sx**2,
+        "Sy2": sy**2,
+        "Sz2": sz**2,
+        "SxSy": sx * sy,
+        "SxSz": sx * sz,
+        "SySz": sy * sz,
+        "varx": zero,
+        "vary": zero,
+        "varz": zero,
         "SpSm": sp[..., :, None] * jnp.conj(sp)[..., None, :],
         "SzSz": sz[..., :, None] * sz[..., None, :],
     }
@@ -223,11 +243,24 @@ def solve_meanfield(
     _check_model(model)
     ts = save_times(times, t_final, n_save)
     y0 = initial_vectors(model, state if state is not None else _down(model.n_sites))
-    sol = integrate(meanfield_vector_field, model, y0, ts, solver=solver, rtol=rtol,
-                    atol=atol, max_steps=max_steps, throw=throw)
+    sol = integrate(
+        meanfield_vector_field,
+        model,
+        y0,
+        ts,
+        solver=solver,
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
+        throw=throw,
+    )
     mean = observables_from_vectors(model.spin, sol.ys)
-    stats = {"solver": type(solver or default_solver()).__name__, "rtol": rtol, "atol": atol,
-             "num_steps": int(sol.stats["num_steps"])}
+    stats = {
+        "solver": type(solver or default_solver()).__name__,
+        "rtol": rtol,
+        "atol": atol,
+        "num_steps": int(sol.stats["num_steps"]),
+    }
     return Solution(method="meanfield", times=ts, mean=mean, sem={}, stats=stats)
 
 

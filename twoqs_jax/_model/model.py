@@ -71,7 +71,11 @@ class _StaticArray:
         return isinstance(other, _StaticArray) and np.array_equal(self.array, other.array)
 
     def __repr__(self):
-        return f"edges{self.array.tolist()}" if self.array.size <= 16 else f"edges(shape={self.array.shape})"
+        return (
+            f"edges{self.array.tolist()}"
+            if self.array.size <= 16
+            else f"edges(shape={self.array.shape})"
+        )
 
 
 class Coupling(eqx.Module):
@@ -182,7 +186,9 @@ class SpinModel(eqx.Module):
         if isinstance(n_sites, bool) or int(n_sites) != n_sites or n_sites < 1:
             raise ValueError(f"`n_sites` must be a positive integer, got {n_sites!r}.")
         n = int(n_sites)
-        if np.ndim(spin_arr) not in (0, 1) or (np.ndim(spin_arr) == 1 and np.shape(spin_arr)[0] != n):
+        if np.ndim(spin_arr) not in (0, 1) or (
+            np.ndim(spin_arr) == 1 and np.shape(spin_arr)[0] != n
+        ):
             raise ValueError(
                 f"`spin` must be a scalar or have shape ({n},), got shape {np.shape(spin_arr)}."
             )
@@ -246,7 +252,12 @@ class SpinModel(eqx.Module):
                 Graph(edges=edges, weights=np.ones(edges.shape[0]), n_sites=n), coupling
             )
         return cls(
-            spin, n_sites=n, field=field, couplings=couplings, decay=decay, gain=gain,
+            spin,
+            n_sites=n,
+            field=field,
+            couplings=couplings,
+            decay=decay,
+            gain=gain,
             dephasing=dephasing,
         )
 

@@ -86,7 +86,9 @@ def pt_dimer(S, lam, gamma=1.0) -> SpinModel:
     check_nonnegative("gamma", gamma)
     k = jnp.asarray(gamma) / S
     hop = flip_flop(edge_list([(0, 1)], 2), jnp.asarray(lam) / (2 * S))
-    return SpinModel(S, n_sites=2, couplings=hop, decay=jnp.stack([k, 0 * k]), gain=jnp.stack([0 * k, k]))
+    return SpinModel(
+        S, n_sites=2, couplings=hop, decay=jnp.stack([k, 0 * k]), gain=jnp.stack([0 * k, k])
+    )
 
 
 def lmg_dimer(S, J, lam, g=1.0, gamma=0.5) -> SpinModel:
@@ -134,7 +136,11 @@ def heisenberg_chain(
     scale = (1.0 if convention == "printed" else 4.0) / (2 * S)
     bonds = Coupling(
         chain(n, periodic=periodic),
-        {"xx": scale * jnp.asarray(Jx), "yy": scale * jnp.asarray(Jy), "zz": scale * jnp.asarray(Jz)},
+        {
+            "xx": scale * jnp.asarray(Jx),
+            "yy": scale * jnp.asarray(Jy),
+            "zz": scale * jnp.asarray(Jz),
+        },
     )
     return SpinModel(S, n_sites=n, couplings=bonds, decay=jnp.asarray(Gamma) / S)
 

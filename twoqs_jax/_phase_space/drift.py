@@ -82,8 +82,11 @@ def spin_gradient(model, s):
         J = model.symmetric_coupling.astype(s.dtype)
         i, j = edges[:, 0], edges[:, 1]
         contributions = jnp.concatenate(
-            [jnp.einsum("eab,eb->ea", J, s[j]), jnp.einsum("eab,ea->eb", J, s[i]),
-             jnp.zeros((1, 3), s.dtype)]
+            [
+                jnp.einsum("eab,eb->ea", J, s[j]),
+                jnp.einsum("eab,ea->eb", J, s[i]),
+                jnp.zeros((1, 3), s.dtype),
+            ]
         )
         g = g + jnp.sum(contributions[incidence(edges, s.shape[0])], axis=1)
     return g
@@ -206,8 +209,9 @@ def em_increment(model, alpha, beta, dW, dt, k: int = 0, fused: bool = True, sqr
     Returns:
         ``(new_alpha, new_beta, clipped)``.
     """
-    (nar, nai, nbr, nbi), clipped = em_increment_real(model, split(alpha, beta), dW, dt, k,
-                                                        fused, sqrt)
+    (nar, nai, nbr, nbi), clipped = em_increment_real(
+        model, split(alpha, beta), dW, dt, k, fused, sqrt
+    )
     return lax.complex(nar, nai), lax.complex(nbr, nbi), clipped
 
 

@@ -42,14 +42,19 @@ def _check_size(model: QuditLMG, n, max_dim):
     if n is None:
         n = model.n
     if n is None:
-        raise ValueError("exact methods need the particle number: pass `n` or build the model "
-                         "with `n=`.")
+        raise ValueError(
+            "exact methods need the particle number: pass `n` or build the model with `n=`."
+        )
     n = check_int("n", n, minimum=1)
-    if any(np.asarray(x).dtype in (np.float32, np.complex64)
-           for x in (model.V, model.gamma_I, model.gamma_C, model.ladder)):
-        warnings.warn("QuditLMG parameters are float32 (jax_enable_x64 is off): the exact "
-                      "solution is computed in float64 from float32-rounded parameters.",
-                      stacklevel=3)
+    if any(
+        np.asarray(x).dtype in (np.float32, np.complex64)
+        for x in (model.V, model.gamma_I, model.gamma_C, model.ladder)
+    ):
+        warnings.warn(
+            "QuditLMG parameters are float32 (jax_enable_x64 is off): the exact "
+            "solution is computed in float64 from float32-rounded parameters.",
+            stacklevel=3,
+        )
     D = model.d ** (2 * n)
     if D > max_dim:
         # Sparse Liouvillian: about (2N + 3) d^{2N} nonzeros at 16 bytes, times the LU fill-in.
@@ -65,8 +70,9 @@ def _check_size(model: QuditLMG, n, max_dim):
 def _site_op(op, i, n, d):
     out = sp.identity(1, dtype=complex, format="csr")
     for k in range(n):
-        out = sp.kron(out, sp.csr_matrix(op) if k == i else sp.identity(d, format="csr"),
-                      format="csr")
+        out = sp.kron(
+            out, sp.csr_matrix(op) if k == i else sp.identity(d, format="csr"), format="csr"
+        )
     return out
 
 
@@ -84,8 +90,16 @@ def operators(model: QuditLMG, n=None) -> dict:
     L = [_site_op(Lsingle, i, n, d) for i in range(n)]
     LC = sum(L)
     H = (float(model.V) / (2 * n * j)) * (J["+"] @ J["+"] + J["-"] @ J["-"])
-    return {"H": H.tocsr(), "Jx": J["x"], "Jy": J["y"], "Jz": J["z"], "Jp": J["+"],
-            "Jm": J["-"], "L": L, "LC": LC.tocsr()}
+    return {
+        "H": H.tocsr(),
+        "Jx": J["x"],
+        "Jy": J["y"],
+        "Jz": J["z"],
+        "Jp": J["+"],
+        "Jm": J["-"],
+        "L": L,
+        "LC": LC.tocsr(),
+    }
 
 
 def liouvillian(model: QuditLMG, n=None, *, max_dim: int = MAX_LIOUVILLIAN_DIM):
@@ -103,8 +117,9 @@ def liouvillian(model: QuditLMG, n=None, *, max_dim: int = MAX_LIOUVILLIAN_DIM):
         if kappa == 0:
             continue
         LdL = (L.conj().T @ L).tocsr()
-        Lsup = Lsup + kappa * (sp.kron(L.conj(), L) - 0.5 * sp.kron(one, LdL)
-                               - 0.5 * sp.kron(LdL.T, one))
+        Lsup = Lsup + kappa * (
+            sp.kron(L.conj(), L) - 0.5 * sp.kron(one, LdL) - 0.5 * sp.kron(LdL.T, one)
+        )
     return Lsup.tocsc()
 
 
@@ -217,7 +232,10 @@ def symmetry_sectors(model: QuditLMG, n=None) -> dict:
                 if x == y:
                     # |a><a| -> |a><a| (phase 1): only in p2 = +1.
                     if s2 == 1:
-                        rows.append(col(x, x)); cols.append(k); vals.append(1.0); k += 1
+                        rows.append(col(x, x))
+                        cols.append(k)
+                        vals.append(1.0)
+                        k += 1
                     continue
                 # v = |x><y| + s2 ph |y><x| / sqrt2 is a P_2 eigenvector (eigenvalue s2).
                 rows += [col(x, y), col(y, x)]
@@ -228,8 +246,9 @@ def symmetry_sectors(model: QuditLMG, n=None) -> dict:
     return sectors
 
 
-def sector_gaps(model: QuditLMG, n=None, *, max_block: int = 4000,
-                max_dim: int = MAX_LIOUVILLIAN_DIM) -> dict:
+def sector_gaps(
+    model: QuditLMG, n=None, *, max_block: int = 4000, max_dim: int = MAX_LIOUVILLIAN_DIM
+) -> dict:
     """Gaps ``Delta^{(p1,p2)}`` of 001 Eqs 15-16 from dense eigenvalues of each sector block.
 
     ``Delta^{(p1,p2)} = -Re lambda_0^{(p1,p2)}`` for ``(p1, p2) != (+1, +1)`` and
@@ -244,8 +263,10 @@ def sector_gaps(model: QuditLMG, n=None, *, max_block: int = 4000,
     out = {"dims": {}}
     for key, Q in symmetry_sectors(model, n).items():
         if Q.shape[1] > max_block:
-            raise ValueError(f"sector {key} has dimension {Q.shape[1]} > `max_block` = "
-                             f"{max_block}; reduce N or d, or raise `max_block`.")
+            raise ValueError(
+                f"sector {key} has dimension {Q.shape[1]} > `max_block` = "
+                f"{max_block}; reduce N or d, or raise `max_block`."
+            )
         B = (Q.conj().T @ Ls @ Q).toarray()
         ev = scipy.linalg.eigvals(B)
         ev = ev[np.argsort(np.abs(ev.real))]

@@ -36,8 +36,9 @@ from .model import QuditLMG
 
 def _warn_float32(x):
     if jnp.result_type(x) == jnp.float32:
-        warnings.warn("qudit fixed points in float32: enable jax_enable_x64 for float64.",
-                      stacklevel=3)
+        warnings.warn(
+            "qudit fixed points in float32: enable jax_enable_x64 for float64.", stacklevel=3
+        )
 
 
 @jax.jit
@@ -79,13 +80,18 @@ def polarised_state(model: QuditLMG) -> tuple:
 
 @eqx.filter_jit
 def _newton(model, c0, rtol, atol, max_steps):
-    sol = optx.root_find(lambda c, m: meanfield_rhs(m, c), optx.Newton(rtol=rtol, atol=atol),
-                         c0, args=model, max_steps=max_steps, throw=False)
+    sol = optx.root_find(
+        lambda c, m: meanfield_rhs(m, c),
+        optx.Newton(rtol=rtol, atol=atol),
+        c0,
+        args=model,
+        max_steps=max_steps,
+        throw=False,
+    )
     return sol.value, sol.result == optx.RESULTS.successful
 
 
-def find_fixed_point(model: QuditLMG, guess, *, rtol=1e-10, atol=1e-12, max_steps=64,
-                     throw=True):
+def find_fixed_point(model: QuditLMG, guess, *, rtol=1e-10, atol=1e-12, max_steps=64, throw=True):
     """Newton root of the mean-field right-hand side from ``guess``.
 
     Args:
@@ -143,9 +149,14 @@ def broken_symmetry_state(model: QuditLMG, *, theta=2.0, phi=None, t1=400.0):
 def _scan_gamma(model, gammas, c0, max_steps):
     def step(c, g):
         m = eqx.tree_at(lambda x: x.gamma_I, model, g)
-        sol = optx.root_find(lambda y, mm: meanfield_rhs(mm, y),
-                             optx.Newton(rtol=1e-11, atol=1e-13), c, args=m,
-                             max_steps=max_steps, throw=False)
+        sol = optx.root_find(
+            lambda y, mm: meanfield_rhs(mm, y),
+            optx.Newton(rtol=1e-11, atol=1e-13),
+            c,
+            args=m,
+            max_steps=max_steps,
+            throw=False,
+        )
         ok = sol.result == optx.RESULTS.successful
         return jnp.where(ok, sol.value, c), (sol.value, ok)
 
@@ -176,9 +187,15 @@ def _branch_result(model, gammas, cs, oks) -> dict:
     """The dict returned by the branch continuations: parameters, coordinates, X/Y/Z,
     convergence flags and the largest real part of the stability eigenvalues."""
     xyz = scaled_spin(model.d, cs)
-    return {"gamma_I": np.asarray(gammas), "coords": np.asarray(cs), "X": np.asarray(xyz[:, 0]),
-            "Y": np.asarray(xyz[:, 1]), "Z": np.asarray(xyz[:, 2]),
-            "converged": np.asarray(oks), "max_re": _branch_max_re(model, gammas, cs)}
+    return {
+        "gamma_I": np.asarray(gammas),
+        "coords": np.asarray(cs),
+        "X": np.asarray(xyz[:, 0]),
+        "Y": np.asarray(xyz[:, 1]),
+        "Z": np.asarray(xyz[:, 2]),
+        "converged": np.asarray(oks),
+        "max_re": _branch_max_re(model, gammas, cs),
+    }
 
 
 def _z_system(y, args):
@@ -191,8 +208,14 @@ def _z_system(y, args):
 @functools.partial(jax.jit, static_argnums=(3,))
 def _scan_z(model, zs, y0, max_steps):
     def step(y, z0):
-        sol = optx.root_find(_z_system, optx.Newton(rtol=1e-11, atol=1e-13), y,
-                             args=(model, z0), max_steps=max_steps, throw=False)
+        sol = optx.root_find(
+            _z_system,
+            optx.Newton(rtol=1e-11, atol=1e-13),
+            y,
+            args=(model, z0),
+            max_steps=max_steps,
+            throw=False,
+        )
         ok = sol.result == optx.RESULTS.successful
         return jnp.where(ok, sol.value, y), (sol.value, ok)
 
@@ -235,8 +258,14 @@ def _fold_system(y, args):
 
 @eqx.filter_jit
 def _fold_newton(model, y0, scale):
-    sol = optx.root_find(_fold_system, optx.Newton(rtol=1e-10, atol=1e-11), y0,
-                         args=(model, scale), max_steps=64, throw=False)
+    sol = optx.root_find(
+        _fold_system,
+        optx.Newton(rtol=1e-10, atol=1e-11),
+        y0,
+        args=(model, scale),
+        max_steps=64,
+        throw=False,
+    )
     return sol.value, sol.result == optx.RESULTS.successful
 
 
@@ -289,8 +318,10 @@ def bistable_upper_end(model: QuditLMG, *, n_z: int = 120, return_branch: bool =
     br = branch_in_z(model, zs, (c_start, 1.2 * V))
     ok = br["converged"]
     if not np.all(ok):
-        warnings.warn(f"bistable_upper_end: {np.sum(~ok)} of {ok.size} continuation steps "
-                      "did not converge.", stacklevel=2)
+        warnings.warn(
+            f"bistable_upper_end: {np.sum(~ok)} of {ok.size} continuation steps did not converge.",
+            stacklevel=2,
+        )
     g = np.where(ok, br["gamma_I"], -np.inf)
     i = int(np.argmax(g))
     if i == len(g) - 1 or i == 0:

@@ -32,13 +32,13 @@ def large_spin_rhs(r, V, gamma_I, gamma_C):
     X, Y = jnp.sum(x), jnp.sum(y)
     dx = -(2 * V / n) * Y * z + gamma_I * x * z + (gamma_C / n) * X * z
     dy = -(2 * V / n) * X * z + gamma_I * y * z + (gamma_C / n) * Y * z
-    dz = ((2 * V / n) * (X * y + Y * x) - gamma_I * (x**2 + y**2)
-          - (gamma_C / n) * (X * x + Y * y))
+    dz = (2 * V / n) * (X * y + Y * x) - gamma_I * (x**2 + y**2) - (gamma_C / n) * (X * x + Y * y)
     return jnp.stack([dx, dy, dz], axis=-1)
 
 
-def solve_large_spin(r0, t1, *, V=1.0, gamma_I=0.0, gamma_C=0.0, n_save=401, rtol=1e-9,
-                     atol=1e-11) -> Solution:
+def solve_large_spin(
+    r0, t1, *, V=1.0, gamma_I=0.0, gamma_C=0.0, n_save=401, rtol=1e-9, atol=1e-11
+) -> Solution:
     """Integrate 001 Eq 13 (Diffrax Tsit5) from scaled spins ``r0`` ``(N, 3)``.
 
     Returns:
@@ -57,16 +57,23 @@ def solve_large_spin(r0, t1, *, V=1.0, gamma_I=0.0, gamma_C=0.0, n_save=401, rto
     ts = jnp.linspace(0.0, t1, int(n_save), dtype=r0.dtype)
     p = jnp.asarray([V, gamma_I, gamma_C], r0.dtype)
     rs = _integrate(r0, ts, p, rtol, atol)
-    mean = {"r": rs, "X": rs[..., 0].mean(-1), "Y": rs[..., 1].mean(-1),
-            "Z": rs[..., 2].mean(-1)}
+    mean = {"r": rs, "X": rs[..., 0].mean(-1), "Y": rs[..., 1].mean(-1), "Z": rs[..., 2].mean(-1)}
     return Solution("large_spin", np.asarray(ts), mean, {}, {"N": int(r0.shape[0])})
 
 
 @functools.partial(jax.jit, static_argnums=(3, 4))
 def _integrate(r0, ts, p, rtol, atol):
     term = diffrax.ODETerm(lambda t, r, p: large_spin_rhs(r, p[0], p[1], p[2]))
-    sol = diffrax.diffeqsolve(term, diffrax.Tsit5(), ts[0], ts[-1], None, r0, args=p,
-                              saveat=diffrax.SaveAt(ts=ts),
-                              stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-                              max_steps=200_000)
+    sol = diffrax.diffeqsolve(
+        term,
+        diffrax.Tsit5(),
+        ts[0],
+        ts[-1],
+        None,
+        r0,
+        args=p,
+        saveat=diffrax.SaveAt(ts=ts),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=200_000,
+    )
     return sol.ys

@@ -121,7 +121,9 @@ def coherent_rho(d: int, theta, phi) -> jax.Array:
     from scipy.special import comb
 
     j = (d - 1) / 2
-    k = np.arange(d)  # m = k - j; amplitude ~ sqrt(C(2j, k)) cos(t/2)^k sin(t/2)^(2j-k) e^{-i k phi}
+    k = np.arange(
+        d
+    )  # m = k - j; amplitude ~ sqrt(C(2j, k)) cos(t/2)^k sin(t/2)^(2j-k) e^{-i k phi}
     binom = jnp.asarray(np.sqrt(comb(2 * j, k)))
     theta = jnp.asarray(theta, float)
     amp = binom * jnp.cos(theta / 2) ** k * jnp.sin(theta / 2) ** (2 * j - k)
@@ -197,21 +199,39 @@ def solve_qudit_meanfield(
     purity = jnp.einsum("tij,tji->t", rho, rho).real
     j = model.j
     mean = {
-        "X": xyz[:, 0], "Y": xyz[:, 1], "Z": xyz[:, 2],
-        "Sx": j * xyz[:, :1], "Sy": j * xyz[:, 1:2], "Sz": j * xyz[:, 2:],
-        "purity": purity, "rho": rho, "coords": cs,
+        "X": xyz[:, 0],
+        "Y": xyz[:, 1],
+        "Z": xyz[:, 2],
+        "Sx": j * xyz[:, :1],
+        "Sy": j * xyz[:, 1:2],
+        "Sz": j * xyz[:, 2:],
+        "purity": purity,
+        "rho": rho,
+        "coords": cs,
     }
-    return Solution("qudit_meanfield", np.asarray(ts), mean, {},
-                    {"d": d, "t1": float(t1), "result": str(result)})
+    return Solution(
+        "qudit_meanfield",
+        np.asarray(ts),
+        mean,
+        {},
+        {"d": d, "t1": float(t1), "result": str(result)},
+    )
 
 
 @functools.partial(jax.jit, static_argnums=(3, 4, 5, 6, 7))
 def _integrate(model, c0, ts, solver, rtol, atol, max_steps, throw):
     term = diffrax.ODETerm(lambda t, c, m: meanfield_rhs(m, c))
     sol = diffrax.diffeqsolve(
-        term, solver, ts[0], ts[-1], None, c0, args=model,
+        term,
+        solver,
+        ts[0],
+        ts[-1],
+        None,
+        c0,
+        args=model,
         saveat=diffrax.SaveAt(ts=ts),
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        max_steps=max_steps, throw=throw,
+        max_steps=max_steps,
+        throw=throw,
     )
     return sol.ys, sol.result

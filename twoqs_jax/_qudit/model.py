@@ -116,14 +116,23 @@ class QuditLMG(eqx.Module):
 
     def replace(self, **kwargs) -> "QuditLMG":
         """A copy with some fields replaced (``V``, ``gamma_I``, ``gamma_C``, ``ladder``, ``n``)."""
-        fields = dict(V=self.V, gamma_I=self.gamma_I, gamma_C=self.gamma_C,
-                      ladder=self.ladder, n=self.n)
+        fields = dict(
+            V=self.V, gamma_I=self.gamma_I, gamma_C=self.gamma_C, ladder=self.ladder, n=self.n
+        )
         for k in kwargs:
             if k not in fields:
-                raise ValueError(f"`{k}` is not a replaceable field of QuditLMG ({sorted(fields)}).")
+                raise ValueError(
+                    f"`{k}` is not a replaceable field of QuditLMG ({sorted(fields)})."
+                )
         fields.update(kwargs)
-        return QuditLMG(self.d, fields["V"], fields["gamma_I"], fields["gamma_C"],
-                        fields["ladder"], n=fields["n"])
+        return QuditLMG(
+            self.d,
+            fields["V"],
+            fields["gamma_I"],
+            fields["gamma_C"],
+            fields["ladder"],
+            n=fields["n"],
+        )
 
     def jump_matrix(self) -> Complex[Array, "d d"]:
         """Single-particle jump ``L = sum_m l_m |m><m+1|`` as a ``(d, d)`` matrix (Eq 4)."""

@@ -28,8 +28,17 @@ FORMAT = "twoqs_jax-checkpoint-1"
 def fingerprint(cfg, model, state, key_data, version: str) -> dict:
     """What must agree between a checkpoint and the run that resumes it."""
     h = hashlib.sha256()
-    for leaf in (model.spin, model.field, model.edges, model.coupling, model.decay, model.gain,
-                 model.dephasing, state.theta, state.phi):
+    for leaf in (
+        model.spin,
+        model.field,
+        model.edges,
+        model.coupling,
+        model.decay,
+        model.gain,
+        model.dephasing,
+        state.theta,
+        state.phi,
+    ):
         a = np.ascontiguousarray(np.asarray(leaf, dtype=np.float64))
         h.update(str(a.shape).encode())
         h.update(a.tobytes())
@@ -46,13 +55,18 @@ def fingerprint(cfg, model, state, key_data, version: str) -> dict:
 def _diff(a: dict, b: dict) -> str:
     for k in ("version", "model_state_sha256", "key"):
         if a.get(k) != b.get(k):
-            what = {"version": "package version", "model_state_sha256": "model or initial state",
-                    "key": "random key"}[k]
+            what = {
+                "version": "package version",
+                "model_state_sha256": "model or initial state",
+                "key": "random key",
+            }[k]
             return f"its {what} differs ({a.get(k)!r} vs {b.get(k)!r})"
     for k in sorted(set(a["config"]) | set(b["config"])):
         if a["config"].get(k) != b["config"].get(k):
-            return (f"its setting `{k}` differs ({a['config'].get(k)!r} in the file vs "
-                    f"{b['config'].get(k)!r} now)")
+            return (
+                f"its setting `{k}` differs ({a['config'].get(k)!r} in the file vs "
+                f"{b['config'].get(k)!r} now)"
+            )
     return "it does not match"
 
 
@@ -101,7 +115,9 @@ class Checkpoint:
         arrays = {
             "format": np.asarray(FORMAT),
             "fingerprint": np.asarray(json.dumps(self.fingerprint)),
-            "names": np.asarray(json.dumps({"mean": list(stats.mean), "gsum": list(stats.group_sum)})),
+            "names": np.asarray(
+                json.dumps({"mean": list(stats.mean), "gsum": list(stats.group_sum)})
+            ),
             "next_chunk": np.asarray(next_chunk),
             "count": np.asarray(stats.count),
             "group_count": np.asarray(stats.group_count),
@@ -135,5 +151,12 @@ def progress_bar(total: int, initial: int, n_traj_per_chunk: int, enabled):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, unit="chunk", desc="TWOQS",
-                postfix={"traj/chunk": n_traj_per_chunk}, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="chunk",
+        desc="TWOQS",
+        postfix={"traj/chunk": n_traj_per_chunk},
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )

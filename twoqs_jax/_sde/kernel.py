@@ -124,8 +124,9 @@ def noise_layout(cfg: KernelConfig, n: int) -> tuple[int, int]:
     return cfg.block * m, m
 
 
-def scan_blocks(cfg: KernelConfig, n: int, carry, noise_at, advance, end_of_block,
-                wrap=lambda f: f):
+def scan_blocks(
+    cfg: KernelConfig, n: int, carry, noise_at, advance, end_of_block, wrap=lambda f: f
+):
     """Run all ``cfg.n_blocks`` blocks over the noise windows of :func:`noise_layout`.
 
     Args:

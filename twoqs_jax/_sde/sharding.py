@@ -51,7 +51,9 @@ def resolve_devices(shard, devices, chunk_size: int):
                 f"`devices` must be a sequence of jax devices, got {devices!r}."
             ) from None
         if not devices or not all(isinstance(d, jax.Device) for d in devices):
-            raise ValueError(f"`devices` must be a non-empty sequence of jax devices, got {devices!r}.")
+            raise ValueError(
+                f"`devices` must be a non-empty sequence of jax devices, got {devices!r}."
+            )
     devices = tuple(devices)
     n = len(devices)
     if shard is True:
@@ -83,7 +85,10 @@ def sharded_chunk(cfg: KernelConfig, batched: bool, state_batched: bool, devices
         return jax.tree.map(lambda x: jax.lax.all_gather(x, AXIS), out)
 
     mapped = jax.shard_map(
-        local, mesh=mesh, in_specs=(P(), P(), P(), P(), P(AXIS)), out_specs=P(),
+        local,
+        mesh=mesh,
+        in_specs=(P(), P(), P(), P(), P(AXIS)),
+        out_specs=P(),
         check_vma=False,  # per-device work, then one all-gather of the statistics
     )
     return jax.jit(mapped), NamedSharding(mesh, P(AXIS))

@@ -41,8 +41,9 @@ def time_trace(solution, name, *, site=0, scale=1.0, z=2.0, ax=None, label=None,
     return ax
 
 
-def sweep(params, solution, name, *, site=0, scale=1.0, z=2.0, ax=None, label=None, exact=None,
-          **plot_kw):
+def sweep(
+    params, solution, name, *, site=0, scale=1.0, z=2.0, ax=None, label=None, exact=None, **plot_kw
+):
     """Plot a steady-state observable against a swept parameter, with error bars.
 
     Args:
@@ -54,8 +55,15 @@ def sweep(params, solution, name, *, site=0, scale=1.0, z=2.0, ax=None, label=No
     ax = _axes(ax)
     y = np.real(_select(solution[name], site)) * scale
     e = np.real(_select(solution.error(name), site)) * abs(scale)
-    ax.errorbar(params, y, yerr=z * e, fmt=plot_kw.pop("fmt", "o"), capsize=2,
-                label=label or f"{name} ({solution.method})", **plot_kw)
+    ax.errorbar(
+        params,
+        y,
+        yerr=z * e,
+        fmt=plot_kw.pop("fmt", "o"),
+        capsize=2,
+        label=label or f"{name} ({solution.method})",
+        **plot_kw,
+    )
     if exact is not None:
         ax.plot(exact[0], exact[1], "k-", lw=1, label="exact")
     ax.set_ylabel(name)
@@ -70,8 +78,9 @@ def phase_map(x, y, values, *, ax=None, cmap="viridis", label=None, boundaries=(
     import matplotlib.pyplot as plt
 
     ax = _axes(ax)
-    mesh = ax.pcolormesh(np.asarray(x), np.asarray(y), np.asarray(values).T, cmap=cmap,
-                         shading="auto", **kw)
+    mesh = ax.pcolormesh(
+        np.asarray(x), np.asarray(y), np.asarray(values).T, cmap=cmap, shading="auto", **kw
+    )
     plt.colorbar(mesh, ax=ax, label=label)
     for bx, by in boundaries:
         ax.plot(bx, by, "k--", lw=1)
@@ -95,8 +104,15 @@ def sphere_map(theta, phi, values, *, ax=None, cmap="RdBu_r", label=None, symmet
     order = np.argsort(lon)
     lat = np.pi / 2 - np.asarray(theta)
     vmax = np.max(np.abs(values)) if symmetric else None
-    mesh = ax.pcolormesh(lon[order], lat, values[:, order], cmap=cmap, shading="auto",
-                         vmin=-vmax if symmetric else None, vmax=vmax)
+    mesh = ax.pcolormesh(
+        lon[order],
+        lat,
+        values[:, order],
+        cmap=cmap,
+        shading="auto",
+        vmin=-vmax if symmetric else None,
+        vmax=vmax,
+    )
     plt.colorbar(mesh, ax=ax, orientation="horizontal", label=label, shrink=0.7)
     ax.grid(True, lw=0.3)
     return ax
@@ -118,7 +134,9 @@ def bloch_histogram(vectors, *, bins=60, ax=None, cmap="magma"):
     if ax is None:
         fig = plt.figure()
         ax = fig.add_subplot(projection="mollweide")
-    h, xe, ye = np.histogram2d(lon, lat, bins=bins, range=[[-np.pi, np.pi], [-np.pi / 2, np.pi / 2]])
+    h, xe, ye = np.histogram2d(
+        lon, lat, bins=bins, range=[[-np.pi, np.pi], [-np.pi / 2, np.pi / 2]]
+    )
     ax.pcolormesh(xe, ye, h.T, cmap=cmap, shading="auto")
     ax.grid(True, lw=0.3)
     return ax
