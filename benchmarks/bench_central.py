@@ -21,19 +21,19 @@ RESULTS = os.path.join(HERE, "results")
 def child(kind, N):
     import numpy as np
 
-    from twoqs_jax import CentralSpinModel, solve_central_exact
+    import twoqs_jax as tq
 
     t0 = time.perf_counter()
     if kind == "steady":
         # paper 002 Fig. 3(b): kappa/N = 1/16, g = 3/4, Gamma_up = 3/2, Gamma_down = 1/2
-        m = CentralSpinModel(
+        m = tq.central.CentralSpinModel(
             N, omega=1.0, eps=1.0, g=0.75, kappa=N / 16, Gamma_up=1.5, Gamma_down=0.5
         )
-        sol = solve_central_exact(m)
+        sol = tq.solve(m, None, tq.SteadyState(), tq.Exact())
         value = float(sol["p0"])
     else:
         # paper 004 Fig. 2: w_x != 0, so every U(1) sector is kept; t in [0, 4], 41 times
-        m = CentralSpinModel(
+        m = tq.central.CentralSpinModel(
             N,
             omega=0.0,
             eps=0.0,
@@ -45,7 +45,8 @@ def child(kind, N):
             w_x=1.0,
             w_z=0.5,
         )
-        sol = solve_central_exact(m, np.linspace(0, 4, 41), initial=(np.diag([1.0, 0.0]), 1 / 6))
+        state = (np.diag([1.0, 0.0]), 1 / 6)  # at t = 0, the first saving time
+        sol = tq.solve(m, state, tq.SaveAt(np.linspace(0, 4, 41)), tq.Exact())
         value = float(sol["sz0"][-1])
     wall = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
@@ -70,19 +71,20 @@ def closed_equations_bench(quick):
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    from twoqs_jax import CentralSpinModel, solve_central_cumulant
+    import twoqs_jax as tq
 
     rows = []
     for order, u1 in [(1, False), (2, True), (3, True), (3, False)]:
         for N in [100] if quick else [100, 10_000]:
-            m = CentralSpinModel(
+            m = tq.central.CentralSpinModel(
                 N, omega=1.0, eps=1.0, g=0.75, kappa=N / 16, Gamma_up=1.5, Gamma_down=0.5
             )
+            method = tq.MeanField() if order == 1 else tq.Cumulants(order=order, u1=u1)
             t0 = time.perf_counter()
-            solve_central_cumulant(m, order, u1=u1)
+            tq.solve(m, None, tq.SteadyState(), method)
             first = time.perf_counter() - t0
             t0 = time.perf_counter()
-            sol = solve_central_cumulant(m, order, u1=u1)
+            sol = tq.solve(m, None, tq.SteadyState(), method)
             rows.append(
                 {
                     "order": order,

@@ -21,7 +21,6 @@ import jax
 import numpy as np
 
 import twoqs_jax as tq
-from twoqs_jax._twa import steady_state_twa
 
 
 def _device():
@@ -39,17 +38,15 @@ def run(sizes, n_traj, n_steps, dt=0.02):
             model = tq.pt_chain(None, 5000, J=0.1, gamma=1.0, periodic=True, lattice=(n, n))
             n_sites = n * n
         t0 = time.perf_counter()
-        sol = steady_state_twa(
+        sol = tq.solve(
             model,
             tq.spin_down(n_sites),
-            t_burn=0.0,
-            t_avg=n_steps * dt,
-            dt=dt,
+            tq.SteadyState(t_burn=0.0, t_avg=n_steps * dt, every=n_steps * dt),
+            tq.TWOQS.paper(tq.EulerMaruyama(dt)),
             n_traj=n_traj,
             key=0,
-            avg_every=n_steps,
             observables=("Sz",),
-            dtype="float32",
+            options=tq.Options(dtype="float32"),
         )
         total = time.perf_counter() - t0
         wall = sol.stats["wall_time"]

@@ -18,7 +18,6 @@ import jax
 
 jax.config.update("jax_enable_x64", True)  # a script, not the library: float64 available
 
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import twoqs_jax as tq  # noqa: E402
@@ -73,18 +72,15 @@ def numpy_ring(n, S, jx, jy, n_traj, n_steps, dt, dtype, seed=0):
 
 
 def run_jax(model, n_traj, n_steps, dt, dtype, noise="gaussian", impl="threefry2x32", chunk=None):
-    sol = tq.simulate_twa(
+    sol = tq.solve(
         model,
         tq.spin_down(model.n_sites),
-        t_final=n_steps * dt,
-        dt=dt,
+        tq.SaveAt([0.0, n_steps * dt]),
+        tq.TWOQS.paper(tq.EulerMaruyama(dt, noise=noise)),
         n_traj=n_traj,
         key=jax.random.key(0, impl=impl),
-        n_save=2,
         observables=("Sz",),
-        dtype=dtype,
-        noise=noise,
-        chunk_size=chunk or n_traj,
+        options=tq.Options(dtype=dtype, chunk_size=chunk or n_traj),
     )
     return sol.stats
 

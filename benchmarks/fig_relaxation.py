@@ -4,7 +4,7 @@ Run: ``OPENBLAS_NUM_THREADS=1 python benchmarks/fig_relaxation.py [--fresh-exact
 Writes ``benchmarks/results/fig_relaxation.{png,json}``.
 
 Panels (a, b): ``<S_z>(t)/S`` of ``driven_spin(S, 1.5)`` from ``m = -S`` at S = 50 and 100,
-t in [0, 300] / Gamma (saved every 0.5): exact (``solve_exact``) against projected TWOQS
+t in [0, 300] / Gamma (saved every 0.5): exact (``tq.Exact``) against projected TWOQS
 (``conserve_spin=True``, two-point noise, float32, dt = 0.02, 4000 trajectories) with paper
 003's coherent sampling of the initial Fock state (Eq. 18) and with ``fock_sampling="fock"``;
 bands are +-2 sem; dashed: exact steady state (``driven_spin_steady_state``).
@@ -48,13 +48,21 @@ S_TIME = (50, 100)
 T_FINAL, T_STEP = 300.0, 0.5
 S_BIG = 1000
 T_BURNS = (40.0, 200.0, 800.0, 2000.0)
-TWA = dict(dt=0.02, conserve_spin=True, dtype="float32", noise="two_point", observables=("Sz",))
+DT = 0.02
+TWA = dict(observables=("Sz",), options=tq.Options(dtype="float32"))
+
+
+def method(sampling):
+    """Projected TWOQS (the spin-length constraint), two-point increments."""
+    return tq.TWOQS(tq.EulerMaruyama(DT, noise="two_point"), sampling=sampling)
+
+
 N_TRAJ = 4000
 SAMPLINGS = ("coherent", "fock")
 
 
 def exact_curves(times, cached, only=None):
-    """``({S: <S_z>(t)/S}, block)`` from ``solve_exact``; curves in ``cached`` computed on the
+    """``({S: <S_z>(t)/S}, block)`` from ``tq.Exact``; curves in ``cached`` computed on the
     same grid are reused, the others computed (only the S in ``only`` when given)."""
     grid = dict(Omega=OMEGA, t_final=T_FINAL, t_step=T_STEP)
     block = dict(grid=grid, solver="solve_exact (qutip mesolve, vern7)", sz_over_S={}, wall_s={})
@@ -66,7 +74,9 @@ def exact_curves(times, cached, only=None):
             print(f"exact S = {S}: reusing the curve stored in the JSON")
             continue
         t0 = time.perf_counter()
-        sol = tq.solve_exact(tq.driven_spin(S, OMEGA), tq.spin_down(), times, observables=("Sz",))
+        sol = tq.solve(
+            tq.driven_spin(S, OMEGA), tq.spin_down(), tq.SaveAt(times), tq.Exact(), observables="Sz"
+        )
         block["sz_over_S"][str(S)] = (np.asarray(sol["Sz"])[:, 0] / S).tolist()
         block["wall_s"][str(S)] = time.perf_counter() - t0
         print(f"exact S = {S}: {block['wall_s'][str(S)]:.1f} s ({sol.stats['solver']})", flush=True)
@@ -112,21 +122,20 @@ def main():
             )
         print(f"stored the exact curves of S = {sorted(ex)} in {path_json}")
         return
-    ss = {S: tq.driven_spin_steady_state(S, OMEGA)["Sz"] / S for S in (*S_TIME, S_BIG)}
+    ss = {S: tq.exact.driven_spin_steady_state(S, OMEGA)["Sz"] / S for S in (*S_TIME, S_BIG)}
 
     # (a, b) time-resolved TWOQS, both S in one compiled call per sampling
     models = jax.tree.map(lambda *xs: jnp.stack(xs), *[tq.driven_spin(S, OMEGA) for S in S_TIME])
     twa, summary = {}, {}
     for k, fs in enumerate(SAMPLINGS):
         t0 = time.perf_counter()
-        sol = tq.simulate_twa(
+        sol = tq.solve(
             models,
             tq.spin_down(),
-            t_final=T_FINAL,
-            save_times=times,
+            tq.SaveAt(times),
+            method(fs),
             n_traj=N_TRAJ,
             key=10 + k,
-            fock_sampling=fs,
             **TWA,
         )
         print(f"TWOQS {fs}: {time.perf_counter() - t0:.1f} s", flush=True)
@@ -157,15 +166,13 @@ def main():
     for k, fs in enumerate(SAMPLINGS):
         for j, tb in enumerate(T_BURNS):
             t0 = time.perf_counter()
-            sol = tq.steady_state_twa(
+            sol = tq.solve(
                 tq.driven_spin(S_BIG, OMEGA),
                 tq.spin_down(),
-                t_burn=tb,
-                t_avg=10.0,
+                tq.SteadyState(t_burn=tb, t_avg=10.0, every=25 * DT),
+                method(fs),
                 n_traj=N_TRAJ,
                 key=100 + 10 * k + j,
-                avg_every=25,
-                fock_sampling=fs,
                 **TWA,
             )
             v, e = float(sol["Sz"][0]) / S_BIG, float(sol.sem["Sz"][0]) / S_BIG
@@ -240,8 +247,11 @@ def main():
             initial="spin_down",
             n_traj=N_TRAJ,
             t_avg=10.0,
-            avg_every=25,
-            **{k: v for k, v in TWA.items() if k != "observables"},
+            every=25 * DT,
+            dt=DT,
+            constraint="spin_length",
+            dtype="float32",
+            noise="two_point",
         ),
         wall_s=wall,
         exact=exact_block,

@@ -8,7 +8,7 @@ device and package versions. Measures (compile time apart everywhere):
    float32/float64, one device and all devices) against a vectorised NumPy Euler-Maruyama of
    the same SDE in the same run. On a CPU the script exposes one XLA host device per core
    (``--xla_force_host_platform_device_count``, unless XLA_FLAGS already sets it) so that
-   ``simulate_twa`` shards trajectories over the cores; NumPy uses one core;
+   ``tq.solve`` shards TWOQS trajectories over the cores; NumPy uses one core;
 2. against ``diffrax.diffeqsolve`` (Euler, ``UnsafeBrownianPath``, vmapped over trajectories)
    on the same SDE;
 3. the scale case of issue 7: the S = 1000 driven spin with paper 003's Fig 4 protocol
@@ -48,8 +48,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import twoqs_jax as tq  # noqa: E402
 from bench_twa import numpy_driven_spin  # noqa: E402
+
+import twoqs_jax as tq  # noqa: E402
 
 SIZES = {
     "tiny": dict(
@@ -113,8 +114,39 @@ def versions():
     return out
 
 
+def run_twoqs(
+    model,
+    state,
+    saveat,
+    *,
+    dt,
+    n_traj,
+    key,
+    observables,
+    dtype,
+    noise="two_point",
+    sampling="coherent",
+    constraint=None,
+    chunk_size=None,
+    shard=None,
+):
+    """``tq.solve`` with ``tq.TWOQS`` (paper 003's sampling unless told otherwise)."""
+    method = tq.TWOQS(tq.EulerMaruyama(dt, noise=noise), sampling=sampling, constraint=constraint)
+    options = tq.Options(dtype=dtype, chunk_size=chunk_size, shard=shard)
+    return tq.solve(
+        model,
+        state,
+        saveat,
+        method,
+        n_traj=n_traj,
+        key=key,
+        observables=observables,
+        options=options,
+    )
+
+
 def kernel_vs_numpy(sz, dt=0.01):
-    """Site-steps/s of simulate_twa against NumPy, S = 100 driven spin (no saving inside)."""
+    """Site-steps/s of tq.solve (TWOQS) against NumPy, S = 100 driven spin (no saving inside)."""
     rows = []
     S, om = 100, 1.5
     n_traj, n_steps = sz["n_traj"], sz["n_steps"]
@@ -123,20 +155,19 @@ def kernel_vs_numpy(sz, dt=0.01):
     chunk = min(n_traj, 16384 * n_dev)
 
     def run(dtype, noise, impl="threefry2x32", shard=False, conserve=False):
-        sol = tq.simulate_twa(
+        sol = run_twoqs(
             model,
             tq.spin_down(),
-            t_final=n_steps * dt,
+            tq.SaveAt([0.0, n_steps * dt]),
             dt=dt,
             n_traj=n_traj,
             key=jax.random.key(0, impl=impl),
-            n_save=2,
             observables=("Sz",),
             dtype=dtype,
             noise=noise,
             chunk_size=chunk,
             shard=shard,
-            conserve_spin=conserve,
+            constraint="spin_length" if conserve else None,
         )
         variant = f"{noise}/{impl}" + ("/conserve_spin" if conserve else "")
         rows.append(
@@ -240,10 +271,9 @@ def diffrax_driven_spin(sz, dt=0.01):
 
 def _fresh_compilation():
     """Forget every compiled executable, so that the next call's time includes compiling."""
-    from twoqs_jax import _twa
-    from twoqs_jax._sde import kernel
+    from twoqs_jax._sde import driver, kernel
 
-    _twa._EXECUTABLES.clear()
+    driver._EXECUTABLES.clear()
     kernel.compiled_chunk.cache_clear()
     jax.clear_caches()
 
@@ -267,22 +297,20 @@ def scale_case(sz, dt=0.02, t_avg=10.0):
     two-point increments, spin-length projection, sharded over all devices; then the 9-point
     Omega sweep in one compiled call. Wall times include compilation (first call)."""
     S, n = sz["big_S"], sz["big_traj"]
+    window = tq.SteadyState(t_burn=sz["big_t_burn"], t_avg=t_avg, every=25 * dt)
     kw = dict(
-        t_burn=sz["big_t_burn"],
-        t_avg=t_avg,
         dt=dt,
         key=7,
-        avg_every=25,
         observables=("Sz",),
         dtype="float32",
         noise="two_point",
-        conserve_spin=True,
+        constraint="spin_length",
         chunk_size=_chunk(n, 65536),
     )
     out = {}
     om = 1.5
     sol, wall = _timed(
-        lambda: tq.steady_state_twa(tq.driven_spin(S, om), tq.spin_down(), n_traj=n, **kw)
+        lambda: run_twoqs(tq.driven_spin(S, om), tq.spin_down(), window, n_traj=n, **kw)
     )
     steps = int(sol.stats["n_steps"])
     out["single"] = dict(
@@ -297,13 +325,13 @@ def scale_case(sz, dt=0.02, t_avg=10.0):
         site_steps_per_s=n * steps / max(wall - sol.stats["compile_time"], 1e-9),
         Sz_over_S=float(sol["Sz"][0]) / S,
         sem=float(sol.sem["Sz"][0]) / S,
-        exact_Sz_over_S=tq.driven_spin_steady_state(S, om)["Sz"] / S,
+        exact_Sz_over_S=tq.exact.driven_spin_steady_state(S, om)["Sz"] / S,
     )
     oms = jnp.asarray(SWEEP)
     batch = jax.vmap(lambda o: tq.driven_spin(S, o))(oms)
     n_s = sz["sweep_traj"]
     kw["chunk_size"] = _chunk(n_s, 16384)
-    sol, wall = _timed(lambda: tq.steady_state_twa(batch, tq.spin_down(), n_traj=n_s, **kw))
+    sol, wall = _timed(lambda: run_twoqs(batch, tq.spin_down(), window, n_traj=n_s, **kw))
     out["sweep"] = dict(
         S=S,
         omegas=list(SWEEP),
@@ -314,7 +342,7 @@ def scale_case(sz, dt=0.02, t_avg=10.0):
         devices=sol.stats["n_devices"],
         Sz_over_S=[float(x) / S for x in np.ravel(sol["Sz"])],
         sem=[float(x) / S for x in np.ravel(sol.sem["Sz"])],
-        exact_Sz_over_S=[tq.driven_spin_steady_state(S, float(o))["Sz"] / S for o in SWEEP],
+        exact_Sz_over_S=[tq.exact.driven_spin_steady_state(S, float(o))["Sz"] / S for o in SWEEP],
     )
     # paper 003 Fig 7: 100-site XY ring, S = 5000, J_x = Gamma/8, J_y = -0.49 Gamma (near the
     # transition), decay on every site; a timing of the scale, not a converged steady state
@@ -322,19 +350,17 @@ def scale_case(sz, dt=0.02, t_avg=10.0):
     n_c = sz["chain_traj"]
     t_b, t_a = sz["chain_t"]
     sol, wall = _timed(
-        lambda: tq.steady_state_twa(
+        lambda: run_twoqs(
             ring,
             tq.spin_down(100),
-            t_burn=t_b,
-            t_avg=t_a,
+            tq.SteadyState(t_burn=t_b, t_avg=t_a, every=25 * dt),
             dt=dt,
             n_traj=n_c,
             key=3,
-            avg_every=25,
             observables=("Sz", "varz"),
             dtype="float32",
             noise="two_point",
-            conserve_spin=True,
+            constraint="spin_length",
             chunk_size=_chunk(n_c, 1024),
         )
     )
@@ -367,10 +393,12 @@ def exact_vs_twoqs(sz, omega=1.5, dt=0.01):
     for S in tuple(sz["exact_S"]) + ((sz["big_S"],) if sz["big_S"] not in sz["exact_S"] else ()):
         model = tq.driven_spin(S, omega)
         row = dict(S=S, omega=omega)
-        ana, row["analytic_s"] = _timed(lambda: tq.driven_spin_steady_state(S, omega))
+        ana, row["analytic_s"] = _timed(lambda: tq.exact.driven_spin_steady_state(S, omega))
         row["analytic_Sz_over_S"] = ana["Sz"] / S
         try:
-            ex, row["exact_s"] = _timed(lambda: tq.steady_state_exact(model, observables=("Sz",)))
+            ex, row["exact_s"] = _timed(
+                lambda: tq.solve(model, None, tq.SteadyState(), tq.Exact(), observables="Sz")
+            )
             row["exact_Sz_over_S"] = float(ex["Sz"][0]) / S
         except (MemoryError, ValueError) as e:  # the memory guard refuses
             row["exact_s"] = None
@@ -379,20 +407,18 @@ def exact_vs_twoqs(sz, omega=1.5, dt=0.01):
 
         def twoqs(n, key):
             return _timed(
-                lambda: tq.steady_state_twa(
+                lambda: run_twoqs(
                     model,
                     tq.spin_down(),
-                    t_burn=t_burn,
-                    t_avg=sz["t_avg"],
+                    tq.SteadyState(t_burn=t_burn, t_avg=sz["t_avg"], every=25 * dt),
                     dt=dt,
                     n_traj=n,
                     key=key,
-                    avg_every=25,
                     observables=("Sz",),
                     dtype="float32",
                     noise="two_point",
-                    conserve_spin=True,
-                    fock_sampling="fock",
+                    sampling="fock",
+                    constraint="spin_length",
                 )
             )
 

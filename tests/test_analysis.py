@@ -16,17 +16,23 @@ def test_normal_state_eigenvalues_analytic():
     # [[-gamma, g], [-(g + 2J), -gamma]], i.e. -gamma +- i sqrt(g (g + 2J)); at Z_B = +1
     # (gain) -gamma +- i sqrt(g (g - 2J)).
     J = 0.3
-    ev = np.asarray(tq.stability_eigenvalues(tq.lmg_dimer(1, J, 0.0, G, GAMMA), tq.NORMAL_STATE))
+    ev = np.asarray(
+        tq.analysis.stability_eigenvalues(
+            tq.lmg_dimer(1, J, 0.0, G, GAMMA), tq.analysis.LMG_DIMER_NORMAL_STATE
+        )
+    )
     want = [-GAMMA + s * 1j * np.sqrt(G * (G + t * 2 * J)) for t in (1, -1) for s in (1, -1)]
     np.testing.assert_allclose(np.sort_complex(ev), np.sort_complex(want), atol=1e-12)
 
 
 def test_normal_state_is_the_unique_stable_fixed_point_at_zero_couplings():
-    fps = tq.find_fixed_points(tq.lmg_dimer(1, 0.0, 0.0, G, GAMMA), n_init=16)
+    fps = tq.analysis.find_fixed_points(tq.lmg_dimer(1, 0.0, 0.0, G, GAMMA), n_init=16)
     assert fps.n_stable == 1
-    np.testing.assert_allclose(fps.points[fps.stable][0], tq.NORMAL_STATE, atol=1e-10)
+    np.testing.assert_allclose(
+        fps.points[fps.stable][0], tq.analysis.LMG_DIMER_NORMAL_STATE, atol=1e-10
+    )
     # every point found is a root of the mean-field equations on the spheres
-    f = tq.meanfield_rhs(tq.lmg_dimer(1, 0.0, 0.0, G, GAMMA))
+    f = tq.analysis.meanfield_rhs(tq.lmg_dimer(1, 0.0, 0.0, G, GAMMA))
     for p in fps.points:
         assert np.max(np.abs(f(0.0, jnp.asarray(p), None))) < 1e-9
         np.testing.assert_allclose(np.linalg.norm(p, axis=-1), 1.0, atol=1e-10)
@@ -35,7 +41,7 @@ def test_normal_state_is_the_unique_stable_fixed_point_at_zero_couplings():
 @pytest.mark.parametrize("J", [1.0, -1.0])
 def test_two_stable_fixed_points_in_each_lmg_phase(J):
     model = tq.lmg_dimer(1, J, 0.1, G, GAMMA)
-    fps = tq.find_fixed_points(model, n_init=16)
+    fps = tq.analysis.find_fixed_points(model, n_init=16)
     assert fps.n_stable == 2
     a, b = fps.points[fps.stable]
     # The Z2 symmetry (X, Y) -> (-X, -Y) on both sites maps one onto the other.
@@ -45,56 +51,69 @@ def test_two_stable_fixed_points_in_each_lmg_phase(J):
     assert np.hypot(a[ordered, 0], a[ordered, 1]) > 0.5
     assert np.hypot(a[1 - ordered, 0], a[1 - ordered, 1]) < 0.1
     # and the normal state is unstable there
-    assert float(tq.growth_rate(model, tq.NORMAL_STATE)) > 0
+    assert float(tq.analysis.growth_rate(model, tq.analysis.LMG_DIMER_NORMAL_STATE)) > 0
 
 
 def test_no_stable_fixed_point_in_pt_phase():
-    assert tq.find_fixed_points(tq.lmg_dimer(1, 0.0, 0.8, G, GAMMA), n_init=16).n_stable == 0
+    assert (
+        tq.analysis.find_fixed_points(tq.lmg_dimer(1, 0.0, 0.8, G, GAMMA), n_init=16).n_stable == 0
+    )
 
 
 def test_Jc_newton_equals_bisection_and_eq12():
     for lam in (0.1, 0.35):
-        jc = tq.lmg_dimer_critical_J(lam, g=G, gamma=GAMMA)
-        ref = tq.bisect_boundary(_dimer_of_J, tq.NORMAL_STATE, 0.3, 1.5, (lam, G, GAMMA))
+        jc = tq.analysis.lmg_dimer_critical_J(lam, g=G, gamma=GAMMA)
+        ref = tq.analysis.bisect_boundary(
+            _dimer_of_J, tq.analysis.LMG_DIMER_NORMAL_STATE, 0.3, 1.5, (lam, G, GAMMA)
+        )
         assert abs(jc - ref) < 1e-10
         # Eq. 12 is exact: agreement to round-off
-        assert abs(jc - float(tq.lmg_dimer_Jc_eq12(lam, G, GAMMA))) < 1e-12
-        jc_neg = tq.lmg_dimer_critical_J(lam, g=G, gamma=GAMMA, J0=-0.6)
+        assert abs(jc - float(tq.analysis.lmg_dimer_critical_J_closed_form(lam, G, GAMMA))) < 1e-12
+        jc_neg = tq.analysis.lmg_dimer_critical_J(lam, g=G, gamma=GAMMA, J0=-0.6)
         assert abs(jc_neg + jc) < 1e-12
 
 
 def test_lambda_c_eq13_is_a_small_J_expansion():
     # Eq. 13 differs from the exact lambda_c(J) at O(J^4): halving J divides the error by 16.
     err = [
-        tq.lmg_dimer_critical_lambda(J, g=G, gamma=GAMMA) - float(tq.lmg_dimer_lambda_c_eq13(J, G))
+        tq.analysis.lmg_dimer_critical_lambda(J, g=G, gamma=GAMMA)
+        - float(tq.analysis.lmg_dimer_critical_lambda_small_J(J, G))
         for J in (0.1, 0.05)
     ]
     assert abs(err[0]) < 5e-5
     assert 16 / 1.1 < err[0] / err[1] < 16 * 1.1
     # and at J = 0 the PT threshold lambda_c = gamma holds for other gamma too (Eq. 13's
     # g/2 is gamma = g/2, its setting)
-    assert abs(tq.lmg_dimer_critical_lambda(0.0, g=G, gamma=0.3) - 0.3) < 1e-10
+    assert abs(tq.analysis.lmg_dimer_critical_lambda(0.0, g=G, gamma=0.3) - 0.3) < 1e-10
 
 
 def test_boundary_bad_input():
     with pytest.raises(ValueError, match="no sign change"):
-        tq.bisect_boundary(_dimer_of_J, tq.NORMAL_STATE, 0.0, 0.3, (0.2, G, GAMMA))
+        tq.analysis.bisect_boundary(
+            _dimer_of_J, tq.analysis.LMG_DIMER_NORMAL_STATE, 0.0, 0.3, (0.2, G, GAMMA)
+        )
     with pytest.raises(ValueError, match="lower"):
-        tq.bisect_boundary(_dimer_of_J, tq.NORMAL_STATE, 1.0, 0.3, (0.2, G, GAMMA))
+        tq.analysis.bisect_boundary(
+            _dimer_of_J, tq.analysis.LMG_DIMER_NORMAL_STATE, 1.0, 0.3, (0.2, G, GAMMA)
+        )
     # At lambda = 0 the growth rate is flat (-gamma) for |J| < J_c: Newton cannot move.
     with pytest.raises(RuntimeError, match="did not converge"):
-        tq.find_boundary(_dimer_of_J, tq.NORMAL_STATE, 0.0, (0.0, G, GAMMA))
+        tq.analysis.find_boundary(
+            _dimer_of_J, tq.analysis.LMG_DIMER_NORMAL_STATE, 0.0, (0.0, G, GAMMA)
+        )
     with pytest.raises(ValueError, match="p0"):
-        tq.find_boundary(_dimer_of_J, tq.NORMAL_STATE, float("nan"), (0.0, G, GAMMA))
+        tq.analysis.find_boundary(
+            _dimer_of_J, tq.analysis.LMG_DIMER_NORMAL_STATE, float("nan"), (0.0, G, GAMMA)
+        )
     with pytest.raises(ValueError, match="tangent"):
-        tq.stability_eigenvalues(tq.SpinModel(1, dephasing=0.1), jnp.array([[0, 0, 1.0]]))
+        tq.analysis.stability_eigenvalues(tq.SpinModel(1, dephasing=0.1), jnp.array([[0, 0, 1.0]]))
 
 
 @pytest.mark.slow
 def test_classify_dynamics_fixed_point_limit_cycle_chaos():
     y0 = jnp.asarray([[[0.6, 0.0, 0.8], [0.0, 0.6, -0.8]]])
     classes = [
-        int(tq.classify_dynamics(tq.lmg_dimer(1, J, lam, G, GAMMA), y0).classes[0])
+        int(tq.analysis.classify_dynamics(tq.lmg_dimer(1, J, lam, G, GAMMA), y0).classes[0])
         for J, lam in ((0.0, 0.0), (0.0, 0.8), (-1.5, 0.9))
     ]
     assert classes == [FIXED_POINT, LIMIT_CYCLE, IRREGULAR]
@@ -120,23 +139,23 @@ def test_steady_state_gradients_match_finite_differences():
     # Driven spin below threshold: Z* = -sqrt(1 - Omega^2) (Gamma = 1), dZ*/dOmega analytic.
     y0 = jnp.array([[0.0, 0.5, -0.8]])
     om, h = 0.5, 1e-5
-    val, grad = tq.steady_state_gradient(_drive, om, y0, _z0)
+    val, grad = tq.analysis.steady_state_gradient(_drive, om, y0, _z0)
     fd = (
-        tq.steady_state_gradient(_drive, om + h, y0, _z0)[0]
-        - tq.steady_state_gradient(_drive, om - h, y0, _z0)[0]
+        tq.analysis.steady_state_gradient(_drive, om + h, y0, _z0)[0]
+        - tq.analysis.steady_state_gradient(_drive, om - h, y0, _z0)[0]
     ) / (2 * h)
     np.testing.assert_allclose(val, -np.sqrt(1 - om**2), rtol=1e-12)
     np.testing.assert_allclose(grad, om / np.sqrt(1 - om**2), rtol=1e-10)
     np.testing.assert_allclose(grad, fd, rtol=1e-6)
     # through the time integration (relaxed by t = 100: rate Gamma/2 ... e^-50)
-    val_t, grad_t = tq.steady_state_gradient(
+    val_t, grad_t = tq.analysis.steady_state_gradient(
         _drive, om, jnp.array([[0, 0, -1.0]]), _z0, method="time", t_final=100.0
     )
     fd_t = (
-        tq.steady_state_gradient(
+        tq.analysis.steady_state_gradient(
             _drive, om + h, jnp.array([[0, 0, -1.0]]), _z0, method="time", t_final=100.0
         )[0]
-        - tq.steady_state_gradient(
+        - tq.analysis.steady_state_gradient(
             _drive, om - h, jnp.array([[0, 0, -1.0]]), _z0, method="time", t_final=100.0
         )[0]
     ) / (2 * h)
@@ -146,13 +165,13 @@ def test_steady_state_gradients_match_finite_differences():
 
 def test_dimer_ordered_state_gradient_in_J():
     # d Z_B / dJ of the LMG-phase fixed point (a coupling of the Hamiltonian) vs finite differences
-    fps = tq.find_fixed_points(_dimer(1.0, None), n_init=16)
+    fps = tq.analysis.find_fixed_points(_dimer(1.0, None), n_init=16)
     y0 = jnp.asarray(fps.points[fps.stable][0])
     h = 1e-5
-    _, grad = tq.steady_state_gradient(_dimer, 1.0, y0, _zB)
+    _, grad = tq.analysis.steady_state_gradient(_dimer, 1.0, y0, _zB)
     fd = (
-        tq.steady_state_gradient(_dimer, 1.0 + h, y0, _zB)[0]
-        - tq.steady_state_gradient(_dimer, 1.0 - h, y0, _zB)[0]
+        tq.analysis.steady_state_gradient(_dimer, 1.0 + h, y0, _zB)[0]
+        - tq.analysis.steady_state_gradient(_dimer, 1.0 - h, y0, _zB)[0]
     ) / (2 * h)
     assert abs(float(grad)) > 0.1
     np.testing.assert_allclose(grad, fd, rtol=1e-6)
@@ -160,7 +179,7 @@ def test_dimer_ordered_state_gradient_in_J():
 
 def test_optax_tunes_drive_to_target():
     # Z* = -0.6 needs Omega = 0.8 exactly (Z* = -sqrt(1 - Omega^2)).
-    p, hist = tq.tune_parameter(
+    p, hist = tq.analysis.tune_parameter(
         _drive,
         0.3,
         jnp.array([[0.0, 0.3, -0.95]]),

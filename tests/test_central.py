@@ -175,7 +175,7 @@ def test_negative_rate(name):
 def test_refuses_large_problem_before_allocating():
     m = CentralSpinModel(400, **PARAMS).replace(w_x=0.3)  # all sectors: ~4 * 400^3/6 unknowns
     with pytest.raises(ValueError, match="too large.*N = 400"):
-        ExactCentral(m, max_memory_gb=1.0)
+        ExactCentral(m, max_memory=2**30)
 
 
 def test_fock_cutoff_warning():

@@ -12,40 +12,36 @@ import pytest
 
 import twoqs_jax as tq
 
-KW = dict(
-    t_final=0.5,
-    dt=0.01,
-    n_traj=60,
-    key=7,
-    chunk_size=10,
-    n_save=3,
-    observables=["Sz", "varz"],
-    dtype="float64",
-)
+SAVE = tq.SaveAt([0.0, 0.25, 0.5])
+METHOD = tq.TWOQS.paper(tq.EulerMaruyama(0.01))
+KW = dict(n_traj=60, key=7, observables=["Sz", "varz"])
 
 
 def _model():
     return tq.driven_spin(5, 1.2)
 
 
+def _run(model, checkpoint=None, resume=False, n_traj=60):
+    opts = tq.Options(chunk_size=10, dtype="float64", checkpoint=checkpoint, resume=resume)
+    return tq.solve(model, tq.spin_down(), SAVE, METHOD, **{**KW, "n_traj": n_traj}, options=opts)
+
+
 def test_resume_equals_uninterrupted(tmp_path):
-    ref = tq.simulate_twa(_model(), tq.spin_down(), **KW)
-    ck = tmp_path / "run.npz"
+    ref = _run(_model())
+    ck = str(tmp_path / "run.npz")
     # A 'killed' run: emulate it by resuming from a checkpoint written after 3 of 6 chunks.
-    part = tq.simulate_twa(_model(), tq.spin_down(), **{**KW, "n_traj": 30}, checkpoint=ck)
-    assert part.stats["n_traj"] == 30 and ck.exists()
+    part = _run(_model(), checkpoint=ck, n_traj=30)
+    assert part.stats["n_traj"] == 30 and os.path.exists(ck)
     # n_traj differs, so this file must be refused for the full run ...
     with pytest.raises(ValueError, match="n_traj"):
-        tq.simulate_twa(_model(), tq.spin_down(), **KW, checkpoint=ck, resume=True)
+        _run(_model(), checkpoint=ck, resume=True)
     # ... and a run of another model is refused too.
-    full_ck = tmp_path / "full.npz"
-    tq.simulate_twa(_model(), tq.spin_down(), **KW, checkpoint=full_ck)
+    full_ck = str(tmp_path / "full.npz")
+    _run(_model(), checkpoint=full_ck)
     with pytest.raises(ValueError, match="model or initial state"):
-        tq.simulate_twa(
-            tq.driven_spin(5, 1.3), tq.spin_down(), **KW, checkpoint=full_ck, resume=True
-        )
+        _run(tq.driven_spin(5, 1.3), checkpoint=full_ck, resume=True)
     # resuming a finished run does no work and returns the same numbers
-    again = tq.simulate_twa(_model(), tq.spin_down(), **KW, checkpoint=full_ck, resume=True)
+    again = _run(_model(), checkpoint=full_ck, resume=True)
     for name in ("Sz", "varz"):
         np.testing.assert_array_equal(again[name], ref[name])
         np.testing.assert_array_equal(again.error(name), ref.error(name))
@@ -66,9 +62,11 @@ SCRIPT = textwrap.dedent(
             print(f"chunk {c}", flush=True)
             time.sleep(0.4)
         ckmod.Checkpoint.save = slow_save
-    sol = tq.simulate_twa(tq.driven_spin(5, 1.2), tq.spin_down(), t_final=0.5, dt=0.01,
-                          n_traj=60, key=7, chunk_size=10, n_save=3, observables=["Sz", "varz"],
-                          dtype="float64", checkpoint=sys.argv[1], resume=True)
+    sol = tq.solve(tq.driven_spin(5, 1.2), tq.spin_down(), tq.SaveAt([0.0, 0.25, 0.5]),
+                   tq.TWOQS.paper(tq.EulerMaruyama(0.01)), n_traj=60, key=7,
+                   observables=["Sz", "varz"],
+                   options=tq.Options(chunk_size=10, dtype="float64", checkpoint=sys.argv[1],
+                                      resume=True))
     import numpy as np
     np.save(sys.argv[1] + ".Sz.npy", np.asarray(sol["Sz"]))
     np.save(sys.argv[1] + ".varz_sem.npy", np.asarray(sol.error("varz")))
@@ -98,6 +96,6 @@ def test_kill_and_resume_in_a_subprocess(tmp_path):
     with np.load(ck) as z:
         assert 2 <= int(z["next_chunk"]) < 6  # killed mid-way
     subprocess.run([sys.executable, str(script), ck, "fast"], check=True, env=env)
-    ref = tq.simulate_twa(_model(), tq.spin_down(), **KW)
+    ref = _run(_model())
     np.testing.assert_array_equal(np.load(ck + ".Sz.npy"), np.asarray(ref["Sz"]))
     np.testing.assert_array_equal(np.load(ck + ".varz_sem.npy"), np.asarray(ref.error("varz")))

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import qutip
 import scipy.sparse.linalg as sla
+from helpers import exact_steady, exact_times
 
 import twoqs_jax as tq
 from twoqs_jax._exact.cost import lu_fill, offset_rank, offset_structure
@@ -176,7 +177,7 @@ def _hand_expectations(spins, rho):
 def test_presets_against_hand_built(make, hand, spins, unique):
     model = make()
     L_hand = hand()
-    L = tq.liouvillian(model)
+    L = tq.exact.liouvillian(model)
     assert L.dims == L_hand.dims
     np.testing.assert_allclose(L.full(), L_hand.full(), rtol=0, atol=1e-10)
 
@@ -184,7 +185,7 @@ def test_presets_against_hand_built(make, hand, spins, unique):
     # expm_multiply of the hand-built Liouvillian
     psi_hand, state = _hand_state(spins)
     times = np.linspace(0.0, 1.0, 5)
-    sol = tq.solve_exact(model, state, times)
+    sol = exact_times(model, state, times)
     vec0 = qutip.operator_to_vector(psi_hand.proj()).full().ravel()
     vecs = sla.expm_multiply(L_hand.data.as_scipy(), vec0, start=0, stop=1.0, num=5, endpoint=True)
     for k in range(len(times)):
@@ -197,21 +198,21 @@ def test_presets_against_hand_built(make, hand, spins, unique):
             )
 
     if unique:
-        rho, info = tq.steady_state_rho(model, return_info=True)
+        rho, info = tq.exact.steady_state_rho(model, return_info=True)
         rho_hand = qutip.steadystate(L_hand)
         np.testing.assert_allclose(rho.full(), rho_hand.full(), rtol=0, atol=1e-8)
         assert info["residual"] < 1e-12
         # the memory model must bound the measured LU fill (it is what refusals rely on)
         rank = offset_rank(offset_structure(model)[1])
         assert info["lu_nnz"] <= lu_fill(model.n_sites, info["liouville_dim"], rank)
-        ss = tq.steady_state_exact(model)
+        ss = exact_steady(model)
         ref = _hand_expectations(spins, rho_hand)
         for key, value in ref.items():
             np.testing.assert_allclose(ss[key], value, rtol=0, atol=1e-8, err_msg=key)
     else:
         # pure dephasing conserves every population: no unique steady state, say so
         with pytest.raises(RuntimeError, match="no unique steady state"):
-            tq.steady_state_rho(model)
+            tq.exact.steady_state_rho(model)
 
 
 # ------------------------------------------------------------------------ closed forms
@@ -234,19 +235,19 @@ def test_generic_model_hamiltonian_and_jumps():
     H = 0.3 * a["x"] + 0.5 * a["z"] - 0.2 * b["x"] + 0.4 * b["y"] + 0.1 * b["z"]
     H = H + 0.8 * 0.5 * (b["x"] * b["y"] + b["y"] * b["x"]) - 0.3 * b["z"] * b["z"]
     H = H + 0.6 * a["x"] * b["z"] - 0.4 * a["y"] * b["y"]
-    np.testing.assert_allclose(tq.hamiltonian(model).full(), H.full(), atol=1e-12)
-    assert tq.hamiltonian(model).isherm
-    c_ops = tq.collapse_operators(model)
+    np.testing.assert_allclose(tq.exact.hamiltonian(model).full(), H.full(), atol=1e-12)
+    assert tq.exact.hamiltonian(model).isherm
+    c_ops = tq.exact.collapse_operators(model)
     assert len(c_ops) == 4  # zero rates are skipped
     L_hand = _liouvillian(
         H,
         [(0.2, _D_std(a["-"])), (0.05, _D_std(a["z"]))]
         + [(0.1, _D_std(b["+"])), (0.3, _D_std(b["z"]))],
     )
-    np.testing.assert_allclose(tq.liouvillian(model).full(), L_hand.full(), atol=1e-12)
+    np.testing.assert_allclose(tq.exact.liouvillian(model).full(), L_hand.full(), atol=1e-12)
     # the memory model's offset structure bounds the true sparsity
-    nnz = tq.liouvillian(model).data.as_scipy().nnz
-    assert tq.estimate_exact_cost(model).nnz_liouvillian >= nnz
+    nnz = tq.exact.liouvillian(model).data.as_scipy().nnz
+    assert tq.exact.estimate_exact_cost(model).nnz_liouvillian >= nnz
 
 
 def test_driven_spin_steady_state_closed_form():
@@ -264,7 +265,7 @@ def test_driven_spin_steady_state_closed_form():
             A = A + term
         rho = A @ A.conj().T
         rho /= np.trace(rho)
-        np.testing.assert_allclose(tq.steady_state_rho(model).full(), rho, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(tq.exact.steady_state_rho(model).full(), rho, rtol=0, atol=1e-10)
 
 
 def test_collective_dephasing_closed_form():
@@ -273,7 +274,7 @@ def test_collective_dephasing_closed_form():
     S, Gphi = 10, 0.35
     kappa = 2 * Gphi
     t = np.linspace(0, 4, 9)
-    sol = tq.solve_exact(tq.collective_dephasing(S, Gphi), tq.along_x(), t)
+    sol = exact_times(tq.collective_dephasing(S, Gphi), tq.along_x(), t)
     np.testing.assert_allclose(sol["Sx"][:, 0], S * np.exp(-kappa * t / 2), rtol=1e-7)
     sx2 = (S * (2 * S - 1) * np.exp(-2 * kappa * t) + 2 * S**2 + S) / 4
     np.testing.assert_allclose(sol["Sx2"][:, 0], sx2, rtol=1e-7)
@@ -284,7 +285,7 @@ def test_collective_dephasing_closed_form():
 def test_superradiance_conserves_total_spin_and_ends_down():
     S = 6
     t = np.linspace(0, 25, 26)
-    sol = tq.solve_exact(tq.superradiance(S, 1.0), tq.spin_up(), t)
+    sol = exact_times(tq.superradiance(S, 1.0), tq.spin_up(), t)
     total = sol["Sx2"] + sol["Sy2"] + sol["Sz2"]
     np.testing.assert_allclose(total, S * (S + 1), rtol=0, atol=1e-8)
     assert sol["Sz"][0, 0] == pytest.approx(S, abs=1e-12)
@@ -293,7 +294,7 @@ def test_superradiance_conserves_total_spin_and_ends_down():
     assert np.all(np.diff(sol["Sz"][:, 0]) < 1e-10)
     # ... with initial slope -kappa <S^+S^->(0) = -(Gamma/S) 2S = -2 Gamma
     h = 1e-5
-    early = tq.solve_exact(tq.superradiance(S, 1.0), tq.spin_up(), [0, h], observables="Sz")
+    early = exact_times(tq.superradiance(S, 1.0), tq.spin_up(), [0, h], observables="Sz")
     assert (early["Sz"][1, 0] - S) / h == pytest.approx(-2.0, rel=1e-3)
 
 
@@ -302,13 +303,13 @@ def test_dimer_pure_steady_state_at_zero_coupling(preset):
     # loss on A, gain on B, J = lambda = 0: |m_A = -S> |m_B = +S>, pure (paper 000 Fig. 1b)
     S = 2
     model = tq.pt_dimer(S, 0.0) if preset == "pt_dimer" else tq.lmg_dimer(S, 0.0, 0.0)
-    rho = tq.steady_state_rho(model)
-    ex = tq.expectations(model, rho)
+    rho = tq.exact.steady_state_rho(model)
+    ex = tq.exact.expectations(model, rho)
     np.testing.assert_allclose(ex["Sz"] / S, [-1.0, 1.0], atol=1e-10)
-    assert tq.purity(rho) == pytest.approx(1.0, abs=1e-10)
+    assert tq.exact.purity(rho) == pytest.approx(1.0, abs=1e-10)
     # spin B points to the north pole (paper 000 Fig. 4a)
     theta = np.linspace(0, np.pi, 13)
-    W = tq.spin_wigner(tq.reduced_state(model, rho, 1), theta, [0.0, 1.0])
+    W = tq.exact.spin_wigner(tq.exact.reduced_state(model, rho, 1), theta, [0.0, 1.0])
     assert np.all(np.argmax(W, axis=0) == 0)
 
 
@@ -322,7 +323,7 @@ def test_driven_spin_approaches_mean_field():
     z_mf = -np.sqrt(1 - (Omega / Gamma) ** 2)
     errors = []
     for S in (5, 10, 20, 40):
-        ss = tq.steady_state_exact(tq.driven_spin(S, Omega, Gamma), observables=("Sy", "Sz"))
+        ss = exact_steady(tq.driven_spin(S, Omega, Gamma), observables=("Sy", "Sz"))
         errors.append(abs(ss["Sz"][0] / S - z_mf))
         assert ss["Sy"][0] / S == pytest.approx(Omega / Gamma, abs=0.05)
     assert all(b < a for a, b in zip(errors, errors[1:])), errors
@@ -335,13 +336,13 @@ def test_robust_ode_settings_where_qutip_defaults_fail():
     # agree with the matrix exponential of the Liouvillian.
     S, T = 10, 100.0
     model = tq.driven_spin(S, 1.5)
-    L = tq.liouvillian(model)
-    psi = tq.coherent_state(model, tq.spin_down())
+    L = tq.exact.liouvillian(model)
+    psi = tq.exact.coherent_state(model, tq.spin_down())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy also warns "Excess work done on this call"
         with pytest.raises(Exception, match="nsteps"):
             qutip.mesolve(L, psi, [0, T], options={"progress_bar": ""})
-    sol = tq.solve_exact(model, tq.spin_down(), [0, T], observables="Sz")
+    sol = exact_times(model, tq.spin_down(), [0, T], observables="Sz")
     vec = sla.expm_multiply(L.data.as_scipy() * T, qutip.operator_to_vector(psi.proj()).full())
     rho = qutip.Qobj(vec.reshape(2 * S + 1, 2 * S + 1, order="F"))
     assert sol["Sz"][-1, 0] == pytest.approx(qutip.expect(qutip.jmat(S, "z"), rho), abs=1e-8)
@@ -352,16 +353,16 @@ def test_robust_ode_settings_where_qutip_defaults_fail():
 def test_coherent_state_bloch_convention(S):
     for theta, phi in [(0.0, 0.3), (0.4, 1.1), (np.pi / 2, -2.0), (2.5, 4.0), (np.pi, 0.0)]:
         m = tq.SpinModel(S)
-        psi = tq.coherent_state(m, tq.SpinCoherentState(theta, phi))
+        psi = tq.exact.coherent_state(m, tq.SpinCoherentState(theta, phi))
         assert psi.norm() == pytest.approx(1.0, abs=1e-12)
         n = [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)]
-        ex = tq.expectations(m, psi, observables=("Sx", "Sy", "Sz", "varx", "xi2"))
+        ex = tq.exact.expectations(m, psi, observables=("Sx", "Sy", "Sz", "varx", "xi2"))
         mean = [ex["Sx"][0], ex["Sy"][0], ex["Sz"][0]]
         np.testing.assert_allclose(mean, S * np.array(n), atol=1e-9)
         # same ket, global phase included, as QuTiP's spin_coherent
         np.testing.assert_allclose(psi.full(), qutip.spin_coherent(S, theta, phi).full(), atol=1e-9)
     # xi^2 = 1 for a coherent state along -z; Var(S_x) = S/2
-    ex = tq.expectations(m, tq.coherent_state(m, tq.spin_down()))
+    ex = tq.exact.expectations(m, tq.exact.coherent_state(m, tq.spin_down()))
     assert ex["xi2"] == pytest.approx(1.0, abs=1e-10)
     assert ex["varx"][0] == pytest.approx(S / 2, abs=1e-9)
 
@@ -369,7 +370,7 @@ def test_coherent_state_bloch_convention(S):
 def test_product_state_observables_and_mixed_state():
     m = tq.SpinModel([1, 1.5, 2])
     state = tq.SpinCoherentState([0.3, 1.2, 2.0], [0.0, 0.7, -1.3])
-    ex = tq.expectations(m, tq.coherent_state(m, state))
+    ex = tq.exact.expectations(m, tq.exact.coherent_state(m, state))
     s = np.array([1, 1.5, 2])
     sp = s * np.sin(state.theta) * np.exp(1j * np.asarray(state.phi))  # <S^+> = S sin(th) e^{i ph}
     spsm = np.outer(sp, sp.conj())
@@ -385,25 +386,25 @@ def test_product_state_observables_and_mixed_state():
     np.testing.assert_allclose(spsm_diag, s * (s + 1) - ex["Sz2"] + ex["Sz"], atol=1e-10)
     D = m.dimension
     mixed = qutip.Qobj(np.eye(D) / D, dims=[[3, 4, 5], [3, 4, 5]])
-    assert tq.purity(mixed) == pytest.approx(1 / D)
-    assert tq.purity(tq.reduced_state(m, mixed, 2)) == pytest.approx(1 / 5)
+    assert tq.exact.purity(mixed) == pytest.approx(1 / D)
+    assert tq.exact.purity(tq.exact.reduced_state(m, mixed, 2)) == pytest.approx(1 / 5)
 
 
 def test_evolve_rho_matches_solve_exact():
     m = tq.lmg_dimer(1, 0.8, 0.4)
     t = np.linspace(0, 2, 3)
-    states = tq.evolve_rho(m, tq.spin_down(2), t)
-    sol = tq.solve_exact(m, tq.spin_down(2), t, observables=("Sz", "SpSm"))
+    states = tq.exact.evolve_rho(m, tq.spin_down(2), t)
+    sol = exact_times(m, tq.spin_down(2), t, observables=("Sz", "SpSm"))
     for k, rho in enumerate(states):
-        ex = tq.expectations(m, rho, observables=("Sz", "SpSm"))
+        ex = tq.exact.expectations(m, rho, observables=("Sz", "SpSm"))
         np.testing.assert_allclose(ex["Sz"], sol["Sz"][k], atol=1e-10)
         np.testing.assert_allclose(ex["SpSm"], sol["SpSm"][k], atol=1e-10)
-    assert tq.purity(states[0]) == pytest.approx(1.0)
-    assert tq.purity(states[-1]) < 1.0
+    assert tq.exact.purity(states[0]) == pytest.approx(1.0)
+    assert tq.exact.purity(states[-1]) < 1.0
     # a Qobj initial state (ket or density matrix) gives the same evolution
-    psi = tq.coherent_state(m, tq.spin_down(2))
+    psi = tq.exact.coherent_state(m, tq.spin_down(2))
     for init in (psi, psi.proj()):
-        again = tq.solve_exact(m, init, t, observables=("Sz", "SpSm"))
+        again = exact_times(m, init, t, observables=("Sz", "SpSm"))
         np.testing.assert_allclose(again["Sz"], sol["Sz"], atol=1e-12)
 
 
@@ -413,21 +414,21 @@ def test_liouvillian_gap_closed_forms():
     # Torrey eigenvalues 0, -kappa/2, -3 kappa/4 +- sqrt(kappa^2/16 - Omega^2)
     Omega, Gamma = 0.9, 0.5
     kappa = Gamma / 0.5
-    gap, ev = tq.liouvillian_gap(tq.driven_spin(0.5, Omega, Gamma), n_eigs=4)
+    gap, ev = tq.exact.liouvillian_gap(tq.driven_spin(0.5, Omega, Gamma), n_eigs=4)
     root = np.sqrt(complex(kappa**2 / 16 - Omega**2))
     expected = np.array([0, -kappa / 2, -3 * kappa / 4 + root, -3 * kappa / 4 - root])
     np.testing.assert_allclose(np.sort_complex(ev), np.sort_complex(expected), atol=1e-12)
     assert gap == pytest.approx(kappa / 2)
     # collective dephasing: 2S+1 zero modes, then rate kappa/2 (|m - n| = 1 coherences)
-    gap, ev = tq.liouvillian_gap(tq.collective_dephasing(2, 0.3), n_eigs=8)
+    gap, ev = tq.exact.liouvillian_gap(tq.collective_dephasing(2, 0.3), n_eigs=8)
     assert gap == pytest.approx(0.3)
     assert np.sum(np.abs(ev) < 1e-9) == 5
 
 
 def test_liouvillian_gap_sparse_path_matches_dense():
     m = tq.driven_spin(12, 0.7)  # N = 625
-    gap_d, ev_d = tq.liouvillian_gap(m, n_eigs=4, dense=True)
-    gap_s, ev_s = tq.liouvillian_gap(m, n_eigs=4, dense=False)
+    gap_d, ev_d = tq.exact.liouvillian_gap(m, n_eigs=4, dense=True)
+    gap_s, ev_s = tq.exact.liouvillian_gap(m, n_eigs=4, dense=False)
     assert gap_s == pytest.approx(gap_d, rel=1e-8)
     np.testing.assert_allclose(np.sort_complex(ev_s), np.sort_complex(ev_d), atol=1e-8)
 
@@ -436,12 +437,12 @@ def test_liouvillian_gap_sparse_path_matches_dense():
 @pytest.mark.parametrize(
     "make, call",
     [
-        (lambda: tq.driven_spin(2000, 0.5), lambda m: tq.steady_state_exact(m)),
-        (lambda: tq.driven_spin(2000, 0.5), lambda m: tq.liouvillian_gap(m)),
+        (lambda: tq.driven_spin(2000, 0.5), lambda m: exact_steady(m)),
+        (lambda: tq.driven_spin(2000, 0.5), lambda m: tq.exact.liouvillian_gap(m)),
         (lambda: tq.heisenberg_chain(6, 10, 1.0, -0.5),
-         lambda m: tq.solve_exact(m, tq.spin_down(6), [0, 1])),
-        (lambda: tq.heisenberg_chain(6, 10, 1.0, -0.5), lambda m: tq.hamiltonian(m)),
-        (lambda: tq.heisenberg_chain(6, 10, 1.0, -0.5), lambda m: tq.steady_state_rho(m)),
+         lambda m: exact_times(m, tq.spin_down(6), [0, 1])),
+        (lambda: tq.heisenberg_chain(6, 10, 1.0, -0.5), lambda m: tq.exact.hamiltonian(m)),
+        (lambda: tq.heisenberg_chain(6, 10, 1.0, -0.5), lambda m: tq.exact.steady_state_rho(m)),
     ],
 )  # fmt: skip
 def test_memory_refusal_is_immediate(make, call, monkeypatch):
@@ -461,18 +462,18 @@ def test_memory_refusal_is_immediate(make, call, monkeypatch):
 
 
 def test_memory_estimate_and_limit():
-    c = tq.estimate_exact_cost(tq.driven_spin(100, 0.5), "steady")
+    c = tq.exact.estimate_exact_cost(tq.driven_spin(100, 0.5), "steady")
     assert (c.hilbert_dim, c.liouville_dim) == (201, 201**2)
-    assert c.nnz_liouvillian >= tq.liouvillian(tq.driven_spin(100, 0.5)).data.as_scipy().nnz
+    assert c.nnz_liouvillian >= tq.exact.liouvillian(tq.driven_spin(100, 0.5)).data.as_scipy().nnz
     # the design notes' measurement: S = 500 needed 5.4 GiB, S = 1000 exhausted 20 GB
-    assert tq.estimate_exact_cost(tq.driven_spin(500, 0.5)).memory > 4 * 2**30
-    assert tq.estimate_exact_cost(tq.driven_spin(1000, 0.5)).memory > 16 * 2**30
+    assert tq.exact.estimate_exact_cost(tq.driven_spin(500, 0.5)).memory > 4 * 2**30
+    assert tq.exact.estimate_exact_cost(tq.driven_spin(1000, 0.5)).memory > 16 * 2**30
     small = tq.driven_spin(3, 0.5)
     with pytest.raises(ValueError, match="max_memory"):
-        tq.steady_state_exact(small, max_memory=1000)
-    assert tq.steady_state_exact(small, max_memory=2**30)["Sz"].shape == (1,)
+        exact_steady(small, max_memory=1000)
+    assert exact_steady(small, max_memory=2**30)["Sz"].shape == (1,)
     with pytest.raises(ValueError, match="kind"):
-        tq.estimate_exact_cost(small, "everything")
+        tq.exact.estimate_exact_cost(small, "everything")
 
 
 @pytest.mark.slow
@@ -492,11 +493,11 @@ def test_memory_model_bounds_measured_fill_at_larger_sizes(make):
     # the fill model behind the refusals must stay an upper bound at sizes where the
     # asymptotic scaling matters (measured ratios are in notes/exact.md)
     model = make()
-    rho, info = tq.steady_state_rho(model, return_info=True)
+    rho, info = tq.exact.steady_state_rho(model, return_info=True)
     rank = offset_rank(offset_structure(model)[1])
     assert info["lu_nnz"] <= lu_fill(model.n_sites, info["liouville_dim"], rank)
     assert info["residual"] < 1e-12
-    assert tq.purity(rho) <= 1.0
+    assert tq.exact.purity(rho) <= 1.0
 
 
 # ------------------------------------------------------------------ Wigner and Husimi
@@ -521,8 +522,8 @@ def test_spin_wigner_identities(S):
     d = int(2 * S + 1)
     rho1, rho2 = qutip.rand_dm(d, seed=3), qutip.rand_dm(d, seed=4)
     theta, phi, w, n = _sphere_quadrature(S)
-    W1, W2 = tq.spin_wigner(rho1, theta, phi), tq.spin_wigner(rho2, theta, phi)
-    Q1 = tq.spin_husimi(rho1, theta, phi)
+    W1, W2 = tq.exact.spin_wigner(rho1, theta, phi), tq.exact.spin_wigner(rho2, theta, phi)
+    Q1 = tq.exact.spin_husimi(rho1, theta, phi)
     assert np.sum(w * W1) == pytest.approx(1.0, abs=1e-10)
     assert np.sum(w * Q1) == pytest.approx(1.0, abs=1e-10)
     for k, a in enumerate("xyz"):
@@ -544,7 +545,7 @@ def test_spin_wigner_spin_half_closed_form():
     rho = 0.5 * (qutip.qeye(2) + sum(c * p for c, p in zip(r, sigma)))
     theta, phi = np.linspace(0, np.pi, 7), np.linspace(-np.pi, np.pi, 9)
     expected = 0.5 * (1 + np.sqrt(3) * np.tensordot(r, _bloch(theta, phi), 1))
-    np.testing.assert_allclose(tq.spin_wigner(rho, theta, phi), expected, atol=1e-12)
+    np.testing.assert_allclose(tq.exact.spin_wigner(rho, theta, phi), expected, atol=1e-12)
 
 
 @pytest.mark.parametrize("S", [1.5, 10])
@@ -555,13 +556,13 @@ def test_husimi_of_coherent_state_peaks_at_its_direction(S):
     theta[9] = th0
     phi = np.linspace(0, 2 * np.pi, 30, endpoint=False)
     phi[11] = ph0
-    Q = tq.spin_husimi(psi, theta, phi)
+    Q = tq.exact.spin_husimi(psi, theta, phi)
     assert np.unravel_index(np.argmax(Q), Q.shape) == (9, 11)
     # |<n|n0>|^2 = ((1 + n.n0)/2)^(2S)
     n = _bloch(theta, phi)
     n0 = np.array([np.sin(th0) * np.cos(ph0), np.sin(th0) * np.sin(ph0), np.cos(th0)])
     np.testing.assert_allclose(Q, ((1 + np.tensordot(n0, n, 1)) / 2) ** (2 * S), atol=1e-12)
-    W = tq.spin_wigner(psi, theta, phi)
+    W = tq.exact.spin_wigner(psi, theta, phi)
     assert np.unravel_index(np.argmax(W), W.shape) == (9, 11)
 
 
@@ -569,16 +570,16 @@ def test_husimi_of_coherent_state_peaks_at_its_direction(S):
 def test_bad_input():
     m = tq.driven_spin(2, 0.5)
     with pytest.raises(ValueError, match="observables"):
-        tq.solve_exact(m, tq.spin_down(), [0, 1], observables=("Sw",))
-    with pytest.raises(ValueError, match="times"):
-        tq.solve_exact(m, tq.spin_down(), [0, 1, 0.5])
+        exact_times(m, tq.spin_down(), [0, 1], observables=("Sw",))
+    with pytest.raises(ValueError, match="ts"):
+        exact_times(m, tq.spin_down(), [0, 1, 0.5])
     with pytest.raises(ValueError, match="n_sites"):
-        tq.solve_exact(m, tq.spin_down(2), [0, 1])
+        exact_times(m, tq.spin_down(2), [0, 1])
     with pytest.raises(ValueError, match="dimension"):
-        tq.solve_exact(m, qutip.basis(4, 0), [0, 1])
+        exact_times(m, qutip.basis(4, 0), [0, 1])
     with pytest.raises(ValueError, match="site"):
-        tq.reduced_state(tq.pt_dimer(1, 0.2), qutip.qeye([3, 3]) / 9, 2)
+        tq.exact.reduced_state(tq.pt_dimer(1, 0.2), qutip.qeye([3, 3]) / 9, 2)
     with pytest.raises(ValueError, match="ONE spin"):
-        tq.spin_wigner(qutip.qeye([3, 3]) / 9, [0.0], [0.0])
+        tq.exact.spin_wigner(qutip.qeye([3, 3]) / 9, [0.0], [0.0])
     with pytest.raises(ValueError, match="traced"):
-        jax.jit(lambda om: tq.steady_state_exact(tq.driven_spin(2, om)))(0.5)
+        jax.jit(lambda om: exact_steady(tq.driven_spin(2, om)))(0.5)

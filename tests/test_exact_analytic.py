@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import qutip
+from helpers import exact_steady
 
 import twoqs_jax as tq
 
@@ -21,14 +22,14 @@ OBS = ("Sz", "Sz2", "SpSm", "Sx", "Sy")
 
 def _reference(S, Omega, Gamma=1.0):
     model = tq.driven_spin(S, Omega, Gamma)
-    ss = tq.steady_state_exact(model, observables=OBS)
+    ss = exact_steady(model, observables=OBS)
     ref = {
         "Sz": ss["Sz"][0],
         "Sz2": ss["Sz2"][0],
         "SpSm": np.real(ss["SpSm"][0, 0]),
         "Sx": ss["Sx"][0],
         "Sy": ss["Sy"][0],
-        "purity": tq.purity(tq.steady_state_rho(model)),
+        "purity": tq.exact.purity(tq.exact.steady_state_rho(model)),
     }
     return {k: float(v) for k, v in ref.items()}
 
@@ -37,7 +38,7 @@ def _reference(S, Omega, Gamma=1.0):
 @pytest.mark.parametrize("Omega", [0.3, 1.0, 1.5, 3.0])
 def test_matches_qutip_steady_state(S, Omega):
     # measured: max relative error 1.2e-13 (Sz), 5e-14 (others) over this grid
-    got = tq.driven_spin_steady_state(S, Omega, 1.0)
+    got = tq.exact.driven_spin_steady_state(S, Omega, 1.0)
     ref = _reference(S, Omega)
     for key in ("Sz", "Sz2", "SpSm", "Sy", "purity"):
         assert got[key] == pytest.approx(ref[key], rel=1e-8, abs=0), key
@@ -48,7 +49,7 @@ def test_matches_qutip_steady_state(S, Omega):
 def test_negative_drive_and_other_gamma():
     # Omega -> -Omega flips S_y only; Gamma enters through Omega / Gamma and kappa = Gamma / S
     S, Omega, Gamma = 3.5, -0.7, 0.4
-    got = tq.driven_spin_steady_state(S, Omega, Gamma)
+    got = tq.exact.driven_spin_steady_state(S, Omega, Gamma)
     ref = _reference(S, Omega, Gamma)
     for key in ("Sz", "Sz2", "SpSm", "Sy", "purity"):
         assert got[key] == pytest.approx(ref[key], rel=1e-8, abs=0), key
@@ -67,7 +68,7 @@ def test_matches_dense_closed_form():
     rho = X.conj().T @ X
     rho /= np.trace(rho)
     sz = qutip.jmat(S, "z").full()
-    got = tq.driven_spin_steady_state(S, Omega)
+    got = tq.exact.driven_spin_steady_state(S, Omega)
     assert got["Sz"] == pytest.approx(np.trace(sz @ rho).real, rel=1e-12)
     assert got["Sz2"] == pytest.approx(np.trace(sz @ sz @ rho).real, rel=1e-12)
     s_plus = np.trace(qutip.jmat(S, "+").full() @ rho)
@@ -77,9 +78,9 @@ def test_matches_dense_closed_form():
 
 
 def test_zero_drive_is_the_ground_state():
-    got = tq.driven_spin_steady_state(2.5, 0.0)
+    got = tq.exact.driven_spin_steady_state(2.5, 0.0)
     assert got == {"Sz": -2.5, "Sz2": 6.25, "SpSm": 0.0, "Sx": 0.0, "Sy": 0.0, "purity": 1.0}
-    weak = tq.driven_spin_steady_state(2.5, 1e-9)
+    weak = tq.exact.driven_spin_steady_state(2.5, 1e-9)
     assert weak["Sz"] == pytest.approx(-2.5, rel=1e-15)
 
 
@@ -102,7 +103,7 @@ def test_zero_drive_is_the_ground_state():
 )
 def test_bad_inputs_raise(args, match):
     with pytest.raises(ValueError, match=match):
-        tq.driven_spin_steady_state(*args)
+        tq.exact.driven_spin_steady_state(*args)
 
 
 def test_large_S_limits():
@@ -111,8 +112,8 @@ def test_large_S_limits():
     # <S_z> stays O(1) (-0.257 measured), so <S_z>/S -> 0.
     S = 1000
     t0 = time.perf_counter()
-    below = tq.driven_spin_steady_state(S, 0.5)
-    above = tq.driven_spin_steady_state(S, 1.5)
+    below = tq.exact.driven_spin_steady_state(S, 0.5)
+    above = tq.exact.driven_spin_steady_state(S, 1.5)
     assert time.perf_counter() - t0 < 1.0
     for r in (below, above):
         assert all(np.isfinite(v) for v in r.values())
@@ -123,6 +124,6 @@ def test_large_S_limits():
     assert below["Sz"] / S == pytest.approx(-np.sqrt(1 - 0.5**2), abs=1e-2)
     assert below["Sy"] == pytest.approx(0.5 * S, rel=1e-10)
     assert abs(above["Sz"] / S) < 1e-2
-    big = tq.driven_spin_steady_state(5000, 1.5)
+    big = tq.exact.driven_spin_steady_state(5000, 1.5)
     assert all(np.isfinite(v) for v in big.values())
     assert abs(big["Sz"] / 5000) < 1e-3

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import twoqs_jax as tq
 from twoqs_jax._sde.kernel import KernelConfig, block_increments, noise_layout
 
 Z = 5.0  # standard errors: every check below is a mean over >= 1e5 independent numbers
@@ -18,19 +19,19 @@ Z = 5.0  # standard errors: every check below is a mean over >= 1e5 independent 
 def _cfg(noise, jumps=True, dephasing=True, block=64, n_blocks=1):
     return KernelConfig(
         k=0,
-        dt=0.04,
+        scheme=tq.EulerMaruyama(0.04, noise=noise),
         block=block,
         n_blocks=n_blocks,
         save_initial=False,
         save_blocks=None,
         avg_from=0,
-        names=("Sz",),
+        primitives=("Sz",),
+        linear=(),
         grouped=(),
         n_groups=1,
         chunk_size=1,
         n_traj=1,
-        noise=noise,
-        fock_sampling="coherent",
+        fock=False,
         dtype="float64",
         jumps=jumps,
         dephasing=dephasing,

@@ -18,11 +18,11 @@ KEYS = ("Sz", "varx", "vary", "varz", "SxSy", "SpSm", "SzSz")
 
 
 def _edge(Jx, convention, n_sites, periodic=True):
-    f = lambda jy: tq.linear_growth_rate(  # noqa: E731
+    f = lambda jy: tq.lattice.linear_growth_rate(  # noqa: E731
         tq.heisenberg_chain(n_sites, 50, Jx=Jx, Jy=jy, convention=convention, periodic=periodic)
     )
-    lo = tq.xyz_chain_critical_Jy(Jx, 1.0, convention) * 0.5
-    hi = tq.xyz_chain_critical_Jy(Jx, 1.0, convention) * 1.5
+    lo = tq.lattice.xyz_chain_critical_Jy(Jx, 1.0, convention) * 0.5
+    hi = tq.lattice.xyz_chain_critical_Jy(Jx, 1.0, convention) * 1.5
     return scipy.optimize.brentq(f, lo, hi, xtol=1e-13, rtol=1e-14)
 
 
@@ -33,7 +33,9 @@ def _edge(Jx, convention, n_sites, periodic=True):
 def test_linear_edge_is_analytic(Jx, convention, n_sites, expected):
     # numerical edge of max Re eig(A) = 0 from the general real-space linearisation vs
     # J_x J_y = -Gamma^2 / lam^2 (lam = 1 printed, 4 fig7); even rings contain k = 0, pi
-    assert tq.xyz_chain_critical_Jy(Jx, 1.0, convention) == pytest.approx(expected, rel=1e-14)
+    assert tq.lattice.xyz_chain_critical_Jy(Jx, 1.0, convention) == pytest.approx(
+        expected, rel=1e-14
+    )
     assert abs(_edge(Jx, convention, n_sites) - expected) < 1e-8
 
 
@@ -41,7 +43,7 @@ def test_open_chain_edge_and_growth_rate_with_Jz():
     # open chain: sine modes, max |cos k| = cos(pi/(n+1)) < 1 shifts the edge;
     # J_z != 0 shifts the frequencies (ring formula)
     edge = _edge(0.125, "fig7", 7, periodic=False)
-    want = tq.xyz_chain_critical_Jy(0.125, 1.0, "fig7", n_sites=7, periodic=False)
+    want = tq.lattice.xyz_chain_critical_Jy(0.125, 1.0, "fig7", n_sites=7, periodic=False)
     assert abs(edge - want) < 1e-8
     assert edge < -0.55
     rng = np.random.default_rng(0)
@@ -49,8 +51,8 @@ def test_open_chain_edge_and_growth_rate_with_Jz():
         jx, jy, jz = rng.normal(size=3) * 0.3
         for conv in ("printed", "fig7"):
             m = tq.heisenberg_chain(10, 20, Jx=jx, Jy=jy, Jz=jz, Gamma=0.7, convention=conv)
-            want = tq.xyz_chain_growth_rate(10, jx, jy, jz, 0.7, conv)
-            assert tq.linear_growth_rate(m) == pytest.approx(want, abs=1e-10)
+            want = tq.lattice.xyz_chain_growth_rate(10, jx, jy, jz, 0.7, conv)
+            assert tq.lattice.linear_growth_rate(m) == pytest.approx(want, abs=1e-10)
 
 
 @pytest.mark.parametrize(
@@ -66,8 +68,8 @@ def test_open_chain_edge_and_growth_rate_with_Jz():
     ],
 )
 def test_momentum_space_equals_real_space(model, lattice, cell):
-    real = tq.linear_steady_state(model)
-    mom = tq.linear_steady_state(model, lattice=lattice, cell=cell)
+    real = tq.lattice.linear_steady_state(model)
+    mom = tq.lattice.linear_steady_state(model, lattice=lattice, cell=cell)
     for k in KEYS:
         np.testing.assert_allclose(mom[k], real[k], rtol=1e-9, atol=1e-9 * model.spin[0])
 
@@ -77,9 +79,9 @@ def test_momentum_space_rejects_wrong_cell():
     # up site is loss of its boson; an open chain is not invariant at all)
     m = tq.heisenberg_chain(10, 50, Jx=0.1, Jy=-0.2, periodic=False)
     with pytest.raises(ValueError, match="not invariant"):
-        tq.linear_steady_state(m, lattice=(10, 1), cell=(1, 1))
+        tq.lattice.linear_steady_state(m, lattice=(10, 1), cell=(1, 1))
     with pytest.raises(ValueError, match="tile"):
-        tq.linear_steady_state(m, lattice=(3, 3))
+        tq.lattice.linear_steady_state(m, lattice=(3, 3))
 
 
 @pytest.mark.parametrize(
@@ -99,7 +101,7 @@ def test_linear_theory_against_exact(name, model):
     # S = 3..8: <= 0.17 (xy varx: 0.143 at S=3, 0.136 at S=5, 0.134 at S=7; pt <S+S->: 0.10).
     # Budget 0.3 (in units of hbar, absolute).
     ex = steady_state_exact(model)
-    lin = tq.linear_steady_state(model)
+    lin = tq.lattice.linear_steady_state(model)
     for k in ("Sz", "varx", "vary", "varz", "SpSm", "SzSz"):
         np.testing.assert_allclose(lin[k], ex[k], atol=0.3, rtol=0, err_msg=f"{name}: {k}")
 
@@ -110,22 +112,24 @@ def test_linear_theory_error_shrinks_like_one_over_S():
     for S in (3, 7):
         m = tq.pt_dimer(S, 0.3)
         errs.append(
-            abs(steady_state_exact(m)["varx"][0] - tq.linear_steady_state(m)["varx"][0]) / S
+            abs(steady_state_exact(m)["varx"][0] - tq.lattice.linear_steady_state(m)["varx"][0]) / S
         )
     assert errs[0] / errs[1] > 1.8
 
 
 def test_linear_rejects_bad_input():
     with pytest.raises(ValueError, match="transverse"):
-        tq.linearize(tq.driven_spin(10, 0.5))
+        tq.lattice.linearize(tq.driven_spin(10, 0.5))
     with pytest.raises(ValueError, match="dephasing"):
-        tq.linearize(tq.collective_dephasing(10))
+        tq.lattice.linearize(tq.collective_dephasing(10))
     with pytest.raises(ValueError, match="unstable"):
-        tq.linear_steady_state(tq.heisenberg_chain(10, 10, Jx=0.125, Jy=-0.6, convention="fig7"))
+        tq.lattice.linear_steady_state(
+            tq.heisenberg_chain(10, 10, Jx=0.125, Jy=-0.6, convention="fig7")
+        )
     with pytest.raises(ValueError, match="polarization"):
-        tq.linearize(tq.superradiance(10), polarization=[0.0])
+        tq.lattice.linearize(tq.superradiance(10), polarization=[0.0])
     with pytest.raises(ValueError, match="batch"):
-        tq.linearize(_batched())
+        tq.lattice.linearize(_batched())
 
 
 def _batched():
@@ -137,36 +141,36 @@ def _batched():
 def test_polarization_mapping_signs():
     # a gain-only site is polarised up: <S_z> = +S - <n>, and "down" is unstable there
     m = tq.SpinModel(10, gain=0.1)
-    sol = tq.linear_steady_state(m)
+    sol = tq.lattice.linear_steady_state(m)
     assert sol["Sz"][0] == pytest.approx(10.0, abs=1e-12)
     assert sol["varx"][0] == pytest.approx(5.0, rel=1e-12)  # coherent state: S/2
-    assert tq.linear_growth_rate(m, "down") > 0
+    assert tq.lattice.linear_growth_rate(m, "down") > 0
 
 
 def test_correlation_length_fit():
     s = np.arange(40)
     xi = 3.7
     C = np.exp(-s / xi) * (s % 2 == 0)
-    got, err = tq.correlation_length(C)
+    got, err = tq.lattice.correlation_length(C)
     assert got == pytest.approx(xi, rel=1e-12)
     # noisy data with errors: within 4 sigma of the truth
     rng = np.random.default_rng(1)
     e = 0.01 * np.ones_like(C)
-    got, err = tq.correlation_length(C + e * rng.normal(size=C.shape), err=e)
+    got, err = tq.lattice.correlation_length(C + e * rng.normal(size=C.shape), err=e)
     assert abs(got - xi) < 4 * err
     with pytest.raises(ValueError, match="one-dimensional"):
-        tq.correlation_length(np.ones((2, 2)))
+        tq.lattice.correlation_length(np.ones((2, 2)))
 
 
 def test_correlation_function_matches_site_resolved_and_symbols():
     m = tq.heisenberg_chain(12, 100, Jx=0.125, Jy=-0.45, convention="fig7")
-    sol = tq.linear_steady_state(m)
-    C, err = tq.correlation_function(sol)
-    C5, _ = tq.correlation_function(sol, site=5)
+    sol = tq.lattice.linear_steady_state(m)
+    C, err = tq.lattice.correlation_function(sol)
+    C5, _ = tq.lattice.correlation_function(sol, site=5)
     np.testing.assert_allclose(C, C5, atol=1e-12)
     assert C[0] == 1.0 and np.all(err == 0)
     assert np.all(np.abs(C[1::2]) < 1e-12) and C[2] > 0.5
-    xi, _ = tq.correlation_length(C, s_max=6)
+    xi, _ = tq.lattice.correlation_length(C, s_max=6)
     assert 1 < xi < 10
     # the per-trajectory estimator: G(d) = mean_x <S_x^+ S_{x+d}^-> with the same-site
     # ordering correction, on a deterministic 2D configuration
@@ -174,7 +178,7 @@ def test_correlation_function_matches_site_resolved_and_symbols():
     a = rng.normal(size=6) + 1j * rng.normal(size=6)
     b = rng.normal(size=6) + 1j * rng.normal(size=6)
     g = np.asarray(
-        tq.translation_averaged_functions((2, 3))["G_re"](jnp.asarray(a), jnp.asarray(b))
+        tq.lattice.translation_averaged_functions((2, 3))[0].fn(jnp.asarray(a), jnp.asarray(b))
     )
     sp = np.conj(a) * b
     sz = 0.5 * (abs(a) ** 2 - abs(b) ** 2)
@@ -200,5 +204,7 @@ def test_pt_linear_edge(make, expected):
     # loss sites down, gain sites up (the default polarization); both bosons are lost at
     # rate 2 gamma (amplitude damping gamma) and coupled by J (x x - p p) per bond:
     # eigenvalues -gamma +- lam (dimer), -gamma +- 2 J |cos k| (ring)
-    edge = scipy.optimize.brentq(lambda J: tq.linear_growth_rate(make(J)), 0.05, 3.0, xtol=1e-14)
+    edge = scipy.optimize.brentq(
+        lambda J: tq.lattice.linear_growth_rate(make(J)), 0.05, 3.0, xtol=1e-14
+    )
     assert abs(edge - expected) < 1e-8

@@ -9,10 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import exact_times, paper
 
 import twoqs_jax as tq
-from twoqs_jax._exact.solve import solve_exact
-from twoqs_jax._twa import simulate_twa, steady_state_twa
 
 Z = 4.0
 S_RING = 5000
@@ -23,10 +22,8 @@ def _exact_vs_twa(n, S, t_final, n_traj, dt):
     state = tq.along_x(n)
     ts = np.linspace(0.0, t_final, 5)
     obs = ("Sx", "Sy", "Sz", "SpSm")
-    ex = solve_exact(m, state, ts, observables=obs)
-    tw = simulate_twa(
-        m, state, t_final=t_final, dt=dt, n_traj=n_traj, key=0, save_times=ts, observables=obs
-    )
+    ex = exact_times(m, state, ts, observables=obs)
+    tw = tq.solve(m, state, tq.SaveAt(ts), paper(dt), n_traj=n_traj, key=0, observables=obs)
     return ex, tw
 
 
@@ -62,26 +59,22 @@ def _ring_vs_linear(n, jys, n_traj, key):
     # t_burn = 20 >> 1 / (2 |growth rate|) ~ 2.2 at J_y = -0.3 (covariances relax at twice
     # the amplitude rate); "fock" sampling keeps the spin-length noise of the initial Fock
     # state O(1) instead of O(S) (Var S_z is then not dominated by it)
-    sol = steady_state_twa(
+    sol = tq.solve(
         ms,
         tq.spin_down(n),
-        t_burn=20.0,
-        t_avg=20.0,
-        dt=0.02,
+        tq.SteadyState(t_burn=20.0, t_avg=20.0, every=0.1),
+        tq.TWOQS(tq.EulerMaruyama(0.02), sampling="fock", constraint=None),
         n_traj=n_traj,
         key=key,
-        avg_every=5,
-        fock_sampling="fock",
-        observables=("Sz", "varx", "vary", "G_re"),
-        functions=tq.translation_averaged_functions(n),
+        observables=("Sz", "varx", "vary") + tq.lattice.translation_averaged_functions(n),
     )
-    C, Cerr = tq.correlation_function(sol)
+    C, Cerr = tq.lattice.correlation_function(sol)
     for p, jy in enumerate(jys):
-        lin = tq.linear_steady_state(
+        lin = tq.lattice.linear_steady_state(
             tq.heisenberg_chain(n, S_RING, Jx=0.125, Jy=float(jy), convention="fig7"),
             lattice=(n, 1),
         )
-        Cl, _ = tq.correlation_function(lin)
+        Cl, _ = tq.lattice.correlation_function(lin)
         # site averages (every site is equivalent on the ring): the sems are per site and
         # correlated, so the mean sem is a conservative error of the site average
         # Bias budgets. <S_z>: the linear <n> is exact to O(1); TWOQS's clipped Wigner
@@ -124,16 +117,13 @@ def test_transition_located_at_linear_edge():
     ms = jax.vmap(lambda jy: tq.heisenberg_chain(n, S_RING, Jx=0.125, Jy=jy, convention="fig7"))(
         jnp.asarray(jys)
     )
-    sol = steady_state_twa(
+    sol = tq.solve(
         ms,
         tq.spin_down(n),
-        t_burn=300.0,
-        t_avg=50.0,
-        dt=0.02,
+        tq.SteadyState(t_burn=300.0, t_avg=50.0, every=0.2),
+        tq.TWOQS(tq.EulerMaruyama(0.02), sampling="fock", constraint=None),
         n_traj=32,
         key=5,
-        avg_every=10,
-        fock_sampling="fock",
         observables=("Sz",),
     )
     z = np.mean(sol["Sz"], axis=-1) / S_RING
@@ -142,4 +132,4 @@ def test_transition_located_at_linear_edge():
     k = int(np.argmin(polarised))  # first non-polarised point
     assert np.all(polarised[:k]) and not np.any(polarised[k:]), z
     edge = 0.5 * (jys[k - 1] + jys[k])
-    assert abs(edge - tq.xyz_chain_critical_Jy(0.125, 1.0, "fig7")) <= 0.02
+    assert abs(edge - tq.lattice.xyz_chain_critical_Jy(0.125, 1.0, "fig7")) <= 0.02

@@ -12,6 +12,7 @@ import pytest
 import qutip
 import scipy.linalg
 import scipy.sparse as sp
+from helpers import meanfield_times
 
 import twoqs_jax as tq
 from twoqs_jax._meanfield.meanfield import meanfield_vector_field
@@ -181,7 +182,7 @@ def test_qubit_lmg_matches_paper001_eq10_collective_part():
 def test_solve_meanfield_driven_spin_fixed_point_and_observables():
     # Below Omega = Gamma the driven spin relaxes to Z = -sqrt(1 - (Omega/Gamma)^2), Y = +Omega/Gamma
     S, Om = 100, 0.5
-    sol = tq.solve_meanfield(tq.driven_spin(S, Om), tq.spin_down(), t_final=60.0, n_save=11)
+    sol = meanfield_times(tq.driven_spin(S, Om), tq.spin_down(), np.linspace(0, 60.0, 11))
     assert sol.method == "meanfield"
     assert sol["Sz"].shape == (11, 1) and sol["SpSm"].shape == (11, 1, 1)
     np.testing.assert_allclose(sol["Sz"][-1, 0] / S, -np.sqrt(1 - Om**2), atol=1e-8)
@@ -192,13 +193,15 @@ def test_solve_meanfield_driven_spin_fixed_point_and_observables():
 
 def test_solve_meanfield_bad_input():
     m = tq.driven_spin(10, 0.5)
-    with pytest.raises(ValueError, match="t_final"):
-        tq.solve_meanfield(m, tq.spin_down(), t_final=-1.0)
-    with pytest.raises(ValueError, match="exactly one"):
-        tq.solve_meanfield(m, tq.spin_down())
+    with pytest.raises(ValueError, match="ts"):
+        meanfield_times(m, tq.spin_down(), [np.nan, 1.0])
+    with pytest.raises(ValueError, match="t_burn"):
+        tq.solve(m, tq.spin_down(), tq.SteadyState(), tq.MeanField())
     with pytest.raises(ValueError, match="state"):
-        tq.solve_meanfield(m, tq.spin_down(2), t_final=1.0)
-    with pytest.raises(ValueError, match="times"):
-        tq.solve_meanfield(m, tq.spin_down(), times=[0.0, 2.0, 1.0])
-    with pytest.raises(ValueError, match="model"):
-        tq.solve_meanfield("lmg", tq.spin_down(), t_final=1.0)
+        meanfield_times(m, tq.spin_down(2), [0.0, 1.0])
+    with pytest.raises(ValueError, match="ts"):
+        meanfield_times(m, tq.spin_down(), [0.0, 2.0, 1.0])
+    with pytest.raises(ValueError, match="SpinModel|no solver"):
+        meanfield_times("lmg", tq.spin_down(), [0.0, 1.0])
+    with pytest.raises(ValueError, match="rtol"):
+        tq.MeanField(rtol=-1.0)

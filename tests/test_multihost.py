@@ -1,7 +1,7 @@
 """Multi-host TWOQS through JAX's own runtime: two processes on this machine.
 
 Each process calls ``jax.distributed.initialize`` (coordinator on localhost, gloo CPU
-collectives) and owns two CPU devices; ``steady_state_twa(..., devices=jax.devices())``
+collectives) and owns two CPU devices; ``tq.solve(..., options=tq.Options(devices=jax.devices()))``
 shards every chunk over the four global devices. Every process must get the result of a
 one-device run with the same key (trajectory ``i`` always draws from ``fold_in(key, i)``).
 Marked slow: it starts two Python processes (about 15 s).
@@ -26,9 +26,11 @@ jax.config.update("jax_cpu_collectives_implementation", "gloo")
 jax.distributed.initialize(coordinator_address=sys.argv[3], num_processes=int(sys.argv[2]),
                            process_id=int(sys.argv[1]))
 import twoqs_jax as tq
-sol = tq.steady_state_twa(tq.driven_spin(20, 1.5), tq.spin_down(), t_burn=2.0, t_avg=2.0,
-                          dt=0.02, n_traj=1024, key=3, avg_every=25,
-                          observables=("Sz", "varz"), chunk_size=512, devices=jax.devices())
+sol = tq.solve(tq.driven_spin(20, 1.5), tq.spin_down(),
+               tq.SteadyState(t_burn=2.0, t_avg=2.0, every=0.5),
+               tq.TWOQS.paper(tq.EulerMaruyama(0.02)), n_traj=1024, key=3,
+               observables=("Sz", "varz"),
+               options=tq.Options(chunk_size=512, devices=jax.devices()))
 print("RESULT " + json.dumps(dict(Sz=float(sol["Sz"][0]), sem=float(sol.sem["Sz"][0]),
                                   varz=float(sol["varz"][0]), n_devices=sol.stats["n_devices"],
                                   global_devices=len(jax.devices()),
@@ -66,18 +68,15 @@ def test_two_processes_shard_like_one_device(tmp_path):
         assert p.returncode == 0, err[-3000:]
         line = [x for x in out.splitlines() if x.startswith("RESULT ")][-1]
         results.append(json.loads(line[len("RESULT ") :]))
-    ref = tq.steady_state_twa(
+    ref = tq.solve(
         tq.driven_spin(20, 1.5),
         tq.spin_down(),
-        t_burn=2.0,
-        t_avg=2.0,
-        dt=0.02,
+        tq.SteadyState(t_burn=2.0, t_avg=2.0, every=0.5),
+        tq.TWOQS.paper(tq.EulerMaruyama(0.02)),
         n_traj=1024,
         key=3,
-        avg_every=25,
         observables=("Sz", "varz"),
-        chunk_size=512,
-        shard=False,
+        options=tq.Options(chunk_size=512, shard=False),
     )
     for r in results:
         assert (r["global_devices"], r["local_devices"], r["n_devices"]) == (4, 2, 4)

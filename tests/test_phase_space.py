@@ -13,7 +13,7 @@ from twoqs_jax._phase_space.drift import (
     hamiltonian_drift,
     hamiltonian_drift_autodiff,
 )
-from twoqs_jax._phase_space.observables import trajectory_observables
+from twoqs_jax._phase_space.observables import trajectory_primitives
 from twoqs_jax._phase_space.sampling import sample_initial
 
 Z = 4.5  # z-score of the statistical checks (fixed keys; many comparisons per test)
@@ -126,7 +126,7 @@ def _sample(k, fock, S, theta, phi, n=40_000, key=3):
                 kk, spin, jnp.array([theta]), jnp.array([phi]), k, fock, jnp.float64
             )
         )(keys)
-        return jax.vmap(lambda x, y: trajectory_observables(x, y, spin, k, names))(a, b)
+        return jax.vmap(lambda x, y: trajectory_primitives(x, y, spin, k, names))(a, b)
 
     return run(keys)
 

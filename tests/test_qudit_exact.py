@@ -87,7 +87,7 @@ def test_purity_and_negativity_direct():
 
 def test_refuses_large_systems():
     m = QuditLMG.spin_ladder(4, V=1.0, gamma_I=1.0, n=5)
-    with pytest.raises(ValueError, match="exceeds `max_dim`"):
+    with pytest.raises(ValueError, match="exceeds `max_memory`"):
         exact.steady_state(m)
     with pytest.raises(ValueError, match="particle number"):
         exact.steady_state(QuditLMG.spin_ladder(3, gamma_I=1.0))

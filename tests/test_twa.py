@@ -8,20 +8,22 @@ Each compiled kernel is reused across several systems by batching the models (an
 initial states): the default tests compile about ten kernels.
 """
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from systems import exact
 
 import twoqs_jax as tq
-from twoqs_jax._twa import simulate_twa, steady_state_twa
-
-from systems import exact
 
 Z = 4.0
 T_FINAL, DT, N_SAVE = 2.0, 0.01, 5
+
+
+def paper(dt, representation="W", noise="two_point"):
+    """Paper 003's TWOQS variant (coherent sampling, no constraint), as these tests' budgets
+    were set for it."""
+    return tq.TWOQS.paper(tq.EulerMaruyama(dt, noise=noise), representation)
 
 
 def stack(*trees):
@@ -63,15 +65,13 @@ def single_site_exact():
 def test_figs_1_to_3_single_spin(rep, single_site_exact):
     model = stack(*[s[2] for s in SYSTEMS])
     state = stack(*[s[3] for s in SYSTEMS])
-    sol = simulate_twa(
+    sol = tq.solve(
         model,
         state,
-        t_final=T_FINAL,
-        dt=DT,
+        tq.SaveAt(np.linspace(0, T_FINAL, N_SAVE)),
+        paper(DT, rep),
         n_traj=2000,
         key=11,
-        n_save=N_SAVE,
-        representation=rep,
         observables=("Sx", "Sy", "Sz", "varx", "vary", "varz"),
     )
     assert sol["Sz"].shape == (len(SYSTEMS), N_SAVE, 1)
@@ -106,15 +106,13 @@ def test_one_axis_twisting_squeezing():
     exs = [exact.solve(m, tq.spin_down(), times) for m in models]
     err = {}
     for rep in ("W", "Q"):
-        sol = simulate_twa(
+        sol = tq.solve(
             stack(*models),
             tq.spin_down(),
-            t_final=1.0,
-            dt=0.005,
+            tq.SaveAt(times),
+            paper(0.005, rep),
             n_traj=2000,
             key=13,
-            n_save=5,
-            representation=rep,
             observables=("Sz", "vary", "xi2"),
         )
         err[rep] = max(
@@ -138,14 +136,13 @@ def test_lmg_dimer_phases():
     state = tq.SpinCoherentState([np.pi, 0.0], 0.0)
     times = np.linspace(0, 3.0, 4)
     exs = [exact.solve(m, state, times) for m in models]
-    sol = simulate_twa(
+    sol = tq.solve(
         stack(*models),
         state,
-        t_final=3.0,
-        dt=0.01,
+        tq.SaveAt(times),
+        paper(0.01),
         n_traj=2000,
         key=14,
-        n_save=4,
         observables=("Sx", "Sz", "SpSm", "SzSz"),
     )
     assert sol["SpSm"].shape == (2, 4, 2, 2) and np.iscomplexobj(sol["SpSm"])
@@ -170,16 +167,13 @@ def test_steady_state_driven_spin():
     """
     oms = jnp.asarray([0.5, 1.5])
     exs = [exact.steady(tq.driven_spin(100, float(om))) for om in oms]
-    sol = steady_state_twa(
+    sol = tq.solve(
         jax.vmap(lambda om: tq.driven_spin(100, om))(oms),
         tq.spin_down(),
-        t_burn=30.0,
-        t_avg=10.0,
-        dt=0.02,
+        tq.SteadyState(t_burn=30.0, t_avg=10.0, every=0.1),
+        tq.TWOQS(tq.EulerMaruyama(0.02), sampling="coherent", constraint="spin_length"),
         n_traj=500,
         key=15,
-        avg_every=5,
-        conserve_spin=True,
         observables=("Sx", "Sy", "Sz", "varx", "vary", "varz"),
     )
     assert sol.times is None and sol["Sz"].shape == (2, 1)
@@ -200,15 +194,13 @@ def test_steady_state_bias_without_projection():
     test pins the size of the bias at S = 100 so that a change is noticed."""
     oms = jnp.asarray([0.5, 1.5])
     exs = [exact.steady(tq.driven_spin(100, float(om))) for om in oms]
-    sol = steady_state_twa(
+    sol = tq.solve(
         jax.vmap(lambda om: tq.driven_spin(100, om))(oms),
         tq.spin_down(),
-        t_burn=30.0,
-        t_avg=10.0,
-        dt=0.02,
+        tq.SteadyState(t_burn=30.0, t_avg=10.0, every=0.1),
+        paper(0.02),
         n_traj=1000,
         key=16,
-        avg_every=5,
         observables=("Sy", "Sz"),
     )
     check(sol, 0, exs[0], "Sz", bias=4.0)
@@ -220,9 +212,16 @@ def test_chunk_size_and_batch_invariance():
     """Same key -> the same numbers for any chunk size, and a batch of models gives each
     member exactly what it gives alone (trajectory i always draws from fold_in(key, i))."""
     m = tq.driven_spin(10, 1.5)
-    kw = dict(t_final=0.2, dt=0.01, n_traj=10, key=7, n_save=3, observables=("Sz", "varx", "xi2"))
-    a = simulate_twa(m, tq.spin_down(), chunk_size=3, **kw)
-    b = simulate_twa(stack(m, tq.driven_spin(10, 0.5)), tq.spin_down(), chunk_size=4, **kw)
+    args = (tq.SaveAt([0.0, 0.1, 0.2]), paper(0.01))
+    kw = dict(n_traj=10, key=7, observables=("Sz", "varx", "xi2"))
+    a = tq.solve(m, tq.spin_down(), *args, options=tq.Options(chunk_size=3), **kw)
+    b = tq.solve(
+        stack(m, tq.driven_spin(10, 0.5)),
+        tq.spin_down(),
+        *args,
+        options=tq.Options(chunk_size=4),
+        **kw,
+    )
     for name in ("Sz", "varx", "xi2"):
         np.testing.assert_allclose(a[name], b[name][0], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(a.sem[name], b.sem[name][0], rtol=1e-10, atol=1e-12)
@@ -231,34 +230,35 @@ def test_chunk_size_and_batch_invariance():
 
 def test_bad_input_and_blow_up():
     m, st = tq.driven_spin(10, 1.5), tq.spin_down()
-    kw = dict(t_final=1.0, dt=0.01, n_traj=10, key=0)
+    save, method = tq.SaveAt([0.0, 0.5, 1.0]), paper(0.01)
+    kw = dict(n_traj=10, key=0)
     for bad, match in (
-        (dict(dt=0.0), "dt"),
-        (dict(dt=-1.0), "dt"),
-        (dict(t_final=0.001), "t_final"),
-        (dict(n_traj=1), "n_traj"),
-        (dict(observables=("Sw",)), "Sw"),
-        (dict(save_times=[0.5, 2.0]), "save_times"),
-        (dict(representation="X"), "representation"),
-        (dict(fock_sampling="ring"), "fock_sampling"),
-        (dict(noise="uniform"), "noise"),
+        (lambda: tq.EulerMaruyama(0.0), "dt"),
+        (lambda: tq.EulerMaruyama(-1.0), "dt"),
+        (lambda: tq.solve(m, st, tq.SaveAt([0.0]), method, **kw), "two saving times"),
+        (lambda: tq.solve(m, st, save, method, n_traj=1, key=0), "n_traj"),
+        (lambda: tq.solve(m, st, save, method, observables=("Sw",), **kw), "Sw"),
+        (lambda: tq.solve(m, st, tq.SaveAt([0.0, 0.5, 2.005]), method, **kw), "integer"),
+        (lambda: tq.TWOQS(tq.EulerMaruyama(0.01), representation="X"), "representation"),
+        (lambda: tq.TWOQS(tq.EulerMaruyama(0.01), sampling="ring"), "sampling"),
+        (lambda: tq.EulerMaruyama(0.01, noise="uniform"), "noise"),
+        (lambda: tq.SteadyState(t_burn=1.0, t_avg=0.0), "t_avg"),
+        (lambda: tq.solve(m, st, tq.SteadyState(), method, **kw), "t_burn"),
+        (lambda: tq.solve(m, tq.spin_down(2), save, method, **kw), "sites"),
+        (lambda: tq.solve(m, st, save, method, n_traj=10), "key"),
+        (lambda: tq.solve(m, st, save, tq.MeanField(), **kw), "n_traj"),
     ):
         with pytest.raises(ValueError, match=match):
-            simulate_twa(m, st, **{**kw, **bad})
-    with pytest.raises(ValueError, match="t_avg"):
-        steady_state_twa(m, st, t_burn=1.0, t_avg=0.0, dt=0.01, n_traj=10, key=0)
-    with pytest.raises(ValueError, match="sites"):
-        simulate_twa(m, tq.spin_down(2), **kw)
+            bad()
     # a step far beyond stability: the state overflows -> an error, never NaN means
     with pytest.raises(RuntimeError, match="smaller `dt`"):
-        simulate_twa(
+        tq.solve(
             tq.driven_spin(10, 50.0),
             st,
-            t_final=400.0,
-            dt=2.0,
+            tq.SaveAt([0.0, 400.0]),
+            paper(2.0),
             n_traj=2,
             key=0,
-            n_save=2,
             observables=("Sz",),
         )
 
@@ -272,16 +272,14 @@ def test_driven_spin_fock_sampling_s10(fock):
     m = tq.driven_spin(10, 1.5)
     times = np.linspace(0, 4, 9)
     ex = exact.solve(m, tq.spin_down(), times)
-    sol = simulate_twa(
+    sol = tq.solve(
         m,
         tq.spin_down(),
-        t_final=4,
-        dt=0.01,
+        tq.SaveAt(times),
+        tq.TWOQS(tq.EulerMaruyama(0.01), sampling=fock, constraint=None),
         n_traj=8000,
         key=21,
-        n_save=9,
         observables=("Sx", "Sy", "Sz", "varz"),
-        fock_sampling=fock,
     )
     dev = check(sol, slice(None), ex, "Sz", bias=4.0 if fock == "coherent" else 2.5)
     assert dev > 0
@@ -292,10 +290,20 @@ def test_two_point_noise_and_float32_agree():
     """Weak two-point increments (the default) and float32 trajectories give the Gaussian
     float64 results within statistical error (driven spin S = 100, decay + field)."""
     m = tq.driven_spin(100, 1.5)
-    kw = dict(t_final=2.0, dt=0.01, n_traj=20000, n_save=5, observables=("Sz", "varz"))
-    ref = simulate_twa(m, tq.spin_down(), key=1, noise="gaussian", **kw)
-    for extra in (dict(noise="two_point"), dict(dtype="float32", noise="gaussian")):
-        sol = simulate_twa(m, tq.spin_down(), key=2, **kw, **extra)
+    save = tq.SaveAt(np.linspace(0, 2.0, 5))
+    kw = dict(n_traj=20000, observables=("Sz", "varz"))
+    ref = tq.solve(m, tq.spin_down(), save, paper(0.01, noise="gaussian"), key=1, **kw)
+    for noise, dtype in (("two_point", None), ("gaussian", "float32")):
+        sol = tq.solve(
+            m,
+            tq.spin_down(),
+            save,
+            paper(0.01, noise=noise),
+            key=2,
+            options=tq.Options(dtype=dtype),
+            **kw,
+        )
+        extra = (noise, dtype)
         for name in ("Sz", "varz"):
             sem = np.hypot(ref.sem[name], sol.sem[name])
             assert np.all(np.abs(sol[name] - ref[name]) <= Z * sem + 1e-3), (extra, name)
@@ -305,12 +313,9 @@ def test_uneven_saving_grids_give_one_row_per_time():
     # Saving steps 3 and 10 (block = gcd = 1): only the saved blocks may come back, in order,
     # and they must equal the same times taken from a run that saves every step.
     model = tq.driven_spin(5, 1.5)
-    kw = dict(t_final=1.0, dt=0.1, n_traj=64, key=0, observables=["Sz"], dtype="float64")
-    sparse = tq.simulate_twa(model, tq.spin_down(), save_times=[0.3, 1.0], **kw)
-    dense = tq.simulate_twa(model, tq.spin_down(), n_save=11, **kw)
-    np.testing.assert_allclose(sparse.times, [0.3, 1.0])
-    assert sparse["Sz"].shape == (2, 1)
-    np.testing.assert_allclose(sparse["Sz"], dense["Sz"][[3, 10]], rtol=1e-12)
-    odd = tq.simulate_twa(model, tq.spin_down(), n_save=4, **{**kw, "t_final": 0.7})
-    assert odd["Sz"].shape == (len(odd.times), 1)
-    assert np.all(np.abs(odd["Sz"]) > 0)
+    kw = dict(n_traj=64, key=0, observables=["Sz"], options=tq.Options(dtype="float64"))
+    sparse = tq.solve(model, tq.spin_down(), tq.SaveAt([0.0, 0.3, 1.0]), paper(0.1), **kw)
+    dense = tq.solve(model, tq.spin_down(), tq.SaveAt(np.linspace(0, 1, 11)), paper(0.1), **kw)
+    np.testing.assert_allclose(sparse.times, [0.0, 0.3, 1.0])
+    assert sparse["Sz"].shape == (3, 1)
+    np.testing.assert_allclose(sparse["Sz"], dense["Sz"][[0, 3, 10]], rtol=1e-12)

@@ -8,7 +8,7 @@ steady state. Measurements behind every number here: notes/relaxation.md (shared
 
 Tolerance of every comparison: ``|twa - exact| <= Z * sem + bias`` (as in tests/test_twa.py),
 the exact value has no error. The protocol of the steady-state tests is the one of the
-measurements: spin-length projection (``conserve_spin=True``), two-point increments, float32,
+measurements: spin-length projection (``constraint="spin_length"``), two-point increments, float32,
 dt = 0.02, t_avg = 10, avg_every = 25, paper's coherent sampling of the initial Fock state.
 """
 
@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import exact_times
 
 import twoqs_jax as tq
 
@@ -39,24 +40,20 @@ BIAS_SS = {0.5: 1.0, 1.5: 0.2 * DT * S_BIG}
 
 def _steady(t_burn, key, omegas=OMEGAS):
     models = jax.vmap(lambda om: tq.driven_spin(S_BIG, om))(jnp.asarray(omegas))
-    return tq.steady_state_twa(
+    return tq.solve(
         models,
         tq.spin_down(),
-        t_burn=t_burn,
-        t_avg=10.0,
-        dt=DT,
+        tq.SteadyState(t_burn=t_burn, t_avg=10.0, every=25 * DT),
+        tq.TWOQS(tq.EulerMaruyama(DT, noise="two_point"), sampling="coherent"),
         n_traj=N_TRAJ,
         key=key,
-        avg_every=25,
-        conserve_spin=True,
-        dtype="float32",
-        noise="two_point",
         observables=("Sz",),
+        options=tq.Options(dtype="float32"),
     )
 
 
 def _exact_sz(S, omega):
-    return tq.driven_spin_steady_state(S, omega)["Sz"]
+    return tq.exact.driven_spin_steady_state(S, omega)["Sz"]
 
 
 @pytest.fixture(scope="module")
@@ -123,20 +120,15 @@ def test_time_resolved_relaxation_s50():
     S, om = 50, 1.5
     model = tq.driven_spin(S, om)
     times = np.linspace(0.0, 300.0, 301)
-    ex = np.asarray(tq.solve_exact(model, tq.spin_down(), times, observables=("Sz",))["Sz"])[:, 0]
+    ex = np.asarray(exact_times(model, tq.spin_down(), times, observables=("Sz",))["Sz"])[:, 0]
     ss = _exact_sz(S, om)
     assert abs(ex[-1] - ss) < 0.05, (ex[-1], ss)  # the exact evolution has relaxed by t = 300
-    kw = dict(
-        t_final=300.0,
-        dt=DT,
-        n_traj=4000,
-        save_times=times,
-        conserve_spin=True,
-        dtype="float32",
-        noise="two_point",
-        observables=("Sz",),
-    )
-    fock = tq.simulate_twa(model, tq.spin_down(), key=41, fock_sampling="fock", **kw)
+    kw = dict(n_traj=4000, observables=("Sz",), options=tq.Options(dtype="float32"))
+
+    def method(sampling):
+        return tq.TWOQS(tq.EulerMaruyama(DT, noise="two_point"), sampling=sampling)
+
+    fock = tq.solve(model, tq.spin_down(), tq.SaveAt(times), method("fock"), key=41, **kw)
     est, sem = np.asarray(fock["Sz"])[:, 0], np.asarray(fock.sem["Sz"])[:, 0]
     bad = np.abs(est - ex)[1:] > Z * sem[1:] + 0.04 * S
     assert not bad.any(), (times[1:][bad], est[1:][bad], ex[1:][bad], sem[1:][bad])
@@ -150,7 +142,7 @@ def test_time_resolved_relaxation_s50():
         env_twa, env_ex = envelope(est, a, b), envelope(ex, a, b)
         assert abs(env_twa - env_ex) < 0.1 * env_ex + Z * sem.max(), (a, b, env_twa, env_ex)
     # the paper's coherent sampling dephases far too early
-    coh = tq.simulate_twa(model, tq.spin_down(), key=42, fock_sampling="coherent", **kw)
+    coh = tq.solve(model, tq.spin_down(), tq.SaveAt(times), method("coherent"), key=42, **kw)
     est_c = np.asarray(coh["Sz"])[:, 0]
     env_c, env_ex = envelope(est_c, 40, 80), envelope(ex, 40, 80)
     assert env_c < 0.3 * env_ex, (env_c, env_ex)

@@ -2,15 +2,15 @@
 
 Near a polarised state the variance along the mean spin is O(1) in the exact dynamics
 (0 for ``|S, +-S>``), so it exposes two O(S) artefacts of the paper-003 defaults
-(``fock_sampling="coherent"``, ``conserve_spin=False``; numbers in notes/engine.md, section
-"Second moments along the mean spin"):
+(``tq.TWOQS.paper``: ``sampling="coherent"``, ``constraint=None``; numbers in notes/engine.md,
+section "Second moments along the mean spin"):
 
 - the coherent approximation of the Fock state ``|2S>_b`` (paper 003 Eq. 18) gives each
   trajectory's Schwinger-boson number ``N = |alpha|^2 + |beta|^2`` a spread ``Var N = 2S + 1/2``
   instead of the Fock value ``1/2``; it adds exactly ``S/2`` to ``Var(S_z)`` of ``|S, +-S>``;
 - without the projection ``N`` diffuses (positive diffusion approximation), adding more.
 
-``fock_sampling="fock", conserve_spin=True`` removes both. It leaves an intrinsic residual
+``sampling="fock", constraint="spin_length"`` (the default of ``tq.TWOQS``) removes both. It leaves an intrinsic residual
 ``Var(S_z) -> 1/4`` in the relaxed ground state (exact 0): ``N`` keeps its exact Wigner spread
 ``1/2``, but the relaxed a-mode noise (``Var|alpha|^2 = 1/4``) is no longer correlated with it
 (exact Wigner: ``Cov(|alpha|^2, N) = 1/4``), so ``Var(s_z) - 1/8 = 1/4 + 1/8 - 0 - 1/8``.
@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import exact_times
 
 import twoqs_jax as tq
 
@@ -39,17 +40,19 @@ B_S, C_REL = 0.025, 0.3
 TIMES = np.arange(9.0)  # 0 .. 8 in steps of 1
 NAMES = ("superradiance_up", "driven_down", "superradiance_x")
 CONFIGS = {
-    "default": dict(),  # paper 003: coherent sampling, no projection
-    "fock_projected": dict(fock_sampling="fock", conserve_spin=True),
+    "default": dict(sampling="coherent", constraint=None),  # paper 003
+    "fock_projected": dict(sampling="fock", constraint="spin_length"),
 }
 # per-trajectory moments of |alpha|^2 and N (the mechanism of the ground-state residual)
-FUNCTIONS = {
-    "na": lambda a, b: jnp.abs(a) ** 2,
-    "na2": lambda a, b: jnp.abs(a) ** 4,
-    "N": lambda a, b: jnp.abs(a) ** 2 + jnp.abs(b) ** 2,
-    "N2": lambda a, b: (jnp.abs(a) ** 2 + jnp.abs(b) ** 2) ** 2,
-    "naN": lambda a, b: jnp.abs(a) ** 2 * (jnp.abs(a) ** 2 + jnp.abs(b) ** 2),
-}
+FUNCTIONS = (
+    tq.PhaseSpaceFunction("na", lambda a, b: jnp.abs(a) ** 2),
+    tq.PhaseSpaceFunction("na2", lambda a, b: jnp.abs(a) ** 4),
+    tq.PhaseSpaceFunction("N", lambda a, b: jnp.abs(a) ** 2 + jnp.abs(b) ** 2),
+    tq.PhaseSpaceFunction("N2", lambda a, b: (jnp.abs(a) ** 2 + jnp.abs(b) ** 2) ** 2),
+    tq.PhaseSpaceFunction(
+        "naN", lambda a, b: jnp.abs(a) ** 2 * (jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
+    ),
+)
 
 
 def _systems():
@@ -63,7 +66,7 @@ def runs():
     """Exact references and the two TWOQS configurations (one compiled batch each)."""
     models, states = _systems()
     exact = [
-        tq.solve_exact(m, s, TIMES, observables=("varx", "vary", "varz"))
+        exact_times(m, s, TIMES, observables=("varx", "vary", "varz"))
         for m, s in zip(models, states)
     ]
 
@@ -72,18 +75,14 @@ def runs():
 
     twa = {}
     for label, kw in CONFIGS.items():
-        twa[label] = tq.simulate_twa(
+        twa[label] = tq.solve(
             stack(models),
             stack(states),
-            t_final=8.0,
-            dt=0.005,
+            tq.SaveAt(TIMES),
+            tq.TWOQS(tq.EulerMaruyama(0.005, noise="two_point"), **kw),
             n_traj=20000,
             key=5,
-            n_save=9,
-            noise="two_point",
-            observables=("Sz", "Sy", "varx", "vary", "varz") + tuple(FUNCTIONS),
-            functions=FUNCTIONS,
-            **kw,
+            observables=("Sz", "Sy", "varx", "vary", "varz") + FUNCTIONS,
         )
     return exact, twa
 
@@ -134,7 +133,7 @@ def test_driven_spin_steady_variances(runs):
     (``driven_spin_steady_state``); the default's Var(S_z) grows without bound (spin-length
     diffusion on top of the S/2 initial spread)."""
     exact, twa = runs
-    ss = tq.driven_spin_steady_state(S, 0.5)
+    ss = tq.exact.driven_spin_steady_state(S, 0.5)
     ss_varz = ss["Sz2"] - ss["Sz"] ** 2
     # Sx^2 + Sy^2 = S^+S^- - S_z, so Var(S_x) + Var(S_y) = SpSm - Sz - Sx^2 - Sy^2
     ss_vperp = ss["SpSm"] - ss["Sz"] - ss["Sx"] ** 2 - ss["Sy"] ** 2
@@ -166,7 +165,7 @@ def test_ground_state_residual_is_intrinsic(runs):
     sol = twa["fock_projected"]
     for p, t_relaxed in ((0, 7.0), (2, 4.0)):  # the decay from spin up starts slowly
         late = TIMES >= t_relaxed
-        m = {k: np.asarray(sol[k])[p, :, 0] for k in FUNCTIONS}
+        m = {f.name: np.asarray(sol[f.name])[p, :, 0] for f in FUNCTIONS}
         var_na = m["na2"] - m["na"] ** 2
         var_n = m["N2"] - m["N"] ** 2
         cov = m["naN"] - m["na"] * m["N"]

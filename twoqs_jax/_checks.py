@@ -19,44 +19,76 @@ def _short(value) -> str:
     return f"array of shape {arr.shape} (first values {arr.ravel()[:4].tolist()})"
 
 
-def check_finite(name: str, value) -> None:
+def is_complex(value) -> bool:
+    """True when ``value`` (a number, array or tracer) has a complex dtype."""
+    if isinstance(value, complex):
+        return True
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(value).dtype
+        except (TypeError, ValueError):
+            return False
+    return np.issubdtype(dtype, np.complexfloating)
+
+
+def check_real(name: str, value, where: str = "") -> None:
+    """Raise if ``value`` is complex (works on tracers: the dtype is known while tracing).
+
+    A complex number where the physics needs a real one is an error, never a silent cast
+    (e.g. ``Omega = 1 + 1j`` in ``H = Omega S_x`` would make ``H`` non-Hermitian).
+    """
+    if is_complex(value):
+        raise ValueError(
+            f"`{name}` must be real{where}, got the complex value {_short(value)}."
+            if is_concrete(value)
+            else f"`{name}` must be real{where}, got a complex array."
+        )
+
+
+def check_finite(name: str, value, where: str = "") -> None:
     """Raise if ``value`` holds NaN or inf."""
     if not is_concrete(value):
         return
     arr = np.asarray(value)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` must be finite, got {_short(value)}.")
+        raise ValueError(f"`{name}` must be finite{where}, got {_short(value)}.")
 
 
-def check_nonnegative(name: str, value) -> None:
+def check_nonnegative(name: str, value, where: str = "") -> None:
     """Raise if ``value`` holds a negative, NaN or infinite entry."""
     if not is_concrete(value):
         return
-    check_finite(name, value)
+    check_finite(name, value, where)
     arr = np.asarray(value)
     if np.any(arr < 0):
-        raise ValueError(f"`{name}` must be >= 0 (a Lindblad rate), got {_short(value)}.")
+        raise ValueError(f"`{name}` must be >= 0 (a Lindblad rate){where}, got {_short(value)}.")
 
 
-def check_positive(name: str, value) -> None:
+check_nonnegative_rate = check_nonnegative
+
+
+def check_positive(name: str, value, where: str = "") -> None:
     """Raise if ``value`` holds an entry <= 0, NaN or inf."""
     if not is_concrete(value):
         return
-    check_finite(name, value)
+    check_finite(name, value, where)
     arr = np.asarray(value)
     if np.any(arr <= 0):
-        raise ValueError(f"`{name}` must be > 0, got {_short(value)}.")
+        raise ValueError(f"`{name}` must be > 0{where}, got {_short(value)}.")
 
 
-def check_spin_length(name: str, value) -> None:
+def check_spin_length(name: str, value, where: str = "") -> None:
     """Raise unless every entry is a positive multiple of 1/2."""
+    check_real(name, value, where)
     if not is_concrete(value):
         return
-    check_positive(name, value)
+    check_positive(name, value, where)
     arr = np.asarray(value, dtype=float)
     if np.any(np.abs(2 * arr - np.round(2 * arr)) > 1e-9):
         raise ValueError(
-            f"`{name}` (spin length S) must be a positive multiple of 1/2, got {_short(value)}."
+            f"`{name}` (spin length S) must be a positive multiple of 1/2{where}, "
+            f"got {_short(value)}."
         )
 
 

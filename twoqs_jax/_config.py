@@ -15,19 +15,27 @@ state, a method with its settings, optionally a parameter sweep, and an output f
 
     [method]
     name = "twa"               # twa | meanfield | cumulants | exact
-    t_final = 10.0             # time-resolved run ...
+    t_final = 10.0             # time-resolved run: SaveAt(linspace(0, t_final, n_save)) ...
     n_save = 101
-    # t_burn = 40.0            # ... or a steady state: t_burn and t_avg
+    # t_burn = 40.0            # ... or a steady state: SteadyState(t_burn, t_avg, every)
     # t_avg = 10.0
-    dt = 0.005                 # twa only
+    # every = 0.5              # sampling interval of the window (twa default: dt)
+    dt = 0.005                 # twa only: EulerMaruyama(dt, noise)
+    noise = "two_point"        # twa: two_point | gaussian
     n_traj = 10000             # twa only
-    key = 0
-    representation = "W"       # W | P | Q
+    key = 0                    # any integer: the same stream as tq.solve(..., key=key)
+    representation = "W"       # twa: W | P | Q
+    sampling = "fock"          # twa: fock | coherent (default: tq.TWOQS's)
+    constraint = "spin_length" # twa: spin_length | none (default: tq.TWOQS's)
     precision = "float32"      # float32 | float64
     chunk_size = 4096
     device = "auto"            # auto | cpu | gpu
-    conserve_spin = false      # twa: project each trajectory on its spin length (notes)
-    fock_sampling = "coherent" # twa: coherent | fock
+
+Each configuration maps onto the objects of :func:`twoqs_jax.solve`
+(:meth:`RunConfig.saveat`, :meth:`RunConfig.method_object`, :meth:`RunConfig.options`), so
+a run from the command line equals the same call in Python, seed for seed. The keys
+``fock_sampling`` and ``conserve_spin`` of the previous release are still read (as
+``sampling`` and ``constraint``).
 
     [sweep]                    # optional: one model parameter over a grid
     parameter = "Omega"
@@ -37,16 +45,32 @@ state, a method with its settings, optionally a parameter sweep, and an output f
     path = "results.h5"
 
 Every error names the key, the value, and what is allowed.
+
+Debug switches of the library are environment variables, read here (as equinox's
+``_config.py`` does), never public arguments:
+
+- ``TWOQS_AUTODIFF_DRIFT=1``: TWOQS takes the Hamiltonian drift from the autodiff reference
+  (Wirtinger gradient of the Weyl symbol) instead of the hand-written fused one.
 """
 
 import dataclasses
 import inspect
 import math
+import os
 import tomllib
 
 import numpy as np
 
 from ._model import presets as _presets
+
+
+def autodiff_drift() -> bool:
+    """``TWOQS_AUTODIFF_DRIFT=1`` (read at every solve, so tests can set it)."""
+    value = os.environ.get("TWOQS_AUTODIFF_DRIFT", "0")
+    if value not in ("0", "1"):
+        raise ValueError(f"TWOQS_AUTODIFF_DRIFT must be 0 or 1, got {value!r}.")
+    return value == "1"
+
 
 PRESETS = {
     name: getattr(_presets, name)
@@ -79,6 +103,10 @@ _METHOD_KEYS = {
     "device": str,
     "conserve_spin": bool,
     "fock_sampling": str,
+    "sampling": str,
+    "constraint": str,
+    "noise": str,
+    "every": float,
 }
 _STATE_KEYS = {"theta": float, "phi": float, "kind": str}
 _SWEEP_KEYS = {"parameter": str, "values": list, "start": float, "stop": float, "num": int}
@@ -156,6 +184,57 @@ class RunConfig:
         """True for a steady-state run (``t_burn``/``t_avg`` given)."""
         return "t_burn" in self.method
 
+    def saveat(self):
+        """:class:`SaveAt` (``linspace(0, t_final, n_save)``) or :class:`SteadyState`."""
+        from ._saveat import SaveAt, SteadyState
+
+        m = self.method
+        if self.steady:
+            return SteadyState(t_burn=m["t_burn"], t_avg=m["t_avg"], every=m.get("every"))
+        return SaveAt(np.linspace(0.0, m["t_final"], m.get("n_save", 101)))
+
+    def method_object(self, name=None):
+        """The method object of ``name`` (default: ``method.name``)."""
+        from ._methods import (
+            DEFAULT_CONSTRAINT,
+            DEFAULT_SAMPLING,
+            TWOQS,
+            Cumulants,
+            Exact,
+            MeanField,
+        )
+        from ._sde.schemes import EulerMaruyama
+
+        m = self.method
+        name = m["name"] if name is None else name
+        if name == "twa":
+            sampling = m.get("sampling", m.get("fock_sampling", DEFAULT_SAMPLING))
+            if "constraint" in m:
+                constraint = None if m["constraint"] == "none" else m["constraint"]
+            elif "conserve_spin" in m:
+                constraint = "spin_length" if m["conserve_spin"] else None
+            else:
+                constraint = DEFAULT_CONSTRAINT
+            return TWOQS(
+                EulerMaruyama(m["dt"], noise=m.get("noise", "two_point")),
+                representation=m.get("representation", "W"),
+                sampling=sampling,
+                constraint=constraint,
+            )
+        return {"meanfield": MeanField, "cumulants": Cumulants, "exact": Exact}[name]()
+
+    def options(self, *, checkpoint=None, resume=False, progress=None):
+        """:class:`Options` of a run (``precision`` and ``chunk_size`` from the file)."""
+        from ._options import Options
+
+        return Options(
+            chunk_size=self.method.get("chunk_size"),
+            dtype=self.method.get("precision", "float32"),
+            checkpoint=checkpoint,
+            resume=resume,
+            progress=progress,
+        )
+
     def as_dict(self) -> dict:
         """Plain-dict form (stored in results and checkpoints)."""
         return dataclasses.asdict(self)
@@ -227,10 +306,21 @@ def parse_config(table: dict) -> RunConfig:
         raise ConfigError(
             f"`method.device` = {method['device']!r}; allowed: ['auto', 'cpu', 'gpu']."
         )
-    if method.get("fock_sampling", "coherent") not in ("coherent", "fock"):
+    for key in ("fock_sampling", "sampling"):
+        if method.get(key, "fock") not in ("coherent", "fock"):
+            raise ConfigError(f"`method.{key}` = {method[key]!r}; allowed: ['coherent', 'fock'].")
+    if method.get("constraint", "none") not in ("spin_length", "none"):
         raise ConfigError(
-            f"`method.fock_sampling` = {method['fock_sampling']!r}; allowed: ['coherent', 'fock']."
+            f"`method.constraint` = {method['constraint']!r}; allowed: ['spin_length', 'none']."
         )
+    if method.get("noise", "two_point") not in ("two_point", "gaussian"):
+        raise ConfigError(
+            f"`method.noise` = {method['noise']!r}; allowed: ['two_point', 'gaussian']."
+        )
+    if "every" in method and not method["every"] > 0:
+        raise ConfigError(f"`method.every` = {method['every']!r} must be > 0.")
+    if "every" in method and "t_burn" not in method:
+        raise ConfigError("`method.every` belongs to a steady state (`t_burn`, `t_avg`).")
     if name == "twa":
         for k in ("dt", "n_traj"):
             if k not in method:

@@ -9,8 +9,9 @@ Layout::
 
     /                 attrs: format, format_version, method, created, versions (JSON),
                              device, settings (JSON), stats (JSON)
-    /model/           spin, field, edges, coupling, decay, gain, dephasing
+    /model/           spin, field, edges, coupling, decay, gain, dephasing (totals)
                       attrs: description (JSON: preset name and parameters, if known)
+    /model/jumps/K    one group per jump Module (K = 0, 1, ...), attrs: type; its arrays
     /coords/          e.g. time (T,), and sweep parameters (P,)
     /mean/NAME        dataset, attrs: dims (JSON list of coordinate names or "site")
     /sem/NAME         standard errors (stochastic methods only)
@@ -93,6 +94,22 @@ class Results:
     dims: dict
     meta: dict
 
+    def __getitem__(self, name):
+        """``res["Sz"]`` is ``res.solution["Sz"]``."""
+        return self.solution[name]
+
+    def to_xarray(self):
+        """The solution as an ``xarray.Dataset`` with the file's coordinates and axis names."""
+        import xarray as xr
+
+        data = {}
+        for name, value in self.solution.mean.items():
+            dims = tuple(self.dims.get(name, self.solution.dims_of(name)))
+            data[name] = (dims, np.asarray(value))
+            if name in self.solution.sem:
+                data[f"{name}_sem"] = (dims, np.asarray(self.solution.sem[name]))
+        return xr.Dataset(data, coords=self.coords, attrs={"method": self.solution.method})
+
 
 def save_results(
     path,
@@ -152,6 +169,12 @@ def save_results(
                     g.create_dataset(name, data=np.asarray(getattr(model, name)))
                 g.create_dataset("edges", data=np.asarray(model.edges))
                 g.attrs["description"] = json.dumps(_jsonable(description or {}))
+                jg = g.create_group("jumps")
+                for k, jump in enumerate(model.jumps):
+                    one = jg.create_group(str(k))
+                    one.attrs["type"] = type(jump).__name__
+                    for name in jump.real_fields + jump.complex_fields:
+                        one.create_dataset(name, data=np.asarray(getattr(jump, name)))
             c = f.create_group("coords")
             for name, value in coords.items():
                 c.create_dataset(name, data=np.asarray(value))
@@ -172,6 +195,16 @@ def save_results(
             os.remove(tmp)
         raise
     return path
+
+
+def _load_jump(group):
+    from ._model.jumps import JUMP_TYPES
+
+    name = str(group.attrs["type"])
+    if name not in JUMP_TYPES:
+        raise ValueError(f"the results file holds an unknown jump type {name!r}.")
+    cls = JUMP_TYPES[name]
+    return cls(**{k: np.asarray(v) for k, v in group.items()})
 
 
 def load_results(path) -> Results:
@@ -198,12 +231,68 @@ def load_results(path) -> Results:
         model = None
         if "model" in f:
             g = f["model"]
-            arrays = {k: np.asarray(v) for k, v in g.items()}
+            arrays = {k: np.asarray(v) for k, v in g.items() if k != "jumps"}
             meta["description"] = json.loads(g.attrs["description"])
             if arrays["spin"].ndim == 1:
-                model = SpinModel.from_arrays(**arrays)
+                if "jumps" in g:
+                    jumps = [_load_jump(g["jumps"][k]) for k in sorted(g["jumps"], key=int)]
+                    for name in ("decay", "gain", "dephasing"):
+                        arrays.pop(name, None)
+                    model = SpinModel.from_arrays(**arrays, jumps=jumps)
+                else:
+                    model = SpinModel.from_arrays(**arrays)
             else:
                 meta["model_arrays"] = arrays  # a batched (sweep) model: kept as arrays
     times = coords.get("time")
-    sol = Solution(method=meta["method"], times=times, mean=mean, sem=sem, stats=stats)
+    sol = Solution(
+        method=meta["method"],
+        times=times,
+        mean=mean,
+        sem=sem,
+        stats=stats,
+        dims={k: tuple(v) for k, v in dims.items()},
+        coords={k: v for k, v in coords.items() if k != "time"},
+    )
     return Results(solution=sol, model=model, coords=coords, dims=dims, meta=meta)
+
+
+def save(path, solution, *, model=None, coords=None, settings=None, overwrite=False) -> str:
+    """Save a :class:`Solution` (and optionally the model that made it) to an HDF5 file.
+
+    Args:
+        path: output file (``.h5``); written atomically.
+        solution: the result.
+        model: the :class:`SpinModel` (one or a batch), stored as its arrays and jumps.
+        coords: extra coordinates, e.g. ``{"Omega": omegas}`` for the batch axis of a sweep
+            (``time`` comes from ``solution.times``; ``solution.coords`` are included).
+        settings: method settings to keep with the result (JSON).
+        overwrite: replace an existing file (otherwise an error).
+
+    Returns:
+        The path written. Read it back with :func:`load`.
+
+    Example:
+        >>> tq.save("run.h5", sol, model=model)  # doctest: +SKIP
+        >>> res = tq.load("run.h5"); res.solution["Sz"]  # doctest: +SKIP
+    """
+    all_coords = {**dict(solution.coords), **dict(coords or {})}
+    dims = {name: list(solution.dims_of(name)) for name in solution.mean}
+    sweep = [k for k in all_coords if k != "time"]
+    if sweep:  # name the batch axis after the first sweep coordinate
+        dims = {k: [sweep[0] if d == "batch" else d for d in v] for k, v in dims.items()}
+    return save_results(
+        path,
+        solution,
+        model=model,
+        settings=settings,
+        coords=all_coords,
+        dims=dims,
+        overwrite=overwrite,
+    )
+
+
+def load(path) -> Results:
+    """Read a file written by :func:`save` (or the CLI): a :class:`Results` with the
+    ``solution``, the ``model`` (``None`` for a batch of models, kept as arrays in ``meta``),
+    ``coords``, ``dims`` and ``meta`` (versions, device, settings)."""
+    return load_results(path)

@@ -59,7 +59,7 @@ def demo(quick: bool = False, out: str = "demo_output", key: int = 0, verbose: b
     import numpy as np
 
     import twoqs_jax as tq
-    from twoqs_jax._io import device_description, save_results
+    from twoqs_jax._io import device_description
 
     S = 20 if quick else 100
     omegas = np.array([0.25, 0.75, 1.25, 1.75]) if quick else np.linspace(0.25, 2.0, 8)
@@ -72,31 +72,22 @@ def demo(quick: bool = False, out: str = "demo_output", key: int = 0, verbose: b
     models = jax.vmap(lambda om: tq.driven_spin(S, om, 1.0))(jnp.asarray(omegas))
     obs = ["Sx", "Sy", "Sz", "varx", "vary", "varz"]
     runs = {}
+    scheme = tq.EulerMaruyama(dt, noise="two_point")
     variants = (
-        ("paper SDEs", False, "coherent"),
-        ("Fock sampling + spin-length projection", True, "fock"),
+        ("paper SDEs", tq.TWOQS.paper(scheme)),
+        ("Fock sampling + spin-length projection", tq.TWOQS(scheme)),
     )
-    for label, conserve, sampling in variants:
-        runs[label] = tq.steady_state_twa(
-            models,
-            tq.spin_down(),
-            t_burn=t_burn,
-            t_avg=t_avg,
-            dt=dt,
-            n_traj=n_traj,
-            key=key,
-            observables=obs,
-            conserve_spin=conserve,
-            fock_sampling=sampling,
-            avg_every=25,
-            noise="two_point",
+    window = tq.SteadyState(t_burn=t_burn, t_avg=t_avg, every=25 * dt)
+    for label, method in variants:
+        runs[label] = tq.solve(
+            models, tq.spin_down(), window, method, n_traj=n_traj, key=key, observables=obs
         )
     t_twa = time.perf_counter() - t0
     t0 = time.perf_counter()
-    exact = [tq.steady_state_exact(tq.driven_spin(S, float(om), 1.0)) for om in omegas]
+    exact = tq.solve(models, None, tq.SteadyState(), tq.Exact())
     t_exact = time.perf_counter() - t0
-    ex_z = np.array([float(np.real(e["Sz"][0])) for e in exact]) / S
-    ex_vz = np.array([float(np.real(e["varz"][0])) for e in exact]) / S**2
+    ex_z = np.real(exact["Sz"][:, 0]) / S
+    ex_vz = np.real(exact["varz"][:, 0]) / S**2
     mf_z = -np.sqrt(np.clip(1 - omegas**2, 0, None))
 
     def col(sol, name, scale):
@@ -162,7 +153,7 @@ def demo(quick: bool = False, out: str = "demo_output", key: int = 0, verbose: b
     fig.savefig(png, dpi=120)
     plt.close(fig)
     best = runs["Fock sampling + spin-length projection"]
-    h5 = save_results(
+    h5 = tq.save(
         os.path.join(out, "demo.h5"),
         best,
         model=models,
@@ -173,13 +164,12 @@ def demo(quick: bool = False, out: str = "demo_output", key: int = 0, verbose: b
             "dt": dt,
             "t_burn": t_burn,
             "t_avg": t_avg,
+            "every": 25 * dt,
             "key": key,
-            "conserve_spin": True,
-            "fock_sampling": "fock",
-            "avg_every": 25,
+            "sampling": "fock",
+            "constraint": "spin_length",
             "noise": "two_point",
         },
-        description={"preset": "driven_spin", "S": S, "Gamma": 1.0},
         overwrite=True,
     )
     if verbose:
@@ -218,110 +208,33 @@ def _device_context(name):
     return jax.default_device(devs[0])
 
 
-def _window_average(sol, t_burn, t_avg):
-    """Time average of a time-resolved deterministic solution over the steady-state window."""
-    import numpy as np
-
-    from twoqs_jax import Solution
-
-    t = np.asarray(sol.times)
-    sel = t > t_burn + 1e-12
-    mean = {k: np.mean(np.asarray(v)[sel], axis=0) for k, v in sol.mean.items()}
-    return Solution(
-        method=sol.method,
-        times=None,
-        mean=mean,
-        sem={},
-        stats={**sol.stats, "t_burn": t_burn, "t_avg": t_avg},
-    )
-
-
-def _solve_one(cfg, method, model, state, *, checkpoint=None, resume=False, progress=None):
-    """Run one method on one (possibly batched, for twa) model; returns a Solution."""
-    import numpy as np
-
-    import twoqs_jax as tq
-
-    m = cfg.method
-    steady = cfg.steady
-    n_save = m.get("n_save", 101)
-    if method == "twa":
-        kw = dict(
-            dt=m["dt"],
-            n_traj=m["n_traj"],
-            key=m.get("key", 0),
-            representation=m.get("representation", "W"),
-            dtype=m.get("precision", "float32"),
-            chunk_size=m.get("chunk_size"),
-            conserve_spin=m.get("conserve_spin", False),
-            fock_sampling=m.get("fock_sampling", "coherent"),
-            checkpoint=checkpoint,
-            resume=resume,
-            progress=progress,
-        )
-        if steady:
-            return tq.steady_state_twa(model, state, t_burn=m["t_burn"], t_avg=m["t_avg"], **kw)
-        return tq.simulate_twa(model, state, t_final=m["t_final"], n_save=n_save, **kw)
-    if method in ("meanfield", "cumulants"):
-        solve = tq.solve_meanfield if method == "meanfield" else tq.solve_cumulants
-        if steady:
-            t_end = m["t_burn"] + m["t_avg"]
-            window = np.linspace(m["t_burn"], t_end, 201)[1:]  # t_burn < t <= t_end, as TWOQS
-            times = np.concatenate([[0.0], window])
-            return _window_average(solve(model, state, times=times), m["t_burn"], m["t_avg"])
-        return solve(model, state, times=np.linspace(0.0, m["t_final"], n_save))
-    if method == "exact":
-        if steady:
-            return tq.steady_state_exact(model)
-        return tq.solve_exact(model, state, np.linspace(0.0, m["t_final"], n_save))
-    raise ValueError(f"`method.name` = {method!r} is not supported.")
-
-
-def _stack(solutions):
-    import numpy as np
-
-    from twoqs_jax import Solution
-
-    first = solutions[0]
-    mean = {k: np.stack([np.asarray(s.mean[k]) for s in solutions]) for k in first.mean}
-    sem = {k: np.stack([np.asarray(s.sem[k]) for s in solutions]) for k in first.sem}
-    return Solution(
-        method=first.method,
-        times=first.times,
-        mean=mean,
-        sem=sem,
-        stats={"points": [dict(s.stats) for s in solutions]},
-    )
-
-
 def _execute(cfg, method, *, checkpoint=None, resume=False, progress=None):
-    """Run ``cfg`` with ``method`` (sweeping if asked); returns (solution, model, coords)."""
+    """Run ``cfg`` with ``method`` (sweeping if asked); returns (solution, model, coords).
+
+    A sweep is a batch of models built with ``jax.vmap``: one compiled call for TWOQS and the
+    ODEs, point by point for the exact solver (:func:`twoqs_jax.solve` does both).
+    """
     import jax
     import jax.numpy as jnp
+
+    import twoqs_jax as tq
 
     values = cfg.sweep_values()
     model0 = cfg.build_model()
     state = cfg.build_state(model0.n_sites)
-    with _device_context(cfg.method.get("device")):
-        if values is None:
-            sol = _solve_one(
-                cfg, method, model0, state, checkpoint=checkpoint, resume=resume, progress=progress
-            )
-            return sol, model0, {}
+    coords = {}
+    model = model0
+    if values is not None:
         par = cfg.sweep["parameter"]
         coords = {par: values}
-        if method == "twa":  # one compiled call over the whole grid
-            models = jax.vmap(lambda v: cfg.build_model(**{par: v}))(jnp.asarray(values))
-            sol = _solve_one(
-                cfg, method, models, state, checkpoint=checkpoint, resume=resume, progress=progress
-            )
-            return sol, models, coords
-        sols = [_solve_one(cfg, method, cfg.build_model(**{par: float(v)}), state) for v in values]
-        return (
-            _stack(sols),
-            jax.vmap(lambda v: cfg.build_model(**{par: v}))(jnp.asarray(values)),
-            coords,
-        )
+        model = jax.vmap(lambda v: cfg.build_model(**{par: v}))(jnp.asarray(values))
+    kwargs = {}
+    if method == "twa":
+        kwargs = dict(n_traj=cfg.method["n_traj"], key=cfg.method.get("key", 0))
+        kwargs["options"] = cfg.options(checkpoint=checkpoint, resume=resume, progress=progress)
+    with _device_context(cfg.method.get("device")):
+        sol = tq.solve(model, state, cfg.saveat(), cfg.method_object(method), **kwargs)
+    return sol, model, coords
 
 
 def _summary(sol, coords, S):
@@ -407,7 +320,7 @@ def _compare_cmd(args) -> int:
         raise ValueError("`twoqs compare` takes a config without [sweep].")
     model = cfg.build_model()
     methods = ["twa", "meanfield", "exact"]
-    cost = tq.estimate_exact_cost(model, kind="steady" if cfg.steady else "evolve")
+    cost = tq.exact.estimate_exact_cost(model, kind="steady" if cfg.steady else "evolve")
     results = {}
     for method in methods:
         if method == "exact" and cost.memory > 8 * 2**30:

@@ -6,9 +6,10 @@ mean-field state (:func:`growth_rate`) crosses zero as a model parameter ``p`` v
 (``optimistix.Newton``), :func:`bisect_boundary` is the derivative-free reference
 (``optimistix.Bisection``). For the LMG dimer of paper 000 (normal state ``X = Y = 0``,
 ``Z_A = -1``, ``Z_B = +1``) :func:`lmg_dimer_critical_J` and :func:`lmg_dimer_critical_lambda`
-give ``J_c(lambda)`` and ``lambda_c(J)``; :func:`lmg_dimer_Jc_eq12` and
-:func:`lmg_dimer_lambda_c_eq13` are the paper's closed forms (Eq. 12 holds to round-off;
-Eq. 13 is the small-J expansion, off by O(J^4), at gamma = g/2, its own setting).
+give ``J_c(lambda)`` and ``lambda_c(J)``; :func:`lmg_dimer_critical_J_closed_form` (Eq. 12) and
+:func:`lmg_dimer_critical_lambda_small_J` (Eq. 13) are the paper's closed forms (Eq. 12 holds
+to round-off; Eq. 13 is the small-J expansion, off by O(J^4), at gamma = g/2, its own
+setting).
 """
 
 import functools
@@ -180,13 +181,13 @@ def _dimer_of_lambda(lam, args):
     return lmg_dimer(1, J, lam, g, gamma)
 
 
-def lmg_dimer_Jc_eq12(lam, g=1.0, gamma=0.5):
+def lmg_dimer_critical_J_closed_form(lam, g=1.0, gamma=0.5):
     """Paper 000 Eq. 12: ``J_c^2 = ((gamma^2 - lam^2 + g^2)^2 + 4 lam^2 g^2) / (4 (lam^2 + g^2))``."""
     lam = jnp.asarray(lam)
     return jnp.sqrt(((gamma**2 - lam**2 + g**2) ** 2 + 4 * lam**2 * g**2) / (4 * (lam**2 + g**2)))
 
 
-def lmg_dimer_lambda_c_eq13(J, g=1.0):
+def lmg_dimer_critical_lambda_small_J(J, g=1.0):
     """Paper 000 Eq. 13 (small J, at gamma = g/2): ``lambda_c / g = (1 + 2 J^2 / g^2) / 2``."""
     J = jnp.asarray(J)
     return 0.5 * g * (1 + 2 * J**2 / g**2)

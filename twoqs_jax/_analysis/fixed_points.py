@@ -22,8 +22,8 @@ import numpy as np
 import optimistix as optx
 from jaxtyping import Array, Bool, Complex, Float
 
-from .._checks import check_int, check_positive, is_concrete
-from .._meanfield.meanfield import _check_model, meanfield_vector_field
+from .._checks import check_int, check_positive
+from .._meanfield.meanfield import _check_model, meanfield_vector_field, model_conserves_norm
 from .stability import stability_eigenvalues
 
 RESIDUAL_TOL = 1e-9
@@ -39,9 +39,7 @@ def random_unit_vectors(key, n_init: int, n_sites: int, dtype=float) -> Float[Ar
 def _on_sphere_default(model, on_sphere):
     if on_sphere is not None:
         return bool(on_sphere)
-    if is_concrete(model.dephasing):
-        return not bool(np.any(np.asarray(model.dephasing) > 0))
-    return True
+    return model_conserves_norm(model)
 
 
 def _residual(model, y, on_sphere):

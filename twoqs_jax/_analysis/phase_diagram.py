@@ -23,7 +23,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from .._checks import check_finite, check_int, check_positive
 from .._model.presets import lmg_dimer
-from .boundaries import lmg_dimer_Jc_eq12, lmg_dimer_lambda_c_eq13
+from .boundaries import lmg_dimer_critical_J_closed_form, lmg_dimer_critical_lambda_small_J
 from .dynamics import FAILED, IRREGULAR, LIMIT_CYCLE, classify, late_time
 from .fixed_points import candidate_fixed_points, count_distinct, random_unit_vectors
 
@@ -199,12 +199,17 @@ def plot_phase_diagram(pd: PhaseDiagram, *, ax=None, boundaries: bool = True):
             ax.plot(JJ[sel] / pd.g, LL[sel] / pd.g, ".", color=color, ms=2, ls="none")
     if boundaries:
         ls = np.linspace(lam.min(), lam.max(), 200)
-        jc = np.asarray(lmg_dimer_Jc_eq12(ls, pd.g, pd.gamma))
+        jc = np.asarray(lmg_dimer_critical_J_closed_form(ls, pd.g, pd.gamma))
         ax.plot(jc / pd.g, ls / pd.g, "k--", lw=1)
         ax.plot(-jc / pd.g, ls / pd.g, "k--", lw=1)
         if abs(pd.gamma - 0.5 * pd.g) < 1e-12:
             js = np.linspace(-0.6 * pd.g, 0.6 * pd.g, 100)
-            ax.plot(js / pd.g, np.asarray(lmg_dimer_lambda_c_eq13(js, pd.g)) / pd.g, "k--", lw=1)
+            ax.plot(
+                js / pd.g,
+                np.asarray(lmg_dimer_critical_lambda_small_J(js, pd.g)) / pd.g,
+                "k--",
+                lw=1,
+            )
         ax.set_xlim(J.min() / pd.g, J.max() / pd.g)
         ax.set_ylim(lam.min() / pd.g, lam.max() / pd.g)
     ax.set_xlabel("J / g")

@@ -20,8 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float
 
-from .._checks import is_concrete
-from .._meanfield.meanfield import meanfield_vector_field
+from .._meanfield.meanfield import meanfield_vector_field, model_conserves_norm
 
 
 def tangent_basis(y: Float[Array, "n 3"]) -> Float[Array, "n 3 2"]:
@@ -55,9 +54,10 @@ def jacobian(model, y: Float[Array, "n 3"]) -> Float[Array, "3n 3n"]:
 
 
 def _check_tangent(model, tangent):
-    if tangent and is_concrete(model.dephasing) and np.any(np.asarray(model.dephasing) > 0):
+    if tangent and not model_conserves_norm(model):
         raise ValueError(
-            "`tangent=True` needs a model that conserves |X_i| (no dephasing); got "
+            "`tangent=True` needs a model that conserves |X_i| (no dephasing or other "
+            f"norm-shrinking jump); got jumps {[type(j).__name__ for j in model.jumps]} with "
             f"dephasing={np.asarray(model.dephasing).tolist()}. Use tangent=False."
         )
 

@@ -296,7 +296,7 @@ class ExactCentral:
         layout: index bookkeeping.
     """
 
-    def __init__(self, model, *, n_max: int = 0, sector="auto", max_memory_gb: float = 8.0):
+    def __init__(self, model, *, n_max: int = 0, sector="auto", max_memory=None):
         if not isinstance(model, (CentralSpinModel, TavisCummingsModel)):
             raise ValueError(
                 f"`model` must be a CentralSpinModel or TavisCummingsModel, got {type(model)}."
@@ -309,12 +309,15 @@ class ExactCentral:
             raise ValueError(f"`sector` must be 0, None or 'auto', got {sector!r}.")
         if sector == 0 and not model.u1_symmetric:
             raise ValueError(f"`sector=0` needs w_x = 0 (U(1) symmetry), got w_x = {model.w_x!r}.")
+        limit = 8 * _GiB if max_memory is None else max_memory
+        if not (isinstance(limit, int | float) and limit > 0):
+            raise ValueError(f"`max_memory` must be a positive number of bytes, got {limit!r}.")
         est = estimate_memory(model, n_max=n_max, sector=sector)
-        if est["bytes"] > max_memory_gb * _GiB:
+        if est["bytes"] > limit:
             raise ValueError(
                 f"exact problem too large: N = {model.N}, n_max = {n_max}, sector = {sector}: "
                 f"{est['unknowns']} unknowns, estimated {est['bytes'] / _GiB:.1f} GiB > "
-                f"max_memory_gb = {max_memory_gb}."
+                f"`max_memory` = {limit / _GiB:.3g} GiB."
             )
         self.model, self.n_max, self.sector = model, n_max, sector
         t0 = time.perf_counter()
@@ -569,20 +572,22 @@ def solve_central_exact(
     initial=None,
     n_max: int = 20,
     sector="auto",
-    max_memory_gb: float = 8.0,
+    max_memory=None,
     fock_threshold: float = 1e-6,
 ) -> Solution:
     """Exact steady state (``t=None``) or dynamics of a central spin / Tavis-Cummings model.
 
     Args:
         model: :class:`CentralSpinModel` or :class:`TavisCummingsModel`.
-        t: ``(T,)`` saving times, or ``None`` for the steady state.
+        t: ``(T,)`` saving times (the initial state sits at ``t[0]``), or ``None`` for the
+            steady state.
         initial: for dynamics, ``(rho_central, rho_sat)``: central density matrix ``(dc, dc)``
             times identical satellites in ``rho_sat`` (``(2, 2)``, or the up-population
             ``p_up`` of a diagonal state). Satellite coherences need ``sector=None``.
         n_max: Fock cut-off for the cavity (ignored for the central spin).
         sector: ``"auto"`` (U(1) sector ``K = 0`` when ``w_x = 0``), ``0`` or ``None`` (all).
-        max_memory_gb: refuse (ValueError) before allocating when the estimate exceeds this.
+        max_memory: memory limit in bytes (default 8 GiB): refuse (ValueError) before
+            allocating when the estimate exceeds it.
         fock_threshold: warn when the top Fock level holds more population than this.
 
     Returns:
@@ -592,14 +597,15 @@ def solve_central_exact(
         collective ``Jx``, ``Jx2``, ``Jx3``, ``Jx4`` (``J = sum_n sigma_n / 2``).
     """
     t0 = time.perf_counter()
-    ex = ExactCentral(model, n_max=n_max, sector=sector, max_memory_gb=max_memory_gb)
+    ex = ExactCentral(model, n_max=n_max, sector=sector, max_memory=max_memory)
     if t is None:
         X = ex.steady_state()
     else:
         if initial is None:
             raise ValueError("dynamics needs `initial=(rho_central, p_up)`.")
         rho_c, rho_s = initial
-        X = ex.evolve(ex.product_state(np.asarray(rho_c, dtype=complex), rho_s), t)
+        t = np.asarray(t, dtype=float)  # the initial state sits at t[0]
+        X = ex.evolve(ex.product_state(np.asarray(rho_c, dtype=complex), rho_s), t - t[0])
     obs = ex.observables(X)
     if isinstance(model, TavisCummingsModel):
         obs["p_top"] = _top_population(ex, X)

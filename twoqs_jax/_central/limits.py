@@ -155,10 +155,12 @@ def solve_emergent_jc(
     return Solution("jc_limit", times, mean, {}, {**p, "n_max": n_max})
 
 
-def solve_central_theorem2(
+def solve_weak_coupling_limit(
     model: CentralSpinModel, t, *, rho_central, rho_sat, rtol: float = 1e-10, atol: float = 1e-12
 ) -> Solution:
-    """Central spin under 004 Theorem 2 (``g = g0/N``): ``H_mf(t) = H_tau + g0 (m_- tau_+ + h.c.)``.
+    """Central spin in the weak-coupling limit ``g = g0/N`` (paper 004, Theorem 2).
+
+    ``H_mf(t) = H_tau + g0 (m_- tau_+ + h.c.)``.
 
     ``g0 = g N``; ``m_-(t) = <s^->_0 exp(-(i eps + Gamma_T/2) t)`` of the free satellites
     (initial single-satellite state ``rho_sat``, ``(2, 2)``). Integrated with Diffrax (Tsit5).

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .jumps import jump_offsets
+
 GiB = 1024**3
 DEFAULT_MAX_MEMORY = 8 * GiB
 KINDS = ("operators", "liouvillian", "evolve", "steady", "spectrum")
@@ -103,7 +105,6 @@ def offset_structure(model) -> tuple[set, set]:
     zero = (0,) * n
     field = np.asarray(model.field, dtype=float)
     coupling = np.asarray(model.symmetric_coupling, dtype=float)
-    rates = [np.asarray(r, dtype=float) for r in (model.decay, model.gain, model.dephasing)]
 
     def vectors(parts):  # parts: {site: offsets}
         out = [list(zero)]
@@ -129,14 +130,15 @@ def offset_structure(model) -> tuple[set, set]:
                     h |= vectors({i: (off_s + off_t,)})
                 else:
                     h |= vectors({i: (off_s,), j: (off_t,)})
-    left = set(h) | {zero}  # H rho, L^+L rho (diagonal) and the identity
-    liou = {v + zero for v in left} | {zero + v for v in left}
-    for i in range(n):
-        for rate, off in zip(rates, (-1, 1, 0)):
-            if rate[i] > 0:
-                v = list(zero)
-                v[i] = off
-                liou.add(tuple(v) + tuple(v))  # L rho L^+ shifts bra and ket alike
+    left = set(h) | {zero}  # H rho and the identity
+    sandwich = set()
+    for jump in model.jumps:
+        for i, offs in jump_offsets(jump):
+            for o1 in offs:
+                for o2 in offs:
+                    left |= vectors({i: (o2 - o1,)})  # L^+ L rho and rho L^+ L
+                    sandwich.add(vectors({i: (o1,)}).pop() + vectors({i: (o2,)}).pop())
+    liou = {v + zero for v in left} | {zero + v for v in left} | sandwich  # L rho L^+
     return h, liou
 
 

@@ -13,67 +13,34 @@ Base moments, per site ``i`` (symmetric order): ``x, y, z`` (``<S_i^a>``) and
 import numpy as np
 import qutip
 
+from .._observables import PRIMITIVES, evaluate, needed_primitives, resolve
 from .operators import spin_lengths
 
-OBSERVABLES = (
-    "Sx",
-    "Sy",
-    "Sz",
-    "Sx2",
-    "Sy2",
-    "Sz2",
-    "SxSy",
-    "SxSz",
-    "SySz",
-    "varx",
-    "vary",
-    "varz",
-    "SpSm",
-    "SzSz",
-    "xi2",
-)
+EXACT_PRIMITIVES = tuple(p for p in PRIMITIVES if p != "spin_drift")
 _FIRST = {"Sx": "x", "Sy": "y", "Sz": "z"}
 _SECOND = {"Sx2": "xx", "Sy2": "yy", "Sz2": "zz", "SxSy": "xy", "SxSz": "xz", "SySz": "yz"}
-_VAR = {"varx": "x", "vary": "y", "varz": "z"}
 _SITE_KEYS = ("x", "y", "z", "xx", "yy", "zz", "xy", "xz", "yz")
 
 
-def check_observables(observables) -> tuple[str, ...]:
-    """Validate the requested observable names (``None`` means all of them)."""
-    if observables is None:
-        return OBSERVABLES
-    if isinstance(observables, str):
-        observables = (observables,)
-    observables = tuple(observables)
-    for name in observables:
-        if name not in OBSERVABLES:
-            raise ValueError(
-                f"`observables` holds the unknown name {name!r}; the shared names are "
-                f"{list(OBSERVABLES)}."
-            )
-    if not observables:
-        raise ValueError("`observables` must name at least one observable, got an empty list.")
-    return observables
+def check_observables(observables, n_sites: int = 1) -> tuple:
+    """Validated observables (registry :mod:`twoqs_jax._observables`; ``None``: defaults)."""
+    return resolve(observables, n_sites, "exact", EXACT_PRIMITIVES)
 
 
 def needed_moments(observables) -> tuple[set, set]:
     """Base moments needed for ``observables``: (site keys, pair keys)."""
     site, pair = set(), set()
-    for name in observables:
+    for name in needed_primitives(observables):
         if name in _FIRST:
             site.add(_FIRST[name])
         elif name in _SECOND:
             site.add(_SECOND[name])
-        elif name in _VAR:
-            site |= {_VAR[name], 2 * _VAR[name]}
         elif name == "SpSm":
             site |= {"xx", "yy", "z"}
             pair.add("pm")
         elif name == "SzSz":
             site.add("zz")
             pair.add("zz2")
-        elif name == "xi2":
-            site |= {"x", "y", "z", "xx", "yy", "xy"}
     return site, pair
 
 
@@ -106,38 +73,20 @@ def moment_operators(site_ops: list[dict], observables) -> dict:
     return out
 
 
-def squeezing(S, sx, sy, sz, sxx, syy, sxy):
-    """``xi^2 = min_phi 2S Var(S_phi) / <S_z>^2`` (paper 003 Eq. 33).
-
-    ``S_phi = cos(phi) S_x + sin(phi) S_y`` is the spin component in the x-y plane, i.e.
-    transverse to a mean spin along z; the minimum over ``phi`` is the smaller eigenvalue of
-    the symmetrised x-y covariance matrix. NaN where ``<S_z> = 0``.
-    """
-    vx = sxx - sx**2
-    vy = syy - sy**2
-    cxy = sxy - sx * sy
-    vmin = 0.5 * (vx + vy) - np.sqrt(0.25 * (vx - vy) ** 2 + cxy**2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(sz != 0, 2 * S * vmin / np.where(sz != 0, sz, 1.0) ** 2, np.nan)
-
-
-def derive(model, base: dict, observables, batch_shape=()) -> dict:
-    """Shared observables from base moments (arrays with a common leading ``batch_shape``)."""
+def primitives(model, base: dict, observables, batch_shape=()) -> dict:
+    """The primitive moments the observables need, from base moments (arrays with a common
+    leading ``batch_shape``)."""
     n = model.n_sites
-    spins = spin_lengths(model)
 
     def site(key):
         return np.stack([np.real(base[(key, i)]) for i in range(n)], axis=-1)
 
     out = {}
-    for name in observables:
+    for name in needed_primitives(observables):
         if name in _FIRST:
             out[name] = site(_FIRST[name])
         elif name in _SECOND:
             out[name] = site(_SECOND[name])
-        elif name in _VAR:
-            a = _VAR[name]
-            out[name] = site(2 * a) - site(a) ** 2
         elif name == "SpSm":
             m = np.zeros(batch_shape + (n, n), dtype=complex)
             diag = site("xx") + site("yy") + site("z")  # S^+S^- = Sx^2 + Sy^2 + Sz
@@ -158,10 +107,13 @@ def derive(model, base: dict, observables, batch_shape=()) -> dict:
                     m[..., i, j] = v
                     m[..., j, i] = v
             out[name] = m
-        elif name == "xi2":
-            g = {k: np.real(base[(k, 0)]) for k in ("x", "y", "z", "xx", "yy", "xy")}
-            out[name] = squeezing(spins[0], g["x"], g["y"], g["z"], g["xx"], g["yy"], g["xy"])
     return out
+
+
+def derive(model, base: dict, observables, batch_shape=()) -> dict:
+    """The observables from base moments (arrays with a common leading ``batch_shape``)."""
+    prims = primitives(model, base, observables, batch_shape)
+    return evaluate(observables, prims, np.asarray(spin_lengths(model), dtype=float))
 
 
 def as_density_matrix(model, rho) -> qutip.Qobj:
@@ -190,8 +142,8 @@ def expectations(model, rho, observables=None) -> dict:
     Args:
         model: the :class:`SpinModel` whose space ``rho`` lives in.
         rho: ``Qobj`` ket or density matrix, dimension ``prod_i (2 S_i + 1)``.
-        observables: names to compute (default: all shared names of
-            ``twoqs_jax/_solution.py``).
+        observables: names or Observable objects (registry
+            :mod:`twoqs_jax._observables`; default: the registry's defaults).
 
     Returns:
         dict name -> array: per-site ``(n,)`` moments, ``SpSm``/``SzSz`` ``(n, n)``, ``xi2``
@@ -204,7 +156,7 @@ def expectations(model, rho, observables=None) -> dict:
     from .operators import check_model, site_operators
 
     check_model(model)
-    observables = check_observables(observables)
+    observables = check_observables(observables, model.n_sites)
     rho = as_density_matrix(model, rho)
     ops = moment_operators(site_operators(model), observables)
     base = {k: qutip.expect(op, rho) for k, op in ops.items()}

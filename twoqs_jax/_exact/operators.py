@@ -11,8 +11,9 @@ with QuTiP ``dims = [[2 S_0 + 1, ..., 2 S_{n-1} + 1]] * 2`` so that ``ptrace`` w
   on same-site edges the symmetric part of ``coupling[e]`` is used, which makes
   ``sum_ab c_ab S^a S^b`` equal to ``sum_ab c_ab (S^a S^b + S^b S^a) / 2`` (Hermitian).
 - Collapse operators in QuTiP's convention (``C rho C^+ - 1/2 {C^+ C, rho}``):
-  ``sqrt(decay_i) S_i^-``, ``sqrt(gain_i) S_i^+``, ``sqrt(dephasing_i) S_i^z``; zero rates
-  are skipped.
+  ``sqrt(rate_i) L_i`` of every jump Module (registry :func:`twoqs_jax._exact.jumps.
+  jump_operators`): ``sqrt(decay_i) S_i^-``, ``sqrt(gain_i) S_i^+``,
+  ``sqrt(dephasing_i) S_i^z``, ...; zero rates are skipped.
 """
 
 import warnings
@@ -24,6 +25,7 @@ import scipy.stats
 
 from .._model.model import SpinModel
 from .._model.states import SpinCoherentState
+from .jumps import jump_operators
 
 AXES = ("x", "y", "z")
 
@@ -121,8 +123,9 @@ def hamiltonian(model: SpinModel, *, max_memory=None, _ops=None) -> qutip.Qobj:
 def collapse_operators(model: SpinModel, *, max_memory=None, _ops=None) -> list[qutip.Qobj]:
     """Collapse operators ``sqrt(rate) L`` in QuTiP's (standard Lindblad) convention.
 
-    ``sqrt(decay_i) S_i^-``, ``sqrt(gain_i) S_i^+``, ``sqrt(dephasing_i) S_i^z`` for every site
-    with a nonzero rate, in that order, site by site.
+    For every jump of the model (in order) and every site with a nonzero rate:
+    ``sqrt(decay_i) S_i^-``, ``sqrt(gain_i) S_i^+``, ``sqrt(dephasing_i) S_i^z``, and
+    ``sqrt(rate_i) L_i`` for other jump Modules.
     """
     from .cost import check_cost
 
@@ -131,11 +134,16 @@ def collapse_operators(model: SpinModel, *, max_memory=None, _ops=None) -> list[
         check_cost(model, "operators", max_memory=max_memory)
         _ops = site_operators(model)
     c_ops = []
-    rates = [np.asarray(r, dtype=float) for r in (model.decay, model.gain, model.dephasing)]
-    for i in range(model.n_sites):
-        for rate, key in zip(rates, ("-", "+", "z")):
-            if rate[i] > 0:
-                c_ops.append(np.sqrt(float(rate[i])) * _ops[i][key])
+    for jump in model.jumps:
+        for site, coefficients in jump_operators(jump):
+            op = None
+            for key, c in coefficients.items():
+                if c == 0:
+                    continue
+                term = (c.real if isinstance(c, complex) and c.imag == 0 else c) * _ops[site][key]
+                op = term if op is None else op + term
+            if op is not None:
+                c_ops.append(op)
     return c_ops
 
 

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
 from .._model.states import SpinCoherentState
+from .._observables import dims_of
 from .._solution import Solution
 from .cost import check_cost
 from .observables import check_observables, derive, expectations, moment_operators
@@ -120,7 +121,7 @@ def solve_exact(model, state, times, *, observables=None, max_memory=None, optio
         True
     """
     check_model(model)
-    observables = check_observables(observables)
+    observables = check_observables(observables, model.n_sites)
     t = _check_times(times)
     opts = _ode_options(options)
     opts["store_states"] = False
@@ -281,7 +282,80 @@ def steady_state_exact(model, *, observables=None, max_memory=None) -> Solution:
         >>> float(sol["Sz"][0]) / 20  # doctest: +SKIP
         -0.85...
     """
-    observables = check_observables(observables)
+    observables = check_observables(observables, model.n_sites)
     rho, info = steady_state_rho(model, max_memory=max_memory, return_info=True)
     mean = expectations(model, rho, observables)
     return Solution(method="exact", times=None, mean=mean, sem={}, stats=info)
+
+
+def _point(tree, index):
+    import jax
+
+    return jax.tree.map(lambda x: np.asarray(x)[index], tree)
+
+
+def solve_exact_backend(model, state, saveat, method, observables=None, options=None):
+    """Exact backend of :func:`twoqs_jax.solve` for a :class:`SpinModel` (one or a batch).
+
+    :class:`SaveAt`: ``mesolve`` with the initial state at ``ts[0]``. :class:`SteadyState`:
+    the exact stationary state (Liouvillian null vector); a window, if given, is ignored
+    (``stats["window_ignored"]``). A batch of models is solved point by point.
+    """
+    from .._saveat import SaveAt, SteadyState
+
+    check_model(model)
+    model.validate()
+    if not isinstance(saveat, SaveAt | SteadyState):
+        raise ValueError(
+            f"`saveat` must be a tq.SaveAt or tq.SteadyState, got {type(saveat).__name__}."
+        )
+    observables = check_observables(observables, model.n_sites)
+    batch = model.batch_shape
+    points = list(np.ndindex(*batch)) if batch else [()]
+    sols = []
+    for index in points:
+        m = _point(model, index) if index else model
+        st = state
+        if isinstance(state, SpinCoherentState) and state.theta.ndim == 2:
+            st = _point(state, index)
+        if isinstance(saveat, SaveAt):
+            sols.append(
+                solve_exact(
+                    m,
+                    st,
+                    saveat.ts,
+                    observables=observables,
+                    max_memory=method.max_memory,
+                    options=method.options,
+                )
+            )
+        else:
+            sol = steady_state_exact(m, observables=observables, max_memory=method.max_memory)
+            if saveat.has_window:
+                sol.stats["window_ignored"] = (saveat.t_burn, saveat.t_avg)
+            sols.append(sol)
+    lead = (("batch",) if batch else ()) + (("time",) if isinstance(saveat, SaveAt) else ())
+    dims = {o.name: dims_of(o, lead) for o in observables}
+    if not batch:
+        return Solution(
+            method="exact",
+            times=sols[0].times,
+            mean=sols[0].mean,
+            sem={},
+            stats=sols[0].stats,
+            dims=dims,
+        )
+    mean = {
+        k: np.stack([np.asarray(s.mean[k]) for s in sols]).reshape(
+            batch + np.shape(sols[0].mean[k])
+        )
+        for k in sols[0].mean
+    }
+    return Solution(
+        method="exact",
+        times=sols[0].times,
+        mean=mean,
+        sem={},
+        stats={"points": [dict(s.stats) for s in sols]},
+        dims=dims,
+    )

@@ -7,9 +7,10 @@ displacement ``(dx, dy)``). Two sources:
 - a :class:`Solution` with the ``(n, n)`` matrix ``SpSm`` (TWOQS, exact, linearised theory):
   :func:`correlation_function` averages its diagonals;
 - TWOQS with the per-trajectory, translation-averaged estimator of
-  :func:`translation_averaged_functions` (``steady_state_twa(..., functions=...)``): the site
-  average is taken inside every trajectory, so the standard errors are right, and the cost
-  is ``O(n log n)`` per sample instead of the ``O(n^2)`` of ``SpSm``.
+  :func:`translation_averaged_functions` (phase-space functions passed in ``observables`` of
+  :func:`twoqs_jax.solve`): the site average is taken inside every trajectory, so the
+  standard errors are right, and the cost is ``O(n log n)`` per sample instead of the
+  ``O(n^2)`` of ``SpSm``.
 
 Wigner symbols (DESIGN.md): ``S^+ -> s = conj(alpha) beta``; for ``s != 0`` sites differ and
 ``<S_n^+ S_m^-> -> s_n conj(s_m)``; on one site ``S^+ S^- = S_x^2 + S_y^2 + S_z`` whose symbol is
@@ -37,18 +38,21 @@ def _fft_correlation(alpha, beta, shape):
     return g
 
 
-def translation_averaged_functions(lattice, part="real") -> dict:
-    """Per-trajectory functions for ``steady_state_twa(..., functions=...)``.
+def translation_averaged_functions(lattice, part="real") -> tuple:
+    """Per-trajectory phase-space functions for ``tq.solve(..., observables=...)`` (TWOQS).
 
     Args:
         lattice: ``n`` (a ring) or ``(lx, ly)`` (periodic square lattice, site ``x ly + y``).
         part: "real" (default) or "both" (adds the imaginary part).
 
     Returns:
-        ``{"G_re": f}`` (and ``"G_im"``) with ``f(alpha, beta)`` the flattened
-        ``G(d) = n^{-1} sum_x <S_x^+ S_{x+d}^->`` symbol over displacements ``d``
+        ``(PhaseSpaceFunction("G_re", f),)`` (and ``"G_im"``) with ``f(alpha, beta)`` the
+        flattened ``G(d) = n^{-1} sum_x <S_x^+ S_{x+d}^->`` symbol over displacements ``d``
         (``(lx * ly,)``, index ``dx * ly + dy``). Pass the solution to
         :func:`correlation_function`.
+
+    Example:
+        >>> obs = ("Sz",) + tq.lattice.translation_averaged_functions(100)  # doctest: +SKIP
     """
     shape = (
         (check_int("lattice", lattice, 1),)
@@ -59,9 +63,11 @@ def translation_averaged_functions(lattice, part="real") -> dict:
         raise ValueError(f"`part` must be 'real' or 'both', got {part!r}.")
     import jax.numpy as jnp
 
-    out = {"G_re": lambda a, b: jnp.real(_fft_correlation(a, b, shape))}
+    from .._observables import PhaseSpaceFunction
+
+    out = (PhaseSpaceFunction("G_re", lambda a, b: jnp.real(_fft_correlation(a, b, shape))),)
     if part == "both":
-        out["G_im"] = lambda a, b: jnp.imag(_fft_correlation(a, b, shape))
+        out += (PhaseSpaceFunction("G_im", lambda a, b: jnp.imag(_fft_correlation(a, b, shape))),)
     return out
 
 

@@ -38,6 +38,13 @@ Heisenberg's equation gives ``dr/dt = Omega M r`` with ``Omega = oplus [[0, 1], 
 ``c``). A mode with loss ``gamma_l`` and gain ``gamma_g`` has
 ``d<r>/dt = -(gamma_l - gamma_g)/2 <r>`` and adds ``(gamma_l + gamma_g)/2`` to the diffusion of
 ``x`` and ``p``. Dephasing ``L = S_z`` is ``L = n`` (not quadratic): not supported here.
+In general a jump that is linear in the quadratures, ``L = l^T r`` (``l`` complex) at rate
+``kappa``, adds ``-kappa Omega Im(l l^+)`` to the drift (from
+``d<r_a>/dt = kappa <L^+ [r_a, L] + [L^+, r_a] L> / 2`` and ``[r_a, r_b] = i Omega_ab``) and
+``kappa Re(m m^+) = kappa Omega Re(l l^+) Omega^T`` to ``D``, with ``m = [r, L] = i Omega l``
+(the noise a quadrature receives comes from the jump's coefficient of its conjugate; for
+``L = sqrt(2S) b`` both are the loss above). Jumps enter through one registry,
+:func:`linear_dissipator`, one registration per jump type.
 
 **Gaussian steady state.** With the drift ``A = Omega M - diag((gamma_l - gamma_g)/2)``
 and ``D = diag((gamma_l + gamma_g)/2)``, the symmetrised covariance
@@ -74,15 +81,75 @@ i.e. ``J_x J_y > -Gamma^2`` as printed and ``> -Gamma^2/16`` with ``lam = 4`` (p
 edge and Fig. 7: ``J_y = -1/2`` at ``J_x = Gamma/8``).
 """
 
+import functools
+
 import equinox as eqx
 import numpy as np
 import scipy.linalg
 
 from .._checks import check_int
+from .._model.jumps import AbstractJump, Decay, Dephasing, Gain
 from .._model.model import SpinModel
 from .._solution import Solution
 
 _OMEGA1 = np.array([[0.0, 1.0], [-1.0, 0.0]])
+
+
+@functools.singledispatch
+def linear_dissipator(jump: AbstractJump, spin, sigma):
+    """``(drift, diffusion)``: ``(n, 2, 2)`` per-site blocks that one jump Module adds to
+    ``A`` and ``D`` of the linearised theory (``spin``, ``sigma``: ``(n,)`` numpy; blocks in
+    the quadratures ``(x_i, p_i)``). Register every jump type once; raise ``ValueError`` for
+    a jump that is not quadratic in the Holstein-Primakoff bosons."""
+    raise ValueError(
+        f"the linearised (Holstein-Primakoff) theory does not support the jump "
+        f"{type(jump).__name__} (no registration in "
+        "twoqs_jax._lattice.linear.linear_dissipator)."
+    )
+
+
+def _loss_gain_blocks(loss, gain):
+    """Blocks of a mode with boson loss ``loss`` and gain ``gain`` (rates ``(n,)``)."""
+    eye = np.eye(2)
+    drift = -((loss - gain) / 2)[:, None, None] * eye
+    diffusion = ((loss + gain) / 2)[:, None, None] * eye
+    return drift, diffusion
+
+
+@linear_dissipator.register
+def _(jump: Decay, spin, sigma):
+    rate = 2 * spin * np.asarray(jump.rate, dtype=np.float64)
+    down = sigma < 0  # S^- lowers a down site's boson, raises an up site's one
+    return _loss_gain_blocks(np.where(down, rate, 0.0), np.where(down, 0.0, rate))
+
+
+@linear_dissipator.register
+def _(jump: Gain, spin, sigma):
+    rate = 2 * spin * np.asarray(jump.rate, dtype=np.float64)
+    down = sigma < 0
+    return _loss_gain_blocks(np.where(down, 0.0, rate), np.where(down, rate, 0.0))
+
+
+@linear_dissipator.register
+def _(jump: Dephasing, spin, sigma):
+    deph = np.asarray(jump.rate, dtype=np.float64)
+    if np.any(deph > 0):
+        raise ValueError(
+            "`model` has dephasing > 0: L = S_z is not quadratic in the Holstein-Primakoff "
+            f"bosons; the linearised theory does not cover it (dephasing={deph.tolist()[:4]}...)."
+        )
+    zeros = np.zeros((spin.shape[0], 2, 2))
+    return zeros, zeros
+
+
+def linear_jump_blocks(l_vectors, rate):
+    """Blocks ``(-rate Omega Im(l l^+), rate Omega Re(l l^+) Omega^T)`` of jumps
+    ``L_i = l_i^T r_i`` (``l_vectors``: ``(n, 2)`` complex, ``rate``: ``(n,)``), see the
+    module docstring."""
+    outer = np.einsum("ia,ib->iab", l_vectors, np.conj(l_vectors))
+    drift = -rate[:, None, None] * np.einsum("ab,ibc->iac", _OMEGA1, np.imag(outer))
+    diffusion = np.einsum("ab,ibc,dc->iad", _OMEGA1, np.real(outer), _OMEGA1)
+    return drift, rate[:, None, None] * diffusion
 
 
 def _polarization(model: SpinModel, polarization) -> np.ndarray:
@@ -165,12 +232,10 @@ def linearize(model: SpinModel, polarization=None, *, atol: float = 1e-9) -> Lin
     spin = np.asarray(model.spin, dtype=np.float64)
     n = spin.shape[0]
     sig = _polarization(model, polarization)
-    deph = np.asarray(model.dephasing, dtype=np.float64)
-    if np.any(deph > 0):
-        raise ValueError(
-            "`model` has dephasing > 0: L = S_z is not quadratic in the Holstein-Primakoff "
-            f"bosons; the linearised theory does not cover it (dephasing={deph.tolist()[:4]}...)."
-        )
+    jump_drift, jump_diffusion = np.zeros((n, 2, 2)), np.zeros((n, 2, 2))
+    for jump in model.jumps:
+        dr, di = linear_dissipator(jump, spin, sig)
+        jump_drift, jump_diffusion = jump_drift + dr, jump_diffusion + di
     field = np.asarray(model.field, dtype=np.float64)
     edges = np.asarray(model.edges)
     J = np.asarray(model.symmetric_coupling, dtype=np.float64).reshape(-1, 3, 3)
@@ -203,13 +268,9 @@ def linearize(model: SpinModel, polarization=None, *, atol: float = 1e-9) -> Lin
         Eb[2 * b, 0], Eb[2 * b + 1, 1] = 1.0, sig[b]
         blk = np.sqrt(spin[a] * spin[b]) * Ea @ J[e, :2, :2] @ Eb.T
         M += blk + blk.T
-    kd = np.asarray(model.decay, dtype=np.float64)
-    kg = np.asarray(model.gain, dtype=np.float64)
-    loss = 2 * spin * np.where(sig < 0, kd, kg)
-    gain = 2 * spin * np.where(sig < 0, kg, kd)
     Omega = np.kron(np.eye(n), _OMEGA1)
-    A = Omega @ M - np.diag(np.repeat((loss - gain) / 2, 2))
-    D = np.diag(np.repeat((loss + gain) / 2, 2))
+    A = Omega @ M + scipy.linalg.block_diag(*jump_drift)
+    D = scipy.linalg.block_diag(*jump_diffusion)
     return LinearizedModel(spin, sig, M, A, D)
 
 
@@ -301,12 +362,12 @@ def linear_covariance(lin: LinearizedModel, *, lattice=None, cell=(1, 1)) -> np.
     return 0.5 * (C + C.T)
 
 
-def observables_from_covariance(lin: LinearizedModel, C: np.ndarray, names=None) -> dict:
-    """Shared observables (``Sz``, ``Sx2``, ``varx``, ``SpSm``, ...) from the covariance.
+LINEAR_PRIMITIVES = ("Sx", "Sy", "Sz", "Sx2", "Sy2", "Sz2", "SxSy", "SxSz", "SySz", "SpSm", "SzSz")
 
-    Formulas in the module docstring. ``names``: subset of the shared names (default: all
-    single-site ones plus ``SpSm`` and ``SzSz``).
-    """
+
+def primitives_from_covariance(lin: LinearizedModel, C: np.ndarray) -> dict:
+    """Primitive moments (``Sz``, ``Sx2``, ``SpSm``, ...) from the covariance (formulas in the
+    module docstring)."""
     S, sig = lin.spin, lin.sigma
     cxx_m = C[0::2, 0::2]
     cpp_m = C[1::2, 1::2]
@@ -326,9 +387,6 @@ def observables_from_covariance(lin: LinearizedModel, C: np.ndarray, names=None)
         "SxSy": sig * S * cxp,
         "SxSz": zeros,
         "SySz": zeros,
-        "varx": S * cxx,
-        "vary": S * cpp,
-        "varz": varn,
     }
     rs = np.sqrt(np.outer(S, S))
     spsm = rs * (
@@ -339,17 +397,18 @@ def observables_from_covariance(lin: LinearizedModel, C: np.ndarray, names=None)
     covn = 0.5 * (cxx_m**2 + cxp_m**2 + cxp_m.T**2 + cpp_m**2)
     covn[np.diag_indices_from(covn)] = varn
     out["SzSz"] = np.outer(sz, sz) + np.outer(sig, sig) * covn
-    vxx, vyy, cxy = out["varx"][0], out["vary"][0], cxp[0] * sig[0] * S[0]
-    lam = 0.5 * (vxx + vyy) - np.sqrt(0.25 * (vxx - vyy) ** 2 + cxy**2)
-    out["xi2"] = np.asarray(2 * S[0] * lam / sz[0] ** 2)
-    if names is not None:
-        unknown = [o for o in names if o not in out]
-        if unknown:
-            raise ValueError(
-                f"unknown observables {unknown} in `observables`; known: {sorted(out)}."
-            )
-        out = {o: out[o] for o in names}
     return out
+
+
+def observables_from_covariance(lin: LinearizedModel, C: np.ndarray, names=None) -> dict:
+    """Observables of the registry (:mod:`twoqs_jax._observables`) from the covariance
+    (default: single-site moments, variances, ``xi2``, and ``SpSm``, ``SzSz``)."""
+    from .._observables import evaluate, resolve
+
+    if names is None:
+        names = "Sx Sy Sz Sx2 Sy2 Sz2 SxSy SxSz SySz varx vary varz xi2 SpSm SzSz".split()
+    observables = resolve(names, lin.n_sites, "linearised", LINEAR_PRIMITIVES)
+    return evaluate(observables, primitives_from_covariance(lin, C), lin.spin)
 
 
 def linear_steady_state(
@@ -363,8 +422,8 @@ def linear_steady_state(
     Args:
         model: concrete :class:`SpinModel` (no dephasing, zero transverse classical field).
         polarization: see :func:`linearize`.
-        observables: names to return (default: all single-site ones, ``SpSm``, ``SzSz``,
-            ``xi2``).
+        observables: names or :class:`Observable` objects of the registry (default: all
+            single-site ones, ``SpSm``, ``SzSz``, ``xi2``).
         lattice: ``(lx, ly)`` of a periodic lattice (site ``x ly + y``; a ring is
             ``(n, 1)``) to solve per momentum; ``None``: real space (any graph).
         cell: translation cell ``(ux, uy)`` (e.g. ``(2, 1)`` for alternating gain/loss on a
@@ -386,9 +445,15 @@ def linear_steady_state(
     lin = linearize(model, polarization)
     C = linear_covariance(lin, lattice=lattice, cell=cell)
     mean = observables_from_covariance(lin, C, observables)
+    from .._observables import dims_of, resolve
+
+    names = observables if observables is not None else tuple(mean)
+    dims = {
+        o.name: dims_of(o, ()) for o in resolve(names, lin.n_sites, "linearised", LINEAR_PRIMITIVES)
+    }
     stats = {
         "growth_rate": lin.growth_rate(),
         "polarization": lin.sigma.tolist(),
         "momentum_space": lattice is not None,
     }
-    return Solution(method="linear", times=None, mean=mean, sem={}, stats=stats)
+    return Solution(method="linear", times=None, mean=mean, sem={}, stats=stats, dims=dims)

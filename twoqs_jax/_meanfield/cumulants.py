@@ -37,8 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_in
-from .._solution import Solution
-from .meanfield import _check_model, _down, default_solver, initial_vectors, integrate, save_times
+from .._model.jumps import Decay, Dephasing, Gain
+from .meanfield import MEANFIELD_PRIMITIVES, _check_model, finish, initial_batch, solve_ode
 
 _EPS = np.zeros((3, 3, 3))
 for _a, _b, _c in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
@@ -116,8 +116,59 @@ def _reduce(poly):
     return {w: c for w, c in out.items() if abs(c) > 1e-12}
 
 
-def _terms(n_sites, edges):
-    """Model terms: ``(param_index, kind, operator polynomial or jump, sites)``."""
+def ladder_polynomials(site: int) -> dict:
+    """``S^-, S^+, S^z`` of ``site`` as polynomials ``{word: coefficient}`` in the letters
+    ``3 site + (0, 1, 2)`` (``S^pm = S_x pm i S_y``)."""
+    x, y, z = 3 * site, 3 * site + 1, 3 * site + 2
+    return {
+        "-": {(x,): 1.0 + 0j, (y,): -1j},
+        "+": {(x,): 1.0 + 0j, (y,): 1j},
+        "z": {(z,): 1.0 + 0j},
+    }
+
+
+def _frozen(poly: dict) -> tuple:
+    return tuple(sorted(poly.items()))
+
+
+def dissipator_slot(site: int, products) -> tuple:
+    """A hashable cumulant slot on ``site``: ``products`` is a sequence of
+    ``(coefficient, L_left, L_right)`` with polynomial operators; the slot stands for
+    ``sum coefficient (L_left^+ A L_right - {L_left^+ L_right, A}/2)`` (times its parameter).
+    The sum must be Hermitian-preserving, so its moment equations have real coefficients."""
+    return (int(site), tuple((complex(c), _frozen(a), _frozen(b)) for c, a, b in products))
+
+
+@functools.singledispatch
+def cumulant_dissipator(jump, n_sites: int):
+    """``(slots, params)`` of one jump Module for the cumulant equations: ``slots`` a tuple of
+    :func:`dissipator_slot` (structure, hashable: the tables are derived once per structure)
+    and ``params`` an array with one (traceable) parameter per slot. Register every jump
+    type once."""
+    raise ValueError(
+        f"the cumulant equations do not support the jump {type(jump).__name__} (no "
+        "registration in twoqs_jax._meanfield.cumulants.cumulant_dissipator)."
+    )
+
+
+def _single(kind):
+    def lower(jump, n_sites):
+        slots = tuple(
+            dissipator_slot(i, ((1.0, ladder_polynomials(i)[kind], ladder_polynomials(i)[kind]),))
+            for i in range(n_sites)
+        )
+        return slots, jump.rate
+
+    return lower
+
+
+cumulant_dissipator.register(Decay, _single("-"))
+cumulant_dissipator.register(Gain, _single("+"))
+cumulant_dissipator.register(Dephasing, _single("z"))
+
+
+def _terms(n_sites, edges, slots):
+    """Model terms: ``(param_index, kind, operator polynomial or jump products, sites)``."""
     terms = []
     k = 0
     for i in range(n_sites):
@@ -131,23 +182,17 @@ def _terms(n_sites, edges):
                 op = {w: 1.0 + 0j} if i != j else _add({w: 0.5 + 0j}, {w[::-1]: 0.5 + 0j})
                 terms.append((k, "H", op, {int(i), int(j)}))
                 k += 1
-    for kind_sign in ("decay", "gain", "dephasing"):
-        for i in range(n_sites):
-            x, y, z = 3 * i, 3 * i + 1, 3 * i + 2
-            L = {
-                "decay": {(x,): 1.0 + 0j, (y,): -1j},
-                "gain": {(x,): 1.0 + 0j, (y,): 1j},
-                "dephasing": {(z,): 1.0 + 0j},
-            }[kind_sign]
-            Ld = {w: np.conj(c) for w, c in L.items()}
-            terms.append((k, "L", (L, Ld), {i}))
-            k += 1
+    for site, products in slots:
+        prods = [(c, dict(a), dict(b)) for c, a, b in products]
+        terms.append((k, "D", prods, {site}))
+        k += 1
     return terms, k
 
 
 @functools.lru_cache(maxsize=32)
-def _tables(n_sites: int, edges_key: tuple):
-    """Sparse coefficient tables of the closed moment equations for one graph structure."""
+def _tables(n_sites: int, edges_key: tuple, slots: tuple = ()):
+    """Sparse coefficient tables of the closed moment equations for one model structure
+    (graph and jump slots)."""
     edges = [tuple(e) for e in edges_key]
     D = 3 * n_sites
     targets = [((a,), {(a,): 1.0 + 0j}) for a in range(D)]
@@ -156,7 +201,7 @@ def _tables(n_sites: int, edges_key: tuple):
         for a in range(D)
         for b in range(a, D)
     ]
-    terms, n_params = _terms(n_sites, edges)
+    terms, n_params = _terms(n_sites, edges, slots)
     entries = {d: [] for d in range(4)}
     for t, (letters, A) in enumerate(targets):
         sites = {x // 3 for x in letters}
@@ -167,10 +212,13 @@ def _tables(n_sites: int, edges_key: tuple):
                 poly = _add(_mul(op, A), _mul(A, op), -1.0)
                 poly = {w: 1j * c for w, c in poly.items()}
             else:
-                L, Ld = op
-                LdL = _mul(Ld, L)
-                poly = _add(_mul(_mul(Ld, A), L), _mul(LdL, A), -0.5)
-                poly = _add(poly, _mul(A, LdL), -0.5)
+                poly = {}
+                for coef, L1, L2 in op:  # coef (L1^+ A L2 - {L1^+ L2, A} / 2)
+                    L1d = {w[::-1]: np.conj(c) for w, c in L1.items()}
+                    LdL = _mul(L1d, L2)
+                    part = _add(_mul(_mul(L1d, A), L2), _mul(LdL, A), -0.5)
+                    part = _add(part, _mul(A, LdL), -0.5)
+                    poly = _add(poly, part, coef)
             for w, c in _reduce(poly).items():
                 if len(w) > 3:
                     raise AssertionError(f"degree-{len(w)} symmetric word {w} did not cancel")
@@ -189,17 +237,32 @@ def _tables(n_sites: int, edges_key: tuple):
     return out, len(targets), n_params, pairs
 
 
+def _lowered_jumps(model):
+    """``(slots, params)`` of all jumps of ``model`` (registry :func:`cumulant_dissipator`)."""
+    slots, params = (), []
+    for jump in model.jumps:
+        s, p = cumulant_dissipator(jump, model.n_sites)
+        slots += tuple(s)
+        params.append(jnp.asarray(p).reshape(-1))
+    return slots, params
+
+
 def _params(model):
-    return jnp.concatenate(
-        [model.field.ravel(), model.coupling.ravel(), model.decay, model.gain, model.dephasing]
-    )
+    _, params = _lowered_jumps(model)
+    return jnp.concatenate([model.field.ravel(), model.coupling.ravel(), *params])
+
+
+def model_tables(model):
+    """:func:`_tables` for the structure of ``model`` (graph and jumps)."""
+    slots, _ = _lowered_jumps(model)
+    return _tables(model.n_sites, tuple(map(tuple, model.edges.tolist())), slots)
 
 
 def cumulant_vector_field(model, state):
     """``d(m, C)/dt`` of the Gaussian cumulant equations; ``state = (m (D,), C (D, D))``."""
     m, C = state
     D = m.shape[0]
-    tables, n_targets, _, pairs = _tables(model.n_sites, tuple(map(tuple, model.edges.tolist())))
+    tables, n_targets, _, pairs = model_tables(model)
     p = _params(model)
     rates = jnp.zeros(n_targets, dtype=m.dtype)
     for d, (k, t, w, c) in tables.items():
@@ -234,14 +297,14 @@ def coherent_moments(spin, vectors):
     return m, C
 
 
-def moments_to_observables(spin, m, C) -> dict:
-    """Shared observables from means ``m`` ``(..., D)`` and covariances ``C`` ``(..., D, D)``."""
-    n = spin.shape[0]
+def primitives_from_moments(spin, m, C) -> dict:
+    """Primitive moments from means ``m`` ``(..., D)`` and covariances ``C`` ``(..., D, D)``."""
+    m, C = np.asarray(m), np.asarray(C)
+    n = np.shape(spin)[-1]
     mm = m.reshape(*m.shape[:-1], n, 3)
     M2 = C + m[..., :, None] * m[..., None, :]
     M2s = M2.reshape(*M2.shape[:-2], n, 3, n, 3)
-    diag = jnp.diagonal(M2s, axis1=-4, axis2=-2)  # (..., 3, 3, n): same-site blocks
-    cov = jnp.diagonal(C.reshape(*C.shape[:-2], n, 3, n, 3), axis1=-4, axis2=-2)
+    diag = np.diagonal(M2s, axis1=-4, axis2=-2)  # (..., 3, 3, n): same-site blocks
     out = {"Sx": mm[..., 0], "Sy": mm[..., 1], "Sz": mm[..., 2]}
     for (a, b), name in (
         ((0, 0), "Sx2"),
@@ -252,85 +315,53 @@ def moments_to_observables(spin, m, C) -> dict:
         ((1, 2), "SySz"),
     ):
         out[name] = diag[..., a, b, :]
-    for a, name in ((0, "varx"), (1, "vary"), (2, "varz")):
-        out[name] = cov[..., a, a, :]
     xx, yy = M2s[..., :, 0, :, 0], M2s[..., :, 1, :, 1]
     xy, yx = M2s[..., :, 0, :, 1], M2s[..., :, 1, :, 0]
     # <S_i^+ S_j^-> = <SxSx> + <SySy> - i <Sx_i Sy_j> + i <Sy_i Sx_j>, ordered products; on
     # one site the symmetric parts cancel and the commutators add <S_z>.
     spsm = xx + yy - 1j * xy + 1j * yx
-    spsm = spsm + jnp.eye(n) * mm[..., None, :, 2]
+    spsm = spsm + np.eye(n) * mm[..., None, :, 2]
     out["SpSm"] = spsm
     out["SzSz"] = M2s[..., :, 2, :, 2]
-    # squeezing of site 0 perpendicular to z: 2S min_phi Var(S_phi) / <S_z>^2
-    vx, vy, cxy = cov[..., 0, 0, 0], cov[..., 1, 1, 0], cov[..., 0, 1, 0]
-    vmin = 0.5 * (vx + vy) - jnp.sqrt(0.25 * (vx - vy) ** 2 + cxy**2)
-    out["xi2"] = 2 * spin[0] * vmin / mm[..., 0, 2] ** 2
     return out
 
 
-def solve_cumulants(
-    model,
-    state=None,
-    *,
-    order: int = 2,
-    t_final=None,
-    times=None,
-    n_save: int = 201,
-    solver=None,
-    rtol: float = 1e-10,
-    atol: float = 1e-10,
-    max_steps: int = 1_000_000,
-    throw: bool = True,
-):
-    """Solve the second-order (Gaussian) cumulant equations of ``model`` with Diffrax.
+def solve_cumulant_ode(model, state, saveat, method, observables=None, options=None):
+    """Second-order cumulant backend of :func:`twoqs_jax.solve` (module docstring).
 
-    Exact moment equations from the commutation algebra, third cumulants set to zero (module
-    docstring). hbar = 1, standard Lindblad rates. They carry the leading 1/S corrections
-    to mean field (means converge to exact results like 1/S^2 where mean field goes like
-    1/S) and reduce to the Holstein-Primakoff (linearised boson) result around a polarised
-    state.
-
-    Args:
-        model: the :class:`SpinModel`.
-        state: initial :class:`SpinCoherentState` or ``(n, 3)`` unit vectors; default all down.
-        order: cumulant order; only ``2`` is implemented.
-        t_final, times, n_save, solver, rtol, atol, max_steps, throw: as
-            :func:`solve_meanfield`.
-
-    Returns:
-        ``Solution(method="cumulant2")`` with means, second moments, variances, ``SpSm``,
-        ``SzSz`` and ``xi2``; ``stats["covariance"]`` is not stored (use
-        :func:`cumulant_vector_field` for the raw ``(m, C)``).
-
-    Example:
-        >>> sol = tq.solve_cumulants(tq.one_axis_twisting(50, g=1.0), tq.spin_down(), t_final=2.0)
-        >>> sol["xi2"][-1]  # squeezed below 1
+    Exact moment equations from the commutation algebra, third cumulants set to zero. They
+    carry the leading 1/S corrections to mean field (means converge to exact results like
+    1/S^2 where mean field goes like 1/S) and reduce to the Holstein-Primakoff (linearised
+    boson) result around a polarised state. Initial state: a product of spin coherent
+    states (unit vectors are normalised).
     """
+    from .._observables import resolve
+
     _check_model(model)
-    check_in("order", order, (2,))
-    ts = save_times(times, t_final, n_save)
-    y0 = initial_vectors(model, state if state is not None else _down(model.n_sites))
+    check_in("order", method.order, (2,))
+    if method.u1 is not None:
+        raise ValueError("`u1` is an option of the central-spin models, not of a SpinModel.")
+    model.validate()
+    observables = resolve(observables, model.n_sites, "cumulant", MEANFIELD_PRIMITIVES)
+    y0, state_batched = initial_batch(model, state)
     y0 = y0 / jnp.linalg.norm(y0, axis=-1, keepdims=True)
-    m0, C0 = coherent_moments(model.spin, y0)
-    sol = integrate(
-        cumulant_vector_field,
-        model,
-        (m0, C0),
-        ts,
-        solver=solver,
-        rtol=rtol,
-        atol=atol,
-        max_steps=max_steps,
-        throw=throw,
+    batched = model.spin.ndim == 2
+    if batched:
+        m0, C0 = jax.vmap(coherent_moments, in_axes=(0, 0 if state_batched else None))(
+            model.spin, y0
+        )
+        state_batched = True
+    else:
+        m0, C0 = coherent_moments(model.spin, y0)
+    ys, times, steps, window = solve_ode(
+        cumulant_vector_field, model, (m0, C0), saveat, method, options, batched, state_batched
     )
-    m, C = sol.ys
-    mean = moments_to_observables(model.spin, m, C)
+    prims = primitives_from_moments(model.spin, *ys)
     stats = {
-        "solver": type(solver or default_solver()).__name__,
-        "rtol": rtol,
-        "atol": atol,
-        "num_steps": int(sol.stats["num_steps"]),
-        "order": order,
+        "solver": type(method.solver).__name__,
+        "rtol": method.rtol,
+        "atol": method.atol,
+        "num_steps": steps,
+        "order": method.order,
     }
-    return Solution(method="cumulant2", times=ts, mean=mean, sem={}, stats=stats)
+    return finish("cumulant2", prims, observables, model, times, window, stats)

@@ -21,7 +21,12 @@ Dissipators at leading order in S (from ``d<A>/dt = kappa <L^+ A L - {L^+ L, A}/
 - dephasing ``L = S^z``: ``dX = -kappa X / 2``, ``dY = -kappa Y / 2`` (exact at any S).
 
 Decay, gain and the Hamiltonian conserve ``|X_i|``; dephasing shrinks it.
+
+Jumps enter through one registry, :func:`meanfield_dissipator` (``functools.singledispatch``
+on the jump type, one registration per type; the three above are registered here).
 """
+
+import functools
 
 import diffrax
 import equinox as eqx
@@ -30,10 +35,66 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._checks import check_finite, check_int, check_positive
+from .._checks import check_finite
+from .._model.jumps import AbstractJump, Decay, Dephasing, Gain
 from .._model.model import SpinModel
 from .._model.states import SpinCoherentState
 from .._solution import Solution
+
+
+@functools.singledispatch
+def meanfield_dissipator(jump: AbstractJump, spin, y):
+    """``dy/dt`` of one jump Module in the mean-field equations (``y``: ``(n, 3)`` unit
+    vectors ``<S_i>/S_i``, ``spin``: ``(n,)``). Register every jump type once."""
+    raise ValueError(
+        f"the mean-field equations do not support the jump {type(jump).__name__} "
+        "(no registration in twoqs_jax._meanfield.meanfield.meanfield_dissipator)."
+    )
+
+
+@functools.singledispatch
+def conserves_norm(jump: AbstractJump) -> bool:
+    """Whether a jump's mean-field term keeps every ``|X_i|`` (decides the default of the
+    tangent-space stability analysis). Unregistered jump types: ``False``."""
+    return False
+
+
+def _ladder(rate, spin, y):
+    # decay (rate > 0) or, with a negative sign, gain: leading order in S (rates O(1/S))
+    r = rate * spin
+    x, yy, z = y[:, 0], y[:, 1], y[:, 2]
+    return jnp.stack([r * x * z, r * yy * z, -r * (x**2 + yy**2)], axis=-1)
+
+
+@meanfield_dissipator.register
+def _(jump: Decay, spin, y):
+    return _ladder(jump.rate, spin, y)
+
+
+@meanfield_dissipator.register
+def _(jump: Gain, spin, y):
+    return _ladder(-jump.rate, spin, y)
+
+
+@meanfield_dissipator.register
+def _(jump: Dephasing, spin, y):
+    d = jump.rate / 2
+    return jnp.stack([-d * y[:, 0], -d * y[:, 1], jnp.zeros_like(y[:, 2])], axis=-1)
+
+
+conserves_norm.register(Decay, lambda jump: True)
+conserves_norm.register(Gain, lambda jump: True)
+
+
+def model_conserves_norm(model) -> bool:
+    """True when no jump of ``model`` shrinks the mean-field ``|X_i|``: every jump conserves
+    it or has all rates zero (traced rates count as zero: the check needs values)."""
+    from .._checks import is_concrete
+
+    def inactive(jump):
+        return not is_concrete(jump.rate) or not np.any(np.asarray(jump.rate) != 0)
+
+    return all(conserves_norm(j) or inactive(j) for j in model.jumps)
 
 
 def _check_model(model) -> None:
@@ -60,12 +121,8 @@ def meanfield_vector_field(model: SpinModel, y: Float[Array, "n 3"]) -> Float[Ar
     """``dy/dt`` of the mean-field equations (see the module docstring) at ``y`` ``(n, 3)``."""
     grad = jax.grad(classical_energy, argnums=1)(model, y) / model.spin[:, None]
     dy = jnp.cross(grad, y)
-    x, yy, z = y[:, 0], y[:, 1], y[:, 2]
-    # Decay minus gain, both at leading order in S (rates are O(1/S)).
-    r = (model.decay - model.gain) * model.spin
-    dy = dy + jnp.stack([r * x * z, r * yy * z, -r * (x**2 + yy**2)], axis=-1)
-    d = model.dephasing / 2
-    dy = dy + jnp.stack([-d * x, -d * yy, jnp.zeros_like(z)], axis=-1)
+    for jump in model.jumps:
+        dy = dy + meanfield_dissipator(jump, model.spin, y)
     return dy
 
 
@@ -105,45 +162,51 @@ def initial_vectors(model: SpinModel, state) -> Float[Array, "n 3"]:
     return y0
 
 
-def save_times(times, t_final, n_save: int) -> np.ndarray:
-    """Validated saving times from ``times`` or ``(t_final, n_save)`` (shared with cumulants)."""
-    if (times is None) == (t_final is None):
-        raise ValueError(
-            f"give exactly one of `times` and `t_final`, got times={times!r}, t_final={t_final!r}."
-        )
-    if times is None:
-        check_positive("t_final", t_final)
-        n_save = check_int("n_save", n_save, minimum=2)
-        return np.linspace(0.0, float(t_final), n_save)
-    ts = np.asarray(times, dtype=float)
-    if ts.ndim != 1 or ts.size < 1:
-        raise ValueError(
-            f"`times` must be a 1D array with at least one entry, got shape {ts.shape}."
-        )
-    check_finite("times", ts)
-    if ts[0] < 0 or np.any(np.diff(ts) <= 0):
-        raise ValueError(
-            f"`times` must start at >= 0 and increase strictly, got {ts[:8].tolist()}..."
-        )
-    return ts
-
-
 def default_solver():
     """Tsit5 (5th-order explicit Runge-Kutta) for the mean-field and cumulant ODEs."""
     return diffrax.Tsit5()
 
 
+class _Complex(eqx.Module):
+    """A complex model parameter carried as two real arrays (Diffrax wants real args)."""
+
+    re: Array
+    im: Array
+
+
+def _real_args(tree):
+    def split(x):
+        if eqx.is_array(x) and jnp.iscomplexobj(x):
+            return _Complex(jnp.real(x), jnp.imag(x))
+        return x
+
+    return jax.tree.map(split, tree)
+
+
+def _complex_args(tree):
+    return jax.tree.map(
+        lambda x: lax_complex(x.re, x.im) if isinstance(x, _Complex) else x,
+        tree,
+        is_leaf=lambda x: isinstance(x, _Complex),
+    )
+
+
+def lax_complex(re, im):
+    """``re + i im`` without a real-to-complex promotion warning."""
+    return jax.lax.complex(re, im)
+
+
 @eqx.filter_jit
 def _integrate(vector_field, model, y0, ts, solver, rtol, atol, max_steps, throw):
-    term = diffrax.ODETerm(lambda t, y, args: vector_field(args, y))
+    term = diffrax.ODETerm(lambda t, y, args: vector_field(_complex_args(args), y))
     return diffrax.diffeqsolve(
         term,
         solver,
-        t0=0.0,
+        t0=ts[0],
         t1=ts[-1],
         dt0=None,
         y0=y0,
-        args=model,
+        args=_real_args(model),
         saveat=diffrax.SaveAt(ts=ts),
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
         max_steps=max_steps,
@@ -163,26 +226,72 @@ def integrate(
     max_steps=1_000_000,
     throw=True,
 ):
-    """Integrate ``dy/dt = vector_field(model, y)`` from ``t = 0`` with Diffrax, saving at ``ts``.
+    """Integrate ``dy/dt = vector_field(model, y)`` from ``y0`` at ``ts[0]``, saving at ``ts``.
 
     ``model`` travels as ``args``: models of the same structure reuse one compilation, and
     the solve is differentiable in the model's parameters (Diffrax's default adjoint).
+    Returns ``(ys, num_steps)`` with ``ys`` stacked over ``ts`` (a single time gives ``y0``).
     """
     solver = default_solver() if solver is None else solver
-    return _integrate(
-        vector_field, model, y0, jnp.asarray(ts), solver, rtol, atol, int(max_steps), throw
+    ts = jnp.asarray(ts)
+    if ts.shape[0] == 1:
+        return jax.tree.map(lambda x: jnp.asarray(x)[None], y0), 0
+    sol = _integrate(vector_field, model, y0, ts, solver, rtol, atol, int(max_steps), throw)
+    return sol.ys, sol.stats["num_steps"]
+
+
+def ode_grid(saveat) -> tuple:
+    """``(ts, times, window)``: the integration times of a :class:`SaveAt` (the initial state
+    at ``ts[0]``) or :class:`SteadyState` (from ``t = 0``; ``window`` selects the averaged
+    samples ``t_burn + j every``, ``every`` default ``t_avg / 200``)."""
+    from .._saveat import SaveAt, SteadyState
+
+    if isinstance(saveat, SaveAt):
+        return saveat.ts, saveat.ts, None
+    if isinstance(saveat, SteadyState):
+        saveat.require_window("the mean-field and cumulant equations")
+        samples = saveat.sample_times(0.0, float(saveat.t_avg) / 200)
+        ts = np.concatenate([[0.0], samples])
+        return ts, None, slice(1, None)
+    raise ValueError(
+        f"`saveat` must be a tq.SaveAt or tq.SteadyState, got {type(saveat).__name__}."
     )
 
 
-def observables_from_vectors(spin, y) -> dict:
-    """Shared observables of product coherent states with mean vectors ``y`` ``(..., n, 3)``.
+def solve_ode(vector_field, model, y0, saveat, method, options, batched, state_batched):
+    """Integrate one model or a batch (``jax.vmap`` over the model and, if batched, the
+    initial state); returns ``(ys, times, num_steps, window)`` with ``ys`` leading axes
+    ``(batch?, T)``."""
+    ts, times, window = ode_grid(saveat)
+    throw = True if options is None else options.throw
+    kw = dict(
+        solver=method.solver,
+        rtol=method.rtol,
+        atol=method.atol,
+        max_steps=method.max_steps,
+        throw=throw,
+    )
+    if batched:
 
-    Means ``S_i X_i``, second moments as products of means (variances zero), ``SpSm`` and
-    ``SzSz`` as outer products.
-    """
-    s = jnp.asarray(spin)[:, None] * y
+        def one(m, y):
+            return integrate(vector_field, m, y, ts, **kw)
+
+        ys, steps = jax.vmap(one, in_axes=(0, 0 if state_batched else None))(model, y0)
+    else:
+        ys, steps = integrate(vector_field, model, y0, ts, **kw)
+    return ys, times, np.asarray(steps).tolist(), window
+
+
+def primitives_from_vectors(spin, y) -> dict:
+    """Primitive moments of product coherent states with mean vectors ``y`` ``(..., n, 3)``
+    at leading order in S: means ``S_i X_i``, second moments as products of means,
+    ``SpSm`` and ``SzSz`` as outer products."""
+    s = (
+        np.asarray(spin)[..., None, :, None] * np.asarray(y)
+        if np.ndim(spin) == 2
+        else (np.asarray(spin)[:, None] * np.asarray(y))
+    )
     sx, sy, sz = s[..., 0], s[..., 1], s[..., 2]
-    zero = jnp.zeros_like(sx)
     sp = sx + 1j * sy
     return {
         "Sx": sx,
@@ -194,77 +303,99 @@ def observables_from_vectors(spin, y) -> dict:
         "SxSy": sx * sy,
         "SxSz": sx * sz,
         "SySz": sy * sz,
-        "varx": zero,
-        "vary": zero,
-        "varz": zero,
-        "SpSm": sp[..., :, None] * jnp.conj(sp)[..., None, :],
+        "SpSm": sp[..., :, None] * np.conj(sp)[..., None, :],
         "SzSz": sz[..., :, None] * sz[..., None, :],
     }
 
 
-def solve_meanfield(
-    model: SpinModel,
-    state=None,
-    *,
-    t_final=None,
-    times=None,
-    n_save: int = 201,
-    solver=None,
-    rtol: float = 1e-10,
-    atol: float = 1e-10,
-    max_steps: int = 1_000_000,
-    throw: bool = True,
-) -> Solution:
-    """Solve the mean-field equations of ``model`` (module docstring) with Diffrax.
+def spin_for(model, time_axis: bool):
+    """The model's spin lengths shaped ``(batch?, 1?, n)`` to broadcast against primitives."""
+    spin = np.asarray(model.spin, dtype=np.float64)
+    return spin[..., None, :] if time_axis else spin
 
-    ``dX_i/dt = (1/S_i) grad_{X_i} H_cl x X_i + (dissipators)``, ``X_i = <S_i>/S_i``,
-    hbar = 1, standard Lindblad rates. Use float64 (``jax_enable_x64``) for tight tolerances.
 
-    Args:
-        model: the :class:`SpinModel`.
-        state: initial :class:`SpinCoherentState` or ``(n, 3)`` vectors; default all down.
-        t_final: final time (saving ``n_save`` equally spaced times from 0), or
-        times: explicit increasing saving times (integration starts at ``t = 0``).
-        n_save: number of saving times with ``t_final``.
-        solver: a Diffrax ODE solver (default ``Tsit5()``; ``Dopri8()`` for high accuracy).
-        rtol, atol: tolerances of the ``PIDController``.
-        max_steps: step limit of ``diffeqsolve``.
-        throw: raise if the integration fails (else NaN-filled results).
+def finish(name, prims, observables, model, times, window, stats):
+    """A deterministic :class:`Solution` from primitives with leading axes
+    ``(batch?, T)`` (window-averaged for a steady state)."""
+    from .._observables import dims_of, evaluate
 
-    Returns:
-        ``Solution(method="meanfield")`` with the shared observables, each ``(T, n)``
-        (``SpSm``, ``SzSz``: ``(T, n, n)``); second moments are products of means.
+    batched = model.spin.ndim == 2
+    if window is not None:
+        axis = 1 if batched else 0
+        prims = {
+            k: np.mean(np.take(v, np.arange(v.shape[axis])[window], axis=axis), axis=axis)
+            for k, v in prims.items()
+        }
+    time_axis = times is not None
+    mean = evaluate(observables, prims, spin_for(model, time_axis))
+    lead = (("batch",) if batched else ()) + (("time",) if time_axis else ())
+    dims = {o.name: dims_of(o, lead) for o in observables}
+    return Solution(method=name, times=times, mean=mean, sem={}, stats=stats, dims=dims)
 
-    Example:
-        >>> m = tq.driven_spin(100, Omega=0.5)
-        >>> sol = tq.solve_meanfield(m, tq.spin_down(), t_final=20.0)
-        >>> sol["Sz"][-1] / 100   # -> -sqrt(1 - 0.5**2) = -0.866...
-    """
+
+def initial_batch(model, state):
+    """``(y0, state_batched)``: unit vectors for one model or a batch."""
+    batched = model.spin.ndim == 2
+    if isinstance(state, SpinCoherentState) and state.theta.ndim == 2:
+        if not batched or state.theta.shape[0] != model.spin.shape[0]:
+            raise ValueError(
+                f"a batch of states (angles of shape {state.theta.shape}) needs a batch of "
+                f"models of the same length; the model's spin has shape {model.spin.shape}."
+            )
+        if state.theta.shape[-1] != model.n_sites:
+            raise ValueError(
+                f"`state` has {state.theta.shape[-1]} sites but the model has "
+                f"{model.n_sites} sites."
+            )
+        return state.bloch_vectors(), True
+    if isinstance(state, SpinCoherentState):
+        if state.n_sites != model.n_sites:
+            raise ValueError(
+                f"`state` has {state.n_sites} sites but the model has {model.n_sites} sites."
+            )
+        return state.bloch_vectors(), False
+    y0 = jnp.asarray(state, dtype=float)
+    if y0.shape != (model.n_sites, 3):
+        raise ValueError(
+            f"`state` must be a SpinCoherentState or an array of shape ({model.n_sites}, 3), "
+            f"got {type(state).__name__} with shape {np.shape(state)}."
+        )
+    check_finite("state", y0)
+    return y0, False
+
+
+MEANFIELD_PRIMITIVES = (
+    "Sx",
+    "Sy",
+    "Sz",
+    "Sx2",
+    "Sy2",
+    "Sz2",
+    "SxSy",
+    "SxSz",
+    "SySz",
+    "SpSm",
+    "SzSz",
+)
+
+
+def solve_meanfield_ode(model, state, saveat, method, observables=None, options=None):
+    """Mean-field backend of :func:`twoqs_jax.solve` (module docstring)."""
+    from .._observables import resolve
+
     _check_model(model)
-    ts = save_times(times, t_final, n_save)
-    y0 = initial_vectors(model, state if state is not None else _down(model.n_sites))
-    sol = integrate(
-        meanfield_vector_field,
-        model,
-        y0,
-        ts,
-        solver=solver,
-        rtol=rtol,
-        atol=atol,
-        max_steps=max_steps,
-        throw=throw,
+    model.validate()
+    observables = resolve(observables, model.n_sites, "mean-field", MEANFIELD_PRIMITIVES)
+    y0, state_batched = initial_batch(model, state)
+    batched = model.spin.ndim == 2
+    ys, times, steps, window = solve_ode(
+        meanfield_vector_field, model, y0, saveat, method, options, batched, state_batched
     )
-    mean = observables_from_vectors(model.spin, sol.ys)
+    prims = primitives_from_vectors(model.spin, ys)
     stats = {
-        "solver": type(solver or default_solver()).__name__,
-        "rtol": rtol,
-        "atol": atol,
-        "num_steps": int(sol.stats["num_steps"]),
+        "solver": type(method.solver).__name__,
+        "rtol": method.rtol,
+        "atol": method.atol,
+        "num_steps": steps,
     }
-    return Solution(method="meanfield", times=ts, mean=mean, sem={}, stats=stats)
-
-
-def _down(n):
-    from .._model.states import spin_down
-
-    return spin_down(n)
+    return finish("meanfield", prims, observables, model, times, window, stats)

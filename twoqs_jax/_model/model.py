@@ -11,16 +11,27 @@ Conventions (binding for the whole package):
   with ``a, b in (x, y, z)`` and ``(i_e, j_e) = edges[e]``. For a same-site edge ``i_e = j_e``
   the product is symmetrised, ``(S^a S^b + S^b S^a) / 2``, so that ``H`` is Hermitian.
 - Jumps per site: collective decay ``L = S_i^-`` at rate ``decay[i]``, gain ``L = S_i^+`` at
-  rate ``gain[i]``, dephasing ``L = S_i^z`` at rate ``dephasing[i]`` (standard rates).
+  rate ``gain[i]``, dephasing ``L = S_i^z`` at rate ``dephasing[i]`` (standard rates), and any
+  other jump Module (:mod:`twoqs_jax._model.jumps`), e.g. the general
+  ``L = c_- S_i^- + c_+ S_i^+ + c_z S_i^z`` of :class:`twoqs_jax.SpinJump`.
 """
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from .._checks import check_finite, check_in, check_nonnegative, check_shape, check_spin_length
+from .._checks import (
+    check_finite,
+    check_in,
+    check_real,
+    check_shape,
+    check_spin_length,
+    is_concrete,
+)
 from .graphs import Graph
+from .jumps import AbstractJump, Decay, Dephasing, Gain, total_rate
 
 AXES = ("x", "y", "z")
 _AXIS_INDEX = {a: i for i, a in enumerate(AXES)}
@@ -40,8 +51,10 @@ def _pair_matrix(name: str, spec) -> Array:
                 raise ValueError(
                     f"`{name}` keys must be two axis letters such as 'xx' or 'yz', got {key!r}."
                 )
+            check_real(f"{name}[{key!r}]", value)
             m = m.at[_AXIS_INDEX[key[0]], _AXIS_INDEX[key[1]]].add(value)
         return m
+    check_real(name, spec)
     m = jnp.asarray(spec)
     if m.ndim == 3 and m.shape[1:] == (3, 3):
         return m
@@ -120,9 +133,9 @@ class SpinModel(eqx.Module):
     edges), so the model is a JAX PyTree: parameters can be vmapped and differentiated.
 
     ``H = sum_i field_i . S_i + sum_e S_{i_e}^T coupling_e S_{j_e}`` (same-site products
-    symmetrised), and the master equation is the standard Lindblad form with
-    ``L = S_i^-`` (rate ``decay_i``), ``L = S_i^+`` (rate ``gain_i``) and ``L = S_i^z`` (rate
-    ``dephasing_i``). hbar = 1.
+    symmetrised), and the master equation is the standard Lindblad form with the jumps
+    ``L = S_i^-`` (rate ``decay_i``), ``L = S_i^+`` (rate ``gain_i``), ``L = S_i^z`` (rate
+    ``dephasing_i``) and any jump Modules passed in ``jumps``. hbar = 1.
 
     Attributes:
         spin: ``(n,)`` spin lengths ``S_i``.
@@ -130,7 +143,10 @@ class SpinModel(eqx.Module):
         edges: ``(m, 2)`` integer site pairs of the bilinear terms (a static, read-only numpy
             array: jit specialises on the graph, vmap batches only continuous parameters).
         coupling: ``(m, 3, 3)`` coupling tensors (edge weights already multiplied in).
-        decay, gain, dephasing: ``(n,)`` standard Lindblad rates.
+        jumps: tuple of jump Modules (:class:`Decay`, :class:`Gain`, :class:`Dephasing`,
+            :class:`SpinJump`, ...), each holding ``(n,)`` arrays.
+        decay, gain, dephasing: ``(n,)`` read-only totals of the rates of the
+            :class:`Decay`, :class:`Gain` and :class:`Dephasing` jumps (zeros if none).
 
     Example:
         >>> import twoqs_jax as tq
@@ -144,9 +160,7 @@ class SpinModel(eqx.Module):
     field: Float[Array, "n 3"]
     _edges: _StaticArray = eqx.field(static=True)
     coupling: Float[Array, "m 3 3"]
-    decay: Float[Array, " n"]
-    gain: Float[Array, " n"]
-    dephasing: Float[Array, " n"]
+    jumps: tuple
 
     def __init__(
         self,
@@ -155,9 +169,10 @@ class SpinModel(eqx.Module):
         n_sites: int | None = None,
         field=None,
         couplings=(),
-        decay=0.0,
-        gain=0.0,
-        dephasing=0.0,
+        decay=None,
+        gain=None,
+        dephasing=None,
+        jumps=(),
     ):
         """Build a model.
 
@@ -165,9 +180,13 @@ class SpinModel(eqx.Module):
             spin: spin length ``S`` (scalar, same on every site) or one per site.
             n_sites: number of sites; inferred from ``spin`` or from the couplings' graphs.
             field: ``(n, 3)`` array, or a dict ``{"x": h_x, "z": h_z}`` whose values are
-                scalars or ``(n,)`` arrays.
+                scalars or ``(n,)`` arrays (real).
             couplings: a :class:`Coupling` or a sequence of them.
-            decay, gain, dephasing: standard Lindblad rates, scalar or ``(n,)``.
+            decay, gain, dephasing: standard Lindblad rates of ``S_i^-``, ``S_i^+``,
+                ``S_i^z``, scalar or ``(n,)`` (default 0). The model always holds these three
+                jumps first, so that models of different presets share one PyTree structure
+                and can be stacked into a batch.
+            jumps: further jump Modules (scalars in them are broadcast to the ``n`` sites).
         """
         if isinstance(couplings, Coupling):
             couplings = (couplings,)
@@ -201,6 +220,7 @@ class SpinModel(eqx.Module):
             f = jnp.zeros((n, 3))
             for axis, value in field.items():
                 k = _axis_index("field", axis)
+                check_real(f"field[{axis!r}]", value)
                 value = jnp.asarray(value)
                 if value.ndim not in (0, 1) or (value.ndim == 1 and value.shape[0] != n):
                     raise ValueError(
@@ -210,6 +230,7 @@ class SpinModel(eqx.Module):
                 f = f.at[:, k].add(value)
             self.field = f
         else:
+            check_real("field", field)
             f = jnp.asarray(field)
             if f.shape == (3,):
                 f = jnp.broadcast_to(f, (n, 3))
@@ -232,17 +253,43 @@ class SpinModel(eqx.Module):
         self.coupling = jnp.concatenate(mats, axis=0) if mats else jnp.zeros((0, 3, 3))
         check_finite("couplings", self.coupling)
 
-        for name, value in (("decay", decay), ("gain", gain), ("dephasing", dephasing)):
-            v = jnp.asarray(value, dtype=float)
+        bound = []
+        for name, cls, value in (
+            ("decay", Decay, decay),
+            ("gain", Gain, gain),
+            ("dephasing", Dephasing, dephasing),
+        ):
+            if value is None:  # always present, so that models of any preset stack
+                value = 0.0
+            check_real(name, value)
+            v = jnp.asarray(value)
             if v.ndim not in (0, 1) or (v.ndim == 1 and v.shape[0] != n):
                 raise ValueError(
                     f"`{name}` must be a scalar or have shape ({n},), got shape {v.shape}."
                 )
-            check_nonnegative(name, v)
-            setattr(self, name, jnp.broadcast_to(v, (n,)))
+            try:
+                bound.append(cls(v).bind(n))
+            except ValueError as err:  # name the argument the user passed
+                raise ValueError(
+                    str(err)
+                    .replace(f"`{cls.__name__}.rate`", f"`{name}`")
+                    .replace("`rate`", f"`{name}`")
+                ) from None
+        if isinstance(jumps, AbstractJump):
+            jumps = (jumps,)
+        for j in tuple(jumps):
+            if not isinstance(j, AbstractJump):
+                raise ValueError(
+                    f"`jumps` must hold jump Modules (twoqs_jax.Decay, ..., SpinJump), got "
+                    f"{type(j).__name__}."
+                )
+            bound.append(j.bind(n))
+        self.jumps = tuple(bound)
 
     @classmethod
-    def from_arrays(cls, spin, field, edges, coupling, decay, gain, dephasing) -> "SpinModel":
+    def from_arrays(
+        cls, spin, field, edges, coupling, decay=None, gain=None, dephasing=None, jumps=()
+    ) -> "SpinModel":
         """Rebuild a model from its stored arrays (the inverse of reading its attributes)."""
         n = int(np.shape(spin)[-1])
         edges = np.asarray(edges).reshape(-1, 2)
@@ -259,7 +306,52 @@ class SpinModel(eqx.Module):
             decay=decay,
             gain=gain,
             dephasing=dephasing,
+            jumps=jumps,
         )
+
+    @property
+    def decay(self) -> Float[Array, " n"]:
+        """Total standard rate of the :class:`Decay` jumps ``L = S_i^-`` (zeros if none)."""
+        return total_rate(self.jumps, Decay, self.spin)
+
+    @property
+    def gain(self) -> Float[Array, " n"]:
+        """Total standard rate of the :class:`Gain` jumps ``L = S_i^+`` (zeros if none)."""
+        return total_rate(self.jumps, Gain, self.spin)
+
+    @property
+    def dephasing(self) -> Float[Array, " n"]:
+        """Total standard rate of the :class:`Dephasing` jumps ``L = S_i^z`` (zeros if none)."""
+        return total_rate(self.jumps, Dephasing, self.spin)
+
+    @property
+    def batch_shape(self) -> tuple:
+        """Leading parameter axes of a batch of models (``()`` for one model)."""
+        return tuple(np.shape(self.spin)[:-1])
+
+    def validate(self) -> None:
+        """Check every value on concrete arrays, one parameter point at a time.
+
+        Spin lengths must be positive multiples of 1/2, fields and couplings finite and
+        rates non-negative. Models built under ``jax.vmap`` skip the value checks while
+        tracing; every solver calls this at its entry, and the message of a batch names the
+        batch index. Raises ``ValueError`` naming the parameter and its value.
+        """
+        if not is_concrete(self):
+            raise ValueError(
+                "`model` holds traced values (inside jit/vmap/grad); the solvers need a "
+                "concrete model: build it outside the transformation (a batch of models from "
+                "jax.vmap is concrete once built)."
+            )
+        batch = self.batch_shape
+        for index in np.ndindex(*batch) if batch else [()]:
+            where = f" at batch index {index[0] if len(index) == 1 else index}" if batch else ""
+            point = _take(self, index)
+            check_spin_length("spin", point.spin, where)
+            check_finite("field", point.field, where)
+            check_finite("couplings", point.coupling, where)
+            for j in point.jumps:
+                j.validate(where)
 
     @property
     def edges(self) -> Int[np.ndarray, "m 2"]:
@@ -287,3 +379,10 @@ class SpinModel(eqx.Module):
         same = jnp.asarray(self.edges[:, 0] == self.edges[:, 1])[:, None, None]
         sym = 0.5 * (self.coupling + jnp.swapaxes(self.coupling, -1, -2))
         return jnp.where(same, sym, self.coupling)
+
+
+def _take(tree, index: tuple):
+    """One point ``tree[index]`` of a batch of models (every array leaf indexed)."""
+    if not index:
+        return tree
+    return jax.tree.map(lambda x: x[index], tree)

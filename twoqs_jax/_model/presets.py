@@ -7,14 +7,36 @@ standard Lindblad rates of :class:`SpinModel`. Paper 003 (Huber, Kirton, Rabl, T
 ``kappa = 2 Gamma_phi``. Paper 000 (Kothe, Kirton, LMG dimer) uses the standard dissipator.
 
 All presets are traceable in their continuous parameters (not in ``S`` or sizes), so
-``jax.vmap(lambda om: driven_spin(100, om, 1.0))`` builds a batch of models.
+``jax.vmap(lambda om: driven_spin(100, om, 1.0))`` builds a batch of models. Every preset
+checks its own arguments first, so errors name the parameter the user passed (``Omega``,
+``J``); the values of a batch built under ``jax.vmap`` are checked by the solvers.
 """
 
 import jax.numpy as jnp
 
-from .._checks import check_in, check_int, check_nonnegative, check_spin_length
+from .._checks import (
+    check_finite,
+    check_in,
+    check_int,
+    check_nonnegative,
+    check_real,
+    check_spin_length,
+)
 from .graphs import chain, edge_list, on_site, square_lattice
 from .model import Coupling, SpinModel, flip_flop
+
+
+def _real(**params):
+    """Check that the named parameters are real and finite (values when concrete)."""
+    for name, value in params.items():
+        check_real(name, value)
+        check_finite(name, value)
+
+
+def _rates(**params):
+    for name, value in params.items():
+        check_real(name, value)
+        check_nonnegative(name, value)
 
 
 def superradiance(S, Gamma=1.0) -> SpinModel:
@@ -23,7 +45,7 @@ def superradiance(S, Gamma=1.0) -> SpinModel:
     Standard rate ``kappa = Gamma / S``. The paper starts from ``m = +S`` (``spin_up()``).
     """
     check_spin_length("S", S)
-    check_nonnegative("Gamma", Gamma)
+    _rates(Gamma=Gamma)
     return SpinModel(S, decay=jnp.asarray(Gamma) / S)
 
 
@@ -33,7 +55,7 @@ def collective_dephasing(S, Gamma_phi=1.0) -> SpinModel:
     From a coherent state along x, ``<S_x>(t) = S exp(-kappa t / 2) = S exp(-Gamma_phi t)``.
     """
     check_spin_length("S", S)
-    check_nonnegative("Gamma_phi", Gamma_phi)
+    _rates(Gamma_phi=Gamma_phi)
     return SpinModel(S, dephasing=2 * jnp.asarray(Gamma_phi))
 
 
@@ -44,7 +66,8 @@ def driven_spin(S, Omega, Gamma=1.0) -> SpinModel:
     The mean-field transition is at ``Omega = Gamma``. The paper starts from ``m = -S``.
     """
     check_spin_length("S", S)
-    check_nonnegative("Gamma", Gamma)
+    _real(Omega=Omega)
+    _rates(Gamma=Gamma)
     return SpinModel(S, field={"x": Omega}, decay=jnp.asarray(Gamma) / S)
 
 
@@ -55,8 +78,8 @@ def one_axis_twisting(S, g=1.0, Gamma=0.0, Gamma_phi=0.0) -> SpinModel:
     The paper starts from ``m = -S``.
     """
     check_spin_length("S", S)
-    check_nonnegative("Gamma", Gamma)
-    check_nonnegative("Gamma_phi", Gamma_phi)
+    _real(g=g)
+    _rates(Gamma=Gamma, Gamma_phi=Gamma_phi)
     twist = Coupling(on_site(1), {"xx": jnp.asarray(g) / (2 * S)})
     return SpinModel(
         S, couplings=twist, decay=jnp.asarray(Gamma) / S, dephasing=2 * jnp.asarray(Gamma_phi)
@@ -70,7 +93,8 @@ def lmg(S, J, g=1.0, gamma=0.5) -> SpinModel:
     ``kappa = gamma / S``.
     """
     check_spin_length("S", S)
-    check_nonnegative("gamma", gamma)
+    _real(J=J, g=g)
+    _rates(gamma=gamma)
     twist = Coupling(on_site(1), {"xx": -jnp.asarray(J) / S})
     return SpinModel(S, field={"z": -g}, couplings=twist, decay=jnp.asarray(gamma) / S)
 
@@ -83,7 +107,8 @@ def pt_dimer(S, lam, gamma=1.0) -> SpinModel:
     (``lam = 0.5 g`` in paper 000's Fig. 1b where ``gamma = 0.5 g``).
     """
     check_spin_length("S", S)
-    check_nonnegative("gamma", gamma)
+    _real(lam=lam)
+    _rates(gamma=gamma)
     k = jnp.asarray(gamma) / S
     hop = flip_flop(edge_list([(0, 1)], 2), jnp.asarray(lam) / (2 * S))
     return SpinModel(
@@ -100,7 +125,8 @@ def lmg_dimer(S, J, lam, g=1.0, gamma=0.5) -> SpinModel:
     ``Z_A = -1, Z_B = +1``.
     """
     check_spin_length("S", S)
-    check_nonnegative("gamma", gamma)
+    _real(J=J, lam=lam, g=g)
+    _rates(gamma=gamma)
     k = jnp.asarray(gamma) / S
     twist = Coupling(on_site(2), {"xx": -jnp.asarray(J) / S})
     hop = flip_flop(edge_list([(0, 1)], 2), jnp.asarray(lam) / (2 * S))
@@ -130,7 +156,8 @@ def heisenberg_chain(
     reproduce.
     """
     check_spin_length("S", S)
-    check_nonnegative("Gamma", Gamma)
+    _real(Jx=Jx, Jy=Jy, Jz=Jz)
+    _rates(Gamma=Gamma)
     check_in("convention", convention, ("printed", "fig7"))
     n = check_int("n_sites", n_sites, minimum=2)
     scale = (1.0 if convention == "printed" else 4.0) / (2 * S)
@@ -155,7 +182,8 @@ def pt_chain(n_sites, S, J=1.0, gamma=1.0, periodic=False, lattice=None) -> Spin
     ``lattice=(lx, ly)`` puts it on a square lattice with checkerboard gain/loss instead.
     """
     check_spin_length("S", S)
-    check_nonnegative("gamma", gamma)
+    _real(J=J)
+    _rates(gamma=gamma)
     if lattice is None:
         n = check_int("n_sites", n_sites, minimum=2)
         graph = chain(n, periodic=periodic)

@@ -199,7 +199,8 @@ def em_increment(model, alpha, beta, dW, dt, k: int = 0, fused: bool = True, sqr
         dW: ``(N_NOISE, n)`` real Wiener increments of variance ``dt`` (or any weak
             increments with the same first three moments), or a sequence of ``N_NOISE``
             rows where ``dW[0]`` (then rows 0-3: no decay/gain noise) or ``dW[4]`` (no
-            dephasing noise) may be ``None``, which skips those terms.
+            dephasing noise) may be ``None``, which skips those terms; then the rows of
+            the model's other jump terms (``model.terms`` of a lowered model), if any.
         dt: time step.
         k: representation.
         fused: hand-written Hamiltonian drift (``True``) or the autodiff reference.
@@ -244,4 +245,14 @@ def em_increment_real(model, z, dW, dt, k: int = 0, fused: bool = True, sqrt=jnp
         pa, pb = amp_phi * dW[4], -amp_phi * dW[4]  # i amp_phi z dW5 and -i amp_phi beta dW5
         nar, nai = nar - pa * ai, nai + pa * ar
         nbr, nbi = nbr - pb * bi, nbi + pb * br
+    # other jump types (registry twoqs_jax._phase_space.lowering): their own increments and
+    # noise rows after the five above; a model without them runs exactly the step above
+    row = N_NOISE
+    for term in getattr(model, "terms", ()):
+        rows = dW[row : row + term.noise_rows] if len(dW) > row else None
+        rows = None if rows is None or rows[0] is None else tuple(rows)
+        row += term.noise_rows
+        dz, c = term.increment(z, rows, dt, k, sqrt)
+        nar, nai, nbr, nbi = nar + dz[0], nai + dz[1], nbr + dz[2], nbi + dz[3]
+        clipped = clipped | c
     return (nar, nai, nbr, nbi), clipped

@@ -34,11 +34,20 @@ import scipy.sparse as sp
 from .._checks import check_int
 from .model import QuditLMG, spin_matrices
 
-#: Default largest Liouvillian dimension ``d^{2N}`` accepted by the brute-force solvers.
-MAX_LIOUVILLIAN_DIM = 2**14
+#: Default memory limit (bytes) of the brute-force solvers, the package's one convention.
+DEFAULT_MAX_MEMORY = 8 * 1024**3
 
 
-def _check_size(model: QuditLMG, n, max_dim):
+def estimate_memory(d: int, n: int) -> int:
+    """Peak bytes of the dense steady-state solve: the ``(p_1, p_2) = (+1, +1)`` block of
+    about ``d^{2N} / 4`` unknowns as a dense complex matrix and its LU (2 x 16 bytes per
+    entry), plus the sparse Liouvillian (``(2N + 3) d^{2N}`` entries of 24 bytes)."""
+    D2 = d ** (2 * n)
+    block = max(D2 // 4, 1)
+    return int(32 * block**2 + 24 * (2 * n + 3) * D2)
+
+
+def _check_size(model: QuditLMG, n, max_memory):
     if n is None:
         n = model.n
     if n is None:
@@ -55,14 +64,16 @@ def _check_size(model: QuditLMG, n, max_dim):
             "solution is computed in float64 from float32-rounded parameters.",
             stacklevel=3,
         )
+    limit = DEFAULT_MAX_MEMORY if max_memory is None else max_memory
+    if not (isinstance(limit, int | float) and limit > 0):
+        raise ValueError(f"`max_memory` must be a positive number of bytes, got {limit!r}.")
     D = model.d ** (2 * n)
-    if D > max_dim:
-        # Sparse Liouvillian: about (2N + 3) d^{2N} nonzeros at 16 bytes, times the LU fill-in.
-        mem = (2 * n + 3) * D * 16 / 2**30
+    mem = estimate_memory(model.d, n)
+    if mem > limit:
         raise ValueError(
-            f"Liouvillian dimension d^(2N) = {model.d}^{2 * n} = {D} exceeds `max_dim` = "
-            f"{max_dim} (matrix alone ~{mem:.2f} GiB before LU fill-in, which is typically "
-            f"10-100x more). Reduce N or d, or raise `max_dim` if memory allows."
+            f"Liouvillian dimension d^(2N) = {model.d}^{2 * n} = {D}: the dense steady-state "
+            f"solve needs an estimated {mem / 2**30:.3g} GiB, which exceeds `max_memory` = "
+            f"{limit / 2**30:.3g} GiB. Reduce N or d, or raise `max_memory` if memory allows."
         )
     return n
 
@@ -102,9 +113,9 @@ def operators(model: QuditLMG, n=None) -> dict:
     }
 
 
-def liouvillian(model: QuditLMG, n=None, *, max_dim: int = MAX_LIOUVILLIAN_DIM):
+def liouvillian(model: QuditLMG, n=None, *, max_memory=None):
     """Sparse Liouvillian ``(d^{2N}, d^{2N})`` of 001 Eq 3 (column-stacking, module docstring)."""
-    n = _check_size(model, n, max_dim)
+    n = _check_size(model, n, max_memory)
     ops = operators(model, n)
     D = model.d**n
     one = sp.identity(D, dtype=complex, format="csr")
@@ -123,7 +134,7 @@ def liouvillian(model: QuditLMG, n=None, *, max_dim: int = MAX_LIOUVILLIAN_DIM):
     return Lsup.tocsc()
 
 
-def steady_state(model: QuditLMG, n=None, *, max_dim: int = MAX_LIOUVILLIAN_DIM) -> np.ndarray:
+def steady_state(model: QuditLMG, n=None, *, max_memory=None) -> np.ndarray:
     """Steady state ``rho_ss`` (dense ``(d^N, d^N)``) of 001 Eq 3.
 
     The steady state lies in the ``(p_1, p_2) = (+1, +1)`` symmetry sector (001 Sec IV),
@@ -131,10 +142,10 @@ def steady_state(model: QuditLMG, n=None, *, max_dim: int = MAX_LIOUVILLIAN_DIM)
     replaced by ``Tr rho = 1`` (unique steady state for ``gamma_I > 0`` and all ``l_m != 0``,
     001 Sec V), by dense LAPACK (the all-to-all coupling makes sparse LU fill in almost
     completely). For complex ``l_m`` (no ``Pi_2``) the full space is used. Refuses
-    (``ValueError``) when ``d^{2N} > max_dim``.
+    (``ValueError``) when the estimated memory exceeds ``max_memory`` (bytes, default 8 GiB).
     """
-    n = _check_size(model, n, max_dim)
-    Ls = liouvillian(model, n, max_dim=max_dim)
+    n = _check_size(model, n, max_memory)
+    Ls = liouvillian(model, n, max_memory=max_memory)
     D = model.d**n
     trace_vec = np.zeros(D * D, complex)
     trace_vec[np.arange(D) * (D + 1)] = 1
@@ -246,9 +257,7 @@ def symmetry_sectors(model: QuditLMG, n=None) -> dict:
     return sectors
 
 
-def sector_gaps(
-    model: QuditLMG, n=None, *, max_block: int = 4000, max_dim: int = MAX_LIOUVILLIAN_DIM
-) -> dict:
+def sector_gaps(model: QuditLMG, n=None, *, max_block: int = 4000, max_memory=None) -> dict:
     """Gaps ``Delta^{(p1,p2)}`` of 001 Eqs 15-16 from dense eigenvalues of each sector block.
 
     ``Delta^{(p1,p2)} = -Re lambda_0^{(p1,p2)}`` for ``(p1, p2) != (+1, +1)`` and
@@ -258,8 +267,8 @@ def sector_gaps(
         dict ``(p1, p2) -> gap``, plus ``"dims"`` (block sizes) and ``"zero"`` (the
         eigenvalue of smallest modulus in ``(+1, +1)``, ~0). Refuses blocks above ``max_block``.
     """
-    n = _check_size(model, n, max_dim)
-    Ls = liouvillian(model, n, max_dim=max_dim)
+    n = _check_size(model, n, max_memory)
+    Ls = liouvillian(model, n, max_memory=max_memory)
     out = {"dims": {}}
     for key, Q in symmetry_sectors(model, n).items():
         if Q.shape[1] > max_block:

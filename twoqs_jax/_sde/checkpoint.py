@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 
+import jax
 import numpy as np
 
 from .statistics import RunningStats
@@ -28,22 +29,23 @@ FORMAT = "twoqs_jax-checkpoint-1"
 def fingerprint(cfg, model, state, key_data, version: str) -> dict:
     """What must agree between a checkpoint and the run that resumes it."""
     h = hashlib.sha256()
+    h.update(repr([type(j).__name__ for j in model.jumps]).encode())
     for leaf in (
         model.spin,
         model.field,
         model.edges,
         model.coupling,
-        model.decay,
-        model.gain,
-        model.dephasing,
+        *[leaf for j in model.jumps for leaf in jax.tree.leaves(j)],
         state.theta,
         state.phi,
     ):
-        a = np.ascontiguousarray(np.asarray(leaf, dtype=np.float64))
+        a = np.ascontiguousarray(np.asarray(leaf))
+        a = a.astype(np.complex128 if np.iscomplexobj(a) else np.float64)
         h.update(str(a.shape).encode())
         h.update(a.tobytes())
-    fields = {k: v for k, v in vars(cfg).items() if k != "functions"}
-    fields["functions"] = [name for name, _ in cfg.functions]
+    fields = {k: v for k, v in vars(cfg).items() if k not in ("linear", "scheme")}
+    fields["linear"] = [name for name, _ in cfg.linear]
+    fields["scheme"] = repr(cfg.scheme)
     return {
         "config": json.loads(json.dumps(fields, default=str)),
         "model_state_sha256": h.hexdigest(),

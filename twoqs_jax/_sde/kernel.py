@@ -16,83 +16,93 @@ time averages over a window for steady states; never whole trajectories.
 
 import dataclasses
 import functools
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .._phase_space.drift import N_NOISE, em_increment_real, split
-from .._phase_space.observables import trajectory_observables
+from .._observables import Observable
+from .._phase_space.drift import N_NOISE, split
+from .._phase_space.observables import trajectory_primitives
 from .._phase_space.sampling import sample_initial
-
-NOISES = ("gaussian", "two_point")
+from .schemes.base import AbstractScheme
 
 
 @dataclasses.dataclass(frozen=True)
 class KernelConfig:
     """Static description of one compiled chunk function (hashable; jit specialises on it).
 
+    Built by one function, :func:`twoqs_jax._sde.config.kernel_config`; strings of the user
+    API are turned into these objects and booleans there, once.
+
     Attributes:
         k: representation (0 W, 1 P, -1 Q).
-        dt: time step.
-        block: Euler-Maruyama steps per block.
+        scheme: the integration scheme (owns ``dt``, its step and its random material).
+        block: steps per block.
         n_blocks: number of blocks (``n_steps = block * n_blocks``).
-        save_initial: also record the statistics at ``t = 0``.
+        save_initial: also record the statistics at the initial time.
         save_blocks: per block, whether to record statistics at its end (``None``: no saving).
         avg_from: for steady states, the first block whose end state enters the
             per-trajectory time average (``None``: time-resolved run).
-        names: linear observables to estimate (primitive names and user function names).
-        grouped: names whose per-group sums are kept for the jackknife.
+        primitives: primitive moments computed per trajectory.
+        linear: ``((key, observable), ...)``: per-trajectory values averaged as they are
+            (:class:`Observable` linear in the primitives, or :class:`PhaseSpaceFunction`).
+        grouped: primitives whose per-group sums are kept for the jackknife of nonlinear
+            observables.
         n_groups: jackknife groups.
         chunk_size, n_traj: trajectories per chunk and in all.
-        noise: "gaussian" or "two_point" (weak increments ``+-sqrt(dt)``).
-        fock_sampling: Wigner sampling of the Fock state ("coherent" or "fock").
+        fock: Wigner sampling of the Fock state with the exact number variance (else the
+            coherent approximation, paper 003 Eq. 18).
         dtype: real dtype name of the trajectories.
         jumps, dephasing: whether any decay/gain, dephasing rate is nonzero (noise needed).
+        term_rows: noise rows of the other jump terms of the lowered model (in order).
         fused: hand-written Hamiltonian drift (else the autodiff reference).
-        conserve_spin: after every step rescale ``(alpha, beta)`` of each site so that
-            ``|alpha|^2 + |beta|^2`` keeps its initial value (see ``simulate_twa``).
-        functions: ``((name, f), ...)`` user functions of ``(alpha, beta)``.
+        conserve_spin: at every step rescale ``(alpha, beta)`` of each site so that
+            ``|alpha|^2 + |beta|^2`` keeps its initial value (the spin-length constraint).
     """
 
     k: int
-    dt: float
+    scheme: AbstractScheme
     block: int
     n_blocks: int
     save_initial: bool
     save_blocks: tuple | None
     avg_from: int | None
-    names: tuple
+    primitives: tuple
+    linear: tuple
     grouped: tuple
     n_groups: int
     chunk_size: int
     n_traj: int
-    noise: str
-    fock_sampling: str
+    fock: bool
     dtype: str
     jumps: bool
     dephasing: bool
+    term_rows: tuple = ()
     fused: bool = True
     conserve_spin: bool = False
-    functions: tuple[tuple[str, Callable], ...] = ()
+
+    @property
+    def dt(self) -> float:
+        """The step of the scheme."""
+        return self.scheme.dt
+
+    @property
+    def increments(self):
+        """The scheme's random material (two-point or Gaussian increments)."""
+        return self.scheme.increments
 
 
 # The random numbers of a noise window of ``L`` consecutive steps are drawn at once from one
-# key per trajectory (one ``fold_in`` per window instead of per step). Gaussian increments:
-# ``nb x rows x n`` normals, at most NOISE_NUMBERS per trajectory (memory: chunk_size x
-# NOISE_NUMBERS x itemsize) and MAX_NOISE_BLOCK steps. Two-point increments: ``rows x n``
-# 32-bit words per window of up to 32 steps; step ``s`` of the window uses bit ``s`` of every
-# word, extracted inside the fused step (no increments are ever stored).
+# key per trajectory (one ``fold_in`` per window instead of per step); the scheme's
+# increments set the window limits (:mod:`twoqs_jax._sde.schemes.increments`).
 NOISE_NUMBERS = 1024
-MAX_NOISE_BLOCK = 64
-BITS_PER_WORD = 32
 
 
 def noise_rows(cfg: KernelConfig) -> int:
-    """Number of real Wiener processes per site actually driven (4 jump + 1 dephasing)."""
-    return (4 if cfg.jumps else 0) + (1 if cfg.dephasing else 0)
+    """Real Wiener processes per site actually driven (4 jump + 1 dephasing + other terms)."""
+    return (4 if cfg.jumps else 0) + (1 if cfg.dephasing else 0) + sum(cfg.term_rows)
 
 
 def noise_layout(cfg: KernelConfig, n: int) -> tuple[int, int]:
@@ -100,16 +110,13 @@ def noise_layout(cfg: KernelConfig, n: int) -> tuple[int, int]:
     (one key per trajectory and window), and a window holds ``m`` whole blocks.
 
     A window holds at most 32 steps for two-point increments (one bit of each word per
-    step), or at most MAX_NOISE_BLOCK steps and ``NOISE_NUMBERS`` numbers per trajectory for
-    Gaussian ones. A block longer than that is cut into windows (``L`` = its largest
-    divisor that fits, ``m = 1``); short blocks (e.g. ``avg_every = 1``) are grouped,
-    ``m`` blocks per window (``m`` = the largest divisor of ``n_blocks`` that fits), so that
-    drawing random numbers is amortised over many steps whatever the block length.
+    step), or at most 64 steps and ``NOISE_NUMBERS`` numbers per trajectory for Gaussian
+    ones. A block longer than that is cut into windows (``L`` = its largest divisor that
+    fits, ``m = 1``); short blocks (e.g. sampling every step) are grouped, ``m`` blocks per
+    window (``m`` = the largest divisor of ``n_blocks`` that fits), so that drawing random
+    numbers is amortised over many steps whatever the block length.
     """
-    if cfg.noise == "two_point":
-        limit, per_step = BITS_PER_WORD, 0
-    else:
-        limit, per_step = MAX_NOISE_BLOCK, max(noise_rows(cfg), 1) * n
+    limit, per_step = cfg.increments.window_limits(noise_rows(cfg), n)
 
     def fits(steps):
         return steps <= limit and steps * per_step <= NOISE_NUMBERS
@@ -178,31 +185,29 @@ def block_noise(cfg: KernelConfig, key, nb: int, n: int, dtype):
     rows = noise_rows(cfg)
     if rows == 0:
         return None
-    if cfg.noise == "gaussian":
-        return jax.random.normal(key, (nb, rows, n), dtype) * jnp.sqrt(jnp.asarray(cfg.dt, dtype))
-    return jax.random.bits(key, (rows, n), jnp.uint32)
+    return cfg.increments.draw(key, nb, rows, n, dtype, cfg.dt)
 
 
 def step_increments(cfg: KernelConfig, noise, s, dtype) -> tuple:
-    """The ``N_NOISE`` increment rows of step ``s`` (position in the window) of one
-    trajectory, from its :func:`block_noise` (``None`` for rows the model does not drive;
-    see ``em_increment_real``)."""
+    """The increment rows of step ``s`` (position in the window) of one trajectory, from its
+    :func:`block_noise`: the ``N_NOISE`` rows of the fused step (``None`` for rows the model
+    does not drive; see ``em_increment_real``), then the rows of the other jump terms."""
     if noise is None:
-        return (None,) * N_NOISE
-    if cfg.noise == "gaussian":
-        x = noise[s]
-    else:
-        sq = jnp.sqrt(jnp.asarray(cfg.dt, dtype))
-        bit = (noise >> s.astype(jnp.uint32)) & jnp.uint32(1)
-        x = jnp.where(bit == 1, sq, -sq)
+        return (None,) * N_NOISE + (None,) * sum(cfg.term_rows)
+    x = cfg.increments.at(noise, s, dtype, cfg.dt)
     rows = [x[r] for r in range(x.shape[0])]
-    jump = rows[:4] if cfg.jumps else [None] * 4
-    deph = rows[-1] if cfg.dephasing else None
-    return (*jump, deph)
+    r = 0
+    jump = [None] * 4
+    if cfg.jumps:
+        jump, r = rows[:4], 4
+    deph = None
+    if cfg.dephasing:
+        deph, r = rows[r], r + 1
+    return (*jump, deph, *rows[r:])
 
 
 def block_increments(cfg: KernelConfig, key, nb: int, n: int, dtype):
-    """``(nb, N_NOISE, n)`` increments of one trajectory for a noise window of ``nb`` steps
+    """``(nb, rows, n)`` increments of one trajectory for a noise window of ``nb`` steps
     (zeros in rows the model does not drive): the numbers the kernel uses, materialised
     (for tests and diagnostics; the kernel never stores them)."""
     noise = block_noise(cfg, key, nb, n, dtype)
@@ -215,8 +220,8 @@ def block_increments(cfg: KernelConfig, key, nb: int, n: int, dtype):
 
 
 def project(cfg: KernelConfig, z, r0) -> tuple:
-    """The spin-length projection of ``simulate_twa(conserve_spin=True)``: rescale both
-    modes of every site to ``sqrt(|alpha|^2 + |beta|^2) = r0`` (identity otherwise)."""
+    """The spin-length constraint: rescale both modes of every site to
+    ``sqrt(|alpha|^2 + |beta|^2) = r0`` (identity without the constraint)."""
     if not cfg.conserve_spin:
         return z
     ar, ai, br, bi = z
@@ -231,18 +236,41 @@ def observed(cfg: KernelConfig, z, r0):
 
 
 def trajectory_step(cfg: KernelConfig, model, z, dW, r0, sqrt=jnp.sqrt):
-    """One Euler-Maruyama step of one trajectory on its real components ``z`` (see
-    :func:`split`; real arithmetic vectorises on CPU). Returns ``(z, clipped sites)``.
+    """One step of one trajectory on its real components ``z`` (see :func:`split`; real
+    arithmetic vectorises on CPU). Returns ``(z, clipped sites)``.
 
-    With ``cfg.conserve_spin`` the carried state is the *unprojected* one: the step first
-    projects it (:func:`project`), then takes the increment, so the projected states
+    With the spin-length constraint the carried state is the *unprojected* one: the step
+    first projects it (:func:`project`), then takes the increment, so the projected states
     ``P(y_k)`` are exactly those of "step, then project" (``P(F(P(y)))``), while each step
     stays one fused loop per output with no shared intermediate (XLA would recompute it).
     Observers use :func:`observed`. Shared by the kernel and the pathwise gradients (which
     pass a clip-safe ``sqrt``)."""
     z = project(cfg, z, r0)
-    z, c = em_increment_real(model, z, dW, cfg.dt, cfg.k, cfg.fused, sqrt)
+    z, c = cfg.scheme.step(model, z, dW, cfg.k, cfg.fused, sqrt)
     return z, jnp.sum(c, dtype=jnp.int32)
+
+
+def trajectory_values(cfg: KernelConfig, alpha, beta, spin) -> dict:
+    """Per-trajectory values of one trajectory: linear observables (complex ones split into
+    ``key__re``/``key__im``) and the primitives of the jackknife groups."""
+    prims = trajectory_primitives(alpha, beta, spin, cfg.k, cfg.primitives)
+    out = {}
+
+    def put(key, v):
+        if jnp.iscomplexobj(v):
+            out[key + "__re"], out[key + "__im"] = jnp.real(v), jnp.imag(v)
+        else:
+            out[key] = v
+
+    for key, obs in cfg.linear:
+        if isinstance(obs, Observable):
+            put(key, jnp.asarray(obs.fn(prims, spin)))
+        else:
+            put(key, jnp.asarray(obs.fn(alpha, beta)))
+    for p in cfg.grouped:
+        if p not in out and p + "__re" not in out:
+            put(p, prims[p])
+    return out
 
 
 def _chunk_moments(cfg: KernelConfig, q: dict, weight, groups):
@@ -257,7 +285,7 @@ def _chunk_moments(cfg: KernelConfig, q: dict, weight, groups):
         mu = jnp.sum(v, axis=0) / n_c
         mean[name] = mu
         m2[name] = jnp.sum(jnp.where(w > 0, (v - mu) ** 2, 0), axis=0)
-        if name in cfg.grouped:
+        if name.split("__")[0] in cfg.grouped:
             gsum[name] = jax.ops.segment_sum(v, groups, num_segments=cfg.n_groups)
     return {"mean": mean, "m2": m2, "gsum": gsum}
 
@@ -295,30 +323,28 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
     weight = (idx < cfg.n_traj).astype(dtype)
     groups = idx % cfg.n_groups
     tkeys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
-    fns = dict(cfg.functions)
+    sampling = "fock" if cfg.fock else "coherent"
 
     # the initial sample uses the trajectory key itself, noise blocks fold_in(., s0 + 1)
-    a, b = jax.vmap(
-        lambda kk: sample_initial(kk, spin, theta, phi, cfg.k, cfg.fock_sampling, dtype)
-    )(tkeys)
+    a, b = jax.vmap(lambda kk: sample_initial(kk, spin, theta, phi, cfg.k, sampling, dtype))(tkeys)
     z_init = split(a, b)
     r0 = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
 
     def observe(z):
         def one(z, r):
             x, y = observed(cfg, z, r)
-            return trajectory_observables(x, y, spin, cfg.k, cfg.names, fns)
+            return trajectory_values(cfg, x, y, spin)
 
         return jax.vmap(one)(z, r0)
 
-    gaussian = cfg.noise == "gaussian"
+    axis = cfg.increments.chunk_axis
 
     def noise_at(s0):
         # one key per trajectory and noise window
         length = noise_layout(cfg, n)[0]
         return jax.vmap(
             lambda kk: block_noise(cfg, jax.random.fold_in(kk, s0 + 1), length, n, dtype),
-            out_axes=1 if gaussian else 0,
+            out_axes=axis,
         )(tkeys)  # Gaussian: (L, chunk, rows, n); two-point: (chunk, rows, n) words
 
     def advance(carry, noise, offsets):
@@ -330,7 +356,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
             def one(z, r, w):
                 return trajectory_step(cfg, model, z, step_increments(cfg, w, s, dtype), r)
 
-            z, c = jax.vmap(one, in_axes=(0, 0, 1 if gaussian else 0))(z, r0, noise)
+            z, c = jax.vmap(one, in_axes=(0, 0, axis))(z, r0, noise)
             return (z, clip + c), None
 
         (z, clip), _ = lax.scan(step, (z, clip), offsets)

@@ -1,0 +1,139 @@
+"""TWOQS kernel throughput of two checkouts of the package, measured in one run.
+
+Run: ``python benchmarks/compare_kernel.py BEFORE_DIR [AFTER_DIR] [--rounds 3] [--cpu 0]``.
+``BEFORE_DIR`` and ``AFTER_DIR`` (default: this checkout) are source trees of the package
+(e.g. a ``git worktree`` of an earlier commit). Every measurement runs in a fresh Python
+subprocess pinned to one core (``taskset -c CPU``, one XLA device), with the tree on
+``PYTHONPATH``; the rounds alternate before/after so that a change of the machine's load hits
+both alike. Each subprocess compiles once, then times ``repeats`` full runs and reports the
+median wall time (compilation excluded) as site-steps/s.
+
+Cases (float32, two-point increments, Wigner, paper 003's coherent sampling):
+
+- driven spin S = 100, Omega = 1.5 Gamma, 65536 trajectories x 256 steps, without and with
+  the spin-length constraint;
+- a 100-site XY ring (S = 100, decay), 1024 trajectories x 256 steps.
+
+The worker speaks both APIs: ``tq.solve`` when the tree has it, else ``simulate_twa``.
+Writes ``benchmarks/results/compare_kernel.json`` and ``.md``.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+CASES = {
+    "driven_spin": dict(n_sites=1, n_traj=65536, n_steps=256, constraint=False),
+    "driven_spin+constraint": dict(n_sites=1, n_traj=65536, n_steps=256, constraint=True),
+    "ring100": dict(n_sites=100, n_traj=1024, n_steps=256, constraint=False),
+}
+
+WORKER = r"""
+import json, sys, time
+import numpy as np
+import twoqs_jax as tq
+case, n_traj, n_steps, constraint, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5])
+dt = 0.01
+if case.startswith("driven_spin"):
+    model = tq.driven_spin(100, 1.5)
+else:
+    model = tq.heisenberg_chain(100, 100, Jx=0.5, Jy=-0.3, Gamma=1.0)
+state = tq.spin_down(model.n_sites)
+def run():
+    if hasattr(tq, "solve"):
+        method = tq.TWOQS(tq.EulerMaruyama(dt, noise="two_point"), sampling="coherent",
+                          constraint="spin_length" if constraint else None)
+        return tq.solve(model, state, tq.SaveAt([0.0, n_steps * dt]), method, n_traj=n_traj,
+                        key=0, observables=("Sz",),
+                        options=tq.Options(dtype="float32", chunk_size=min(n_traj, 4096),
+                                           progress=False))
+    return tq.simulate_twa(model, state, t_final=n_steps * dt, dt=dt, n_traj=n_traj, key=0,
+                           n_save=2, observables=("Sz",), dtype="float32", noise="two_point",
+                           conserve_spin=constraint, chunk_size=min(n_traj, 4096),
+                           progress=False)
+first = run()
+walls = []
+for _ in range(repeats):
+    walls.append(run().stats["wall_time"])
+site_steps = n_traj * n_steps * model.n_sites
+print("RESULT " + json.dumps(dict(walls=walls, site_steps=site_steps,
+      compile=first.stats["compile_time"], sz=float(np.asarray(first["Sz"])[-1].mean()))))
+"""
+
+
+def measure(tree, case, spec, cpu, repeats):
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(tree), XLA_FLAGS="", JAX_PLATFORMS="cpu")
+    env.pop("JAX_ENABLE_X64", None)
+    cmd = ["taskset", "-c", str(cpu), sys.executable, "-c", WORKER, case]
+    cmd += [str(spec["n_traj"]), str(spec["n_steps"]), "1" if spec["constraint"] else "0"]
+    cmd += [str(repeats)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    r = json.loads([x for x in out.splitlines() if x.startswith("RESULT ")][-1][7:])
+    r["rate"] = r["site_steps"] / statistics.median(r["walls"])
+    return r
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("before")
+    p.add_argument("after", nargs="?", default=os.path.join(os.path.dirname(__file__), ".."))
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--cpu", type=int, default=0)
+    args = p.parse_args()
+    trees = {"before": args.before, "after": args.after}
+    rows = {(c, w): [] for c in CASES for w in trees}
+    extra = {}
+    for rnd in range(args.rounds):
+        for case, spec in CASES.items():
+            order = ("before", "after") if rnd % 2 == 0 else ("after", "before")
+            for which in order:
+                r = measure(trees[which], case, spec, args.cpu, args.repeats)
+                rows[(case, which)].append(r["rate"])
+                extra[(case, which)] = r
+                print(
+                    f"round {rnd + 1} {case:24s} {which:6s} {r['rate']:.3e} site-steps/s "
+                    f"(walls {[round(w, 3) for w in r['walls']]}, <Sz> {r['sz']:.4f})",
+                    flush=True,
+                )
+    lines = [
+        "| case | before (site-steps/s, rounds) | after (site-steps/s, rounds) | after/before "
+        "(medians) |",
+        "|---|---|---|---|",
+    ]
+    summary = {}
+    for case in CASES:
+        b, a = rows[(case, "before")], rows[(case, "after")]
+        ratio = statistics.median(a) / statistics.median(b)
+        summary[case] = dict(before=b, after=a, ratio=ratio)
+        fmt = lambda xs: ", ".join(f"{x:.3g}" for x in xs)  # noqa: E731
+        lines.append(f"| {case} | {fmt(b)} | {fmt(a)} | {ratio:.3f} |")
+    table = "\n".join(lines)
+    print(table)
+    machine = dict(
+        platform=platform.platform(),
+        processor=platform.processor() or platform.machine(),
+        cpu_count=os.cpu_count(),
+        pinned_cpu=args.cpu,
+        load_average=os.getloadavg(),
+    )
+    out = os.path.join(os.path.dirname(__file__), "results")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "compare_kernel.json"), "w") as f:
+        json.dump(dict(machine=machine, cases=CASES, results=summary), f, indent=1)
+    with open(os.path.join(out, "compare_kernel.md"), "w") as f:
+        f.write(
+            "# TWOQS kernel throughput, two checkouts in one run\n\n"
+            f"Machine: {machine}. float32, two-point increments, one core (taskset), "
+            f"{args.rounds} alternating rounds, median of {args.repeats} timed runs each.\n\n"
+            + table
+            + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Jump Modules in the exact (QuTiP) backend: collapse operators and their ladder offsets.
+
+Two registries, one registration per jump type (``functools.singledispatch``):
+
+- :func:`jump_operators`: the per-site operators ``sqrt(rate_i) L_i`` as linear combinations
+  of the site's ``S^-``, ``S^+``, ``S^z`` (built by the caller; this module never imports
+  QuTiP, so registering a jump type costs nothing at import time);
+- :func:`jump_offsets`: the ``m``-ladder offsets of ``L_i`` (``-1`` for ``S^-``, ``+1`` for
+  ``S^+``, ``0`` for ``S^z``), from which the memory guard (:mod:`.cost`) bounds the
+  sparsity of the Liouvillian before anything is built.
+"""
+
+import functools
+
+import numpy as np
+
+from .._model.jumps import AbstractJump, Decay, Dephasing, Gain
+
+LADDER_OFFSETS = {"-": -1, "+": 1, "z": 0}
+
+
+@functools.singledispatch
+def jump_operators(jump: AbstractJump) -> list:
+    """``[(site, {"-": c_-, "+": c_+, "z": c_z})]``: for every site with a nonzero rate, the
+    coefficients of ``sqrt(rate_i) L_i = c_- S^- + c_+ S^+ + c_z S^z`` (Python complex)."""
+    raise ValueError(
+        f"the exact solvers do not support the jump {type(jump).__name__} (no registration "
+        "in twoqs_jax._exact.jumps.jump_operators)."
+    )
+
+
+def _single(kind):
+    def lower(jump):
+        rate = np.asarray(jump.rate, dtype=float)
+        return [(i, {kind: float(np.sqrt(r))}) for i, r in enumerate(rate) if r > 0]
+
+    return lower
+
+
+jump_operators.register(Decay, _single("-"))
+jump_operators.register(Gain, _single("+"))
+jump_operators.register(Dephasing, _single("z"))
+
+
+def jump_offsets(jump: AbstractJump) -> list:
+    """``[(site, offsets)]``: the ladder offsets present in ``L_i`` for every active site
+    (derived from :func:`jump_operators`, so a new jump type needs no second registration)."""
+    out = []
+    for site, coefficients in jump_operators(jump):
+        offs = sorted({LADDER_OFFSETS[k] for k, c in coefficients.items() if c != 0})
+        if offs:
+            out.append((site, offs))
+    return out

@@ -1,0 +1,140 @@
+"""A :class:`SpinModel` lowered to the dense arrays of the phase-space SDEs (before jit).
+
+The TWOQS kernel never sees jump Modules: every jump goes through one registry,
+:func:`phase_space_term` (``functools.singledispatch``, one registration per jump type),
+which turns it into a *term*. Decay, gain and dephasing become one merged
+:class:`LadderTerm`, i.e. the three ``(n,)`` rate arrays of the fused step
+(:func:`twoqs_jax._phase_space.drift.em_increment_real`); other jump types return their own
+:class:`AbstractPhaseSpaceTerm`, whose ``increment`` the step adds after the fused part and
+which draws its own noise rows. A model without such terms runs exactly the fused step.
+"""
+
+import functools
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from .._model.jumps import AbstractJump, Decay, Dephasing, Gain
+from .._model.model import _StaticArray
+
+
+class AbstractPhaseSpaceTerm(eqx.Module):
+    """A jump's Ito drift and noise in the phase-space SDEs (abstract).
+
+    ``noise_rows`` real Wiener processes per site are drawn for the term (after the 5 rows of
+    the fused decay/gain/dephasing step); :meth:`increment` returns the term's Euler-Maruyama
+    increment of one trajectory.
+    """
+
+    noise_rows: eqx.AbstractClassVar[int]
+
+    def increment(self, z, dW, dt, k: int, sqrt):
+        """``(dz, clipped)``: ``dz`` the increment ``A dt + B dW`` of
+        ``z = (Re alpha, Im alpha, Re beta, Im beta)`` (each ``(n,)``), ``dW`` a tuple of
+        ``noise_rows`` ``(n,)`` rows (or ``None`` without noise); ``clipped`` ``(n,)`` bool
+        where a diffusion matrix had to be projected to positive semi-definite."""
+        raise NotImplementedError
+
+    def active(self) -> bool:
+        """Whether the (concrete) term has any nonzero rate (it then needs its noise)."""
+        return bool(np.any(np.asarray(self.rate) != 0))
+
+
+class LadderTerm(eqx.Module):
+    """Decay ``S^-``, gain ``S^+`` and dephasing ``S^z`` rates, ``(n,)`` each (merged)."""
+
+    decay: Float[Array, " n"]
+    gain: Float[Array, " n"]
+    dephasing: Float[Array, " n"]
+
+    def merge(self, other: "LadderTerm") -> "LadderTerm":
+        """Rates add (the dissipators are linear in the rates)."""
+        return LadderTerm(
+            self.decay + other.decay, self.gain + other.gain, self.dephasing + other.dephasing
+        )
+
+
+@functools.singledispatch
+def phase_space_term(jump: AbstractJump, zeros):
+    """The phase-space term of one jump Module (``zeros``: rates of zero, shaped like the
+    model's ``spin``). Register every jump type once."""
+    raise ValueError(
+        f"TWOQS does not support the jump {type(jump).__name__} (no registration in "
+        "twoqs_jax._phase_space.lowering.phase_space_term)."
+    )
+
+
+@phase_space_term.register
+def _(jump: Decay, zeros):
+    return LadderTerm(jump.rate, zeros, zeros)
+
+
+@phase_space_term.register
+def _(jump: Gain, zeros):
+    return LadderTerm(zeros, jump.rate, zeros)
+
+
+@phase_space_term.register
+def _(jump: Dephasing, zeros):
+    return LadderTerm(zeros, zeros, jump.rate)
+
+
+class PhaseSpaceModel(eqx.Module):
+    """The dense arrays the TWOQS kernel reads (see the module docstring).
+
+    Attributes:
+        spin, field, coupling: as in :class:`SpinModel`.
+        decay, gain, dephasing: ``(n,)`` merged rates of the fused step.
+        terms: other jump terms (tuple of :class:`AbstractPhaseSpaceTerm`).
+    """
+
+    spin: Float[Array, " n"]
+    field: Float[Array, "n 3"]
+    _edges: _StaticArray = eqx.field(static=True)
+    coupling: Float[Array, "m 3 3"]
+    decay: Float[Array, " n"]
+    gain: Float[Array, " n"]
+    dephasing: Float[Array, " n"]
+    terms: tuple
+
+    @property
+    def edges(self):
+        """``(m, 2)`` site pairs (static numpy array)."""
+        return self._edges.array
+
+    @property
+    def n_sites(self) -> int:
+        """Number of sites."""
+        return int(self.spin.shape[-1])
+
+    @property
+    def symmetric_coupling(self):
+        """Coupling tensors with same-site edges symmetrised (as :class:`SpinModel`)."""
+        same = jnp.asarray(self.edges[:, 0] == self.edges[:, 1])[:, None, None]
+        sym = 0.5 * (self.coupling + jnp.swapaxes(self.coupling, -1, -2))
+        return jnp.where(same, sym, self.coupling)
+
+
+def lower(model) -> PhaseSpaceModel:
+    """``model`` (one or a batch) as a :class:`PhaseSpaceModel` (traceable array code)."""
+    zeros = jnp.zeros(jnp.shape(model.spin))
+    ladder = LadderTerm(zeros, zeros, zeros)
+    terms = []
+    for jump in model.jumps:
+        term = phase_space_term(jump, zeros)
+        if isinstance(term, LadderTerm):
+            ladder = ladder.merge(term)
+        else:
+            terms.append(term)
+    return PhaseSpaceModel(
+        model.spin,
+        model.field,
+        model._edges,
+        model.coupling,
+        ladder.decay,
+        ladder.gain,
+        ladder.dephasing,
+        tuple(terms),
+    )

@@ -1,0 +1,150 @@
+"""The one function that builds the TWOQS kernel configuration from the user's objects.
+
+:func:`kernel_config` validates the time grid against the scheme's step (honoured exactly or
+refused, never changed), turns the method's strings into static objects and booleans, reads
+the (concrete) noise structure of the lowered model, and sorts the observables into
+per-trajectory values and jackknife groups. Everything traced downstream only sees the
+resulting :class:`~twoqs_jax._sde.kernel.KernelConfig`.
+"""
+
+import dataclasses
+
+import jax
+import numpy as np
+
+from .._config import autodiff_drift
+from .._observables import Observable, needed_primitives
+from .._saveat import SaveAt, SteadyState, steps_of
+from .kernel import KernelConfig, saving_mask
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """The step grid of a run: ``times`` (``(T,)`` or ``None``), steps per block, blocks."""
+
+    times: np.ndarray | None
+    block: int
+    n_blocks: int
+    save_initial: bool
+    save_blocks: tuple | None
+    avg_from: int | None
+    window: tuple | None = None  # (t_burn, t_avg) actually used
+
+
+def _gcd_grid(steps: np.ndarray):
+    positive = steps[steps > 0]
+    block = int(np.gcd.reduce(positive))
+    return block, int(positive.max() // block), positive
+
+
+def time_grid(saveat, dt: float) -> Grid:
+    """The step grid of ``saveat`` for the step ``dt`` (refused if the times are off-grid)."""
+    if isinstance(saveat, SaveAt):
+        ts = saveat.ts
+        if ts.size < 2:
+            raise ValueError(
+                f"TWOQS needs at least two saving times (the initial state at ts[0] and a "
+                f"later one), got ts = {ts.tolist()}."
+            )
+        rel = ts - ts[0]
+        steps = np.array(
+            [steps_of(f"ts[{i}] - ts[0]", float(r), dt) for i, r in enumerate(rel)], np.int64
+        )
+        block, n_blocks, positive = _gcd_grid(steps)
+        return Grid(
+            times=ts,
+            block=block,
+            n_blocks=n_blocks,
+            save_initial=True,
+            save_blocks=saving_mask(positive, block, n_blocks),
+            avg_from=None,
+        )
+    if isinstance(saveat, SteadyState):
+        saveat.require_window("TWOQS")
+        every = dt if saveat.every is None else float(saveat.every)
+        block = steps_of("every", every, dt)
+        n_burn = steps_of("t_burn", float(saveat.t_burn), every, "every")
+        n_avg = steps_of("t_avg", float(saveat.t_avg), every, "every")
+        return Grid(
+            times=None,
+            block=block,
+            n_blocks=n_burn + n_avg,
+            save_initial=False,
+            save_blocks=None,
+            avg_from=n_burn,
+            window=(n_burn * block * dt, n_avg * block * dt),
+        )
+    raise ValueError(
+        f"`saveat` must be a tq.SaveAt or tq.SteadyState, got {type(saveat).__name__}."
+    )
+
+
+def noise_structure(lowered) -> tuple:
+    """``(jumps, dephasing, term_rows)`` from the concrete rates of a lowered model."""
+    try:
+        jumps = bool(np.any(np.asarray(lowered.decay) > 0) or np.any(np.asarray(lowered.gain) > 0))
+        deph = bool(np.any(np.asarray(lowered.dephasing) > 0))
+    except jax.errors.TracerArrayConversionError:
+        raise ValueError(
+            "`model` must hold concrete arrays (call the solver outside jit)."
+        ) from None
+    term_rows = tuple(int(t.noise_rows) for t in lowered.terms)
+    return jumps, deph, term_rows
+
+
+def sort_observables(observables) -> tuple:
+    """``(primitives, linear, grouped)`` for :class:`KernelConfig` (``spin_drift`` is always
+    computed: the run's health monitor ``stats["spin_drift_max"]``)."""
+    from .._observables import OBSERVABLES
+
+    linear, nonlinear = [], []
+    for o in observables:
+        if isinstance(o, Observable) and not o.linear:
+            nonlinear.append(o)
+        else:
+            linear.append((o.name, o))
+    if not any(key == "spin_drift" for key, _ in linear):
+        linear.append(("spin_drift", OBSERVABLES["spin_drift"]))
+    grouped = needed_primitives(nonlinear)
+    prims = needed_primitives([o for _, o in linear] + nonlinear)
+    return prims, tuple(linear), grouped
+
+
+def kernel_config(lowered, saveat, method, observables, n_traj, chunk_size, dtype) -> tuple:
+    """``(KernelConfig, Grid)`` of a TWOQS run (module docstring).
+
+    Args:
+        lowered: the lowered (concrete) model (:func:`twoqs_jax._phase_space.lowering.lower`).
+        saveat: :class:`SaveAt` or :class:`SteadyState`.
+        method: the :class:`TWOQS` method.
+        observables: resolved observables (:func:`twoqs_jax._observables.resolve`).
+        n_traj: number of trajectories (validated).
+        chunk_size: trajectories per chunk (validated, <= n_traj).
+        dtype: ``"float32"`` or ``"float64"``.
+    """
+    grid = time_grid(saveat, method.scheme.dt)
+    jumps, deph, term_rows = noise_structure(lowered)
+    prims, linear, grouped = sort_observables(observables)
+    cfg = KernelConfig(
+        k=method.k,
+        scheme=method.scheme,
+        block=grid.block,
+        n_blocks=grid.n_blocks,
+        save_initial=grid.save_initial,
+        save_blocks=grid.save_blocks,
+        avg_from=grid.avg_from,
+        primitives=prims,
+        linear=linear,
+        grouped=grouped,
+        n_groups=method.n_groups,
+        chunk_size=chunk_size,
+        n_traj=n_traj,
+        fock=method.sampling == "fock",
+        dtype=dtype,
+        jumps=jumps,
+        dephasing=deph,
+        term_rows=term_rows,
+        fused=not autodiff_drift(),
+        conserve_spin=method.constraint == "spin_length",
+    )
+    return cfg, grid

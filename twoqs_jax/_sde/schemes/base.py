@@ -1,0 +1,55 @@
+"""Abstract integration schemes, with Ito and Stratonovich markers (as diffrax's solvers).
+
+A scheme holds only hyperparameters (the step ``dt`` and its kind of noise) and owns two
+things: the *random material* it draws per noise window (an :class:`AbstractIncrements`,
+see :mod:`.increments`) and the *step* ``z -> z_next`` of one trajectory. The drift of
+:mod:`twoqs_jax._phase_space.drift` is the Ito drift: Ito schemes use it as it is; a
+Stratonovich scheme must add the Ito-to-Stratonovich correction. A new scheme is one new
+file in this folder with a subclass of :class:`AbstractItoScheme` or
+:class:`AbstractStratonovichScheme`.
+"""
+
+import abc
+
+import equinox as eqx
+
+
+class AbstractScheme(eqx.Module):
+    """An integration scheme (abstract). Subclasses are final Modules.
+
+    Attributes:
+        dt: the fixed step.
+    """
+
+    dt: eqx.AbstractVar[float]
+
+    @property
+    @abc.abstractmethod
+    def increments(self):
+        """The :class:`~.increments.AbstractIncrements` whose material the step reads."""
+
+    @abc.abstractmethod
+    def step(self, model, z, dW, k: int, fused: bool, sqrt):
+        """One step of one trajectory.
+
+        Args:
+            model: the lowered phase-space model (:mod:`twoqs_jax._phase_space.lowering`)
+                of one parameter point.
+            z: ``(Re alpha, Im alpha, Re beta, Im beta)``, each ``(n,)``.
+            dW: the step's noise rows (tuple of ``(n,)`` arrays, ``None`` for rows the
+                model does not drive), from :meth:`AbstractIncrements.at`.
+            k: representation (0 W, 1 P, -1 Q).
+            fused: hand-written Hamiltonian drift (else the autodiff reference).
+            sqrt: square root of the diffusion amplitudes.
+
+        Returns:
+            ``(z_next, clipped)`` with ``clipped`` ``(n,)`` bool (Wigner diffusion clips).
+        """
+
+
+class AbstractItoScheme(AbstractScheme):
+    """Marker: the scheme integrates Ito SDEs (uses the Ito drift as it is)."""
+
+
+class AbstractStratonovichScheme(AbstractScheme):
+    """Marker: the scheme integrates Stratonovich SDEs (needs the drift correction)."""
