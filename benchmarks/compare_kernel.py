@@ -5,8 +5,10 @@ Run: ``python benchmarks/compare_kernel.py BEFORE_DIR [AFTER_DIR] [--rounds 3] [
 (e.g. a ``git worktree`` of an earlier commit). Every measurement runs in a fresh Python
 subprocess pinned to one core (``taskset -c CPU``, one XLA device), with the tree on
 ``PYTHONPATH``; the rounds alternate before/after so that a change of the machine's load hits
-both alike. Each subprocess compiles once, then times ``repeats`` full runs and reports the
-median wall time (compilation excluded) as site-steps/s.
+both alike. Each subprocess compiles once, then times ``repeats`` full runs (compilation
+excluded); a round reports the median wall time as site-steps/s, and the table also gives
+the ratio of the best runs (least disturbed by other work on a shared machine) and whether
+the kernel's lowered StableHLO (debug locations stripped) is the same in both trees.
 
 Cases (float32, two-point increments, Wigner, paper 003's coherent sampling):
 
@@ -33,10 +35,30 @@ CASES = {
 }
 
 WORKER = r"""
-import json, sys, time
+import hashlib, json, re, sys, time
 import numpy as np
 import twoqs_jax as tq
-case, n_traj, n_steps, constraint, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5])
+from twoqs_jax._sde import kernel
+# record the chunk function and its arguments, to hash the kernel's lowered StableHLO
+seen = {}
+chunk = kernel.compiled_chunk
+def spy_chunk(*a):
+    seen["fn"] = chunk(*a)
+    return seen["fn"]
+try:
+    from twoqs_jax._sde import driver as host  # this API
+    compile_name = "compiled"
+except ImportError:
+    from twoqs_jax import _twa as host  # the previous API
+    compile_name = "_compiled"
+host.compiled_chunk = spy_chunk
+compile_fn = getattr(host, compile_name)
+def spy_compile(fn, static, args):
+    seen["args"] = args
+    return compile_fn(fn, static, args)
+setattr(host, compile_name, spy_compile)
+case, n_traj, n_steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+constraint, repeats = sys.argv[4] == "1", int(sys.argv[5])
 dt = 0.01
 if case.startswith("driven_spin"):
     model = tq.driven_spin(100, 1.5)
@@ -60,8 +82,11 @@ walls = []
 for _ in range(repeats):
     walls.append(run().stats["wall_time"])
 site_steps = n_traj * n_steps * model.n_sites
+hlo = seen["fn"].lower(*seen["args"]).as_text(debug_info=False)
+hlo = re.sub(r"loc\([^)]*\)", "", hlo)
 print("RESULT " + json.dumps(dict(walls=walls, site_steps=site_steps,
-      compile=first.stats["compile_time"], sz=float(np.asarray(first["Sz"])[-1].mean()))))
+      compile=first.stats["compile_time"], sz=float(np.asarray(first["Sz"])[-1].mean()),
+      hlo=hashlib.sha256(hlo.encode()).hexdigest()[:16])))
 """
 
 
@@ -74,6 +99,7 @@ def measure(tree, case, spec, cpu, repeats):
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     r = json.loads([x for x in out.splitlines() if x.startswith("RESULT ")][-1][7:])
     r["rate"] = r["site_steps"] / statistics.median(r["walls"])
+    r["best"] = r["site_steps"] / min(r["walls"])
     return r
 
 
@@ -87,6 +113,7 @@ def main():
     args = p.parse_args()
     trees = {"before": args.before, "after": args.after}
     rows = {(c, w): [] for c in CASES for w in trees}
+    best = {(c, w): [] for c in CASES for w in trees}
     extra = {}
     for rnd in range(args.rounds):
         for case, spec in CASES.items():
@@ -94,6 +121,7 @@ def main():
             for which in order:
                 r = measure(trees[which], case, spec, args.cpu, args.repeats)
                 rows[(case, which)].append(r["rate"])
+                best[(case, which)].append(r["best"])
                 extra[(case, which)] = r
                 print(
                     f"round {rnd + 1} {case:24s} {which:6s} {r['rate']:.3e} site-steps/s "
@@ -101,17 +129,31 @@ def main():
                     flush=True,
                 )
     lines = [
-        "| case | before (site-steps/s, rounds) | after (site-steps/s, rounds) | after/before "
-        "(medians) |",
-        "|---|---|---|---|",
+        "| case | before (site-steps/s per round) | after (site-steps/s per round) | "
+        "after/before, medians | after/before, best runs | same kernel HLO |",
+        "|---|---|---|---|---|---|",
     ]
     summary = {}
     for case in CASES:
         b, a = rows[(case, "before")], rows[(case, "after")]
         ratio = statistics.median(a) / statistics.median(b)
-        summary[case] = dict(before=b, after=a, ratio=ratio)
+        best_ratio = max(best[(case, "after")]) / max(best[(case, "before")])
+        same = extra[(case, "after")]["hlo"] == extra[(case, "before")]["hlo"]
+        summary[case] = dict(
+            before=b,
+            after=a,
+            ratio=ratio,
+            best_before=best[(case, "before")],
+            best_after=best[(case, "after")],
+            best_ratio=best_ratio,
+            hlo_before=extra[(case, "before")]["hlo"],
+            hlo_after=extra[(case, "after")]["hlo"],
+        )
         fmt = lambda xs: ", ".join(f"{x:.3g}" for x in xs)  # noqa: E731
-        lines.append(f"| {case} | {fmt(b)} | {fmt(a)} | {ratio:.3f} |")
+        lines.append(
+            f"| {case} | {fmt(b)} | {fmt(a)} | {ratio:.3f} | {best_ratio:.3f} | "
+            f"{'yes' if same else 'no'} |"
+        )
     table = "\n".join(lines)
     print(table)
     machine = dict(

@@ -20,7 +20,7 @@ from ._checks import check_int
 from ._keys import key_info, resolve_key
 from ._model.model import SpinModel
 from ._model.states import SpinCoherentState
-from ._observables import PRIMITIVES, Observable, dims_of, resolve
+from ._observables import PRIMITIVES, dims_of, resolve
 from ._options import DEFAULT_CHUNK, Options
 from ._phase_space.lowering import lower
 from ._saveat import SaveAt
@@ -176,5 +176,3 @@ def solve_twoqs(
         dims=dims,
     )
 
-
-__all__ = ["Observable", "solve_twoqs"]
