@@ -22,6 +22,8 @@ The square root is evaluated safely (derivative 0 where clipped, no NaN). The bi
 leaves is measured against finite differences and exact results in tests/test_gradient.py.
 """
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -139,6 +141,41 @@ def _trajectory(cfg, make_model, params, theta, phi, key, i):
     return vals, clip
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled_gradient(cfg, make_model, mode, treedef, shapes, n_par, dtype):
+    """``jit(vmap(per_trajectory))``: values, derivatives (parameters last) and clip counts of
+    a chunk of trajectories; cached, so repeated gradients (finite-difference checks,
+    parameter scans) with the same ``make_model`` and settings compile once."""
+    sizes = [int(np.prod(s)) for s in shapes]
+
+    def unflatten(v):
+        parts = jnp.split(v, np.cumsum(sizes)[:-1]) if len(sizes) > 1 else [v]
+        return treedef.unflatten([q.reshape(s) for q, s in zip(parts, shapes, strict=True)])
+
+    def f(v, theta, phi, key, i):
+        return _trajectory(cfg, make_model, unflatten(v), theta, phi, key, i)
+
+    if mode == "reverse":
+
+        def per_traj(v, theta, phi, key, i):
+            vals, clip = f(v, theta, phi, key, i)
+            jac = jax.jacrev(lambda w: f(w, theta, phi, key, i)[0])(v)
+            return vals, jac, clip
+    else:
+        basis = jnp.eye(n_par, dtype=dtype)
+
+        def per_traj(v, theta, phi, key, i):
+            def one(t):
+                return jax.jvp(lambda w: f(w, theta, phi, key, i), (v,), (t,), has_aux=True)
+
+            vals, tang, clip = jax.vmap(one)(basis)
+            vals = jax.tree.map(lambda x: x[0], vals)
+            tang = jax.tree.map(lambda x: jnp.moveaxis(x, 0, -1), tang)  # params last
+            return vals, tang, clip[0]
+
+    return jax.jit(jax.vmap(per_traj, in_axes=(None, None, None, None, 0)))
+
+
 def _flat_params(params):
     params = jax.tree.map(lambda x: jnp.asarray(x, dtype=float), params)
     leaves, treedef = jax.tree.flatten(params)
@@ -227,34 +264,20 @@ def gradient(
     theta = jnp.asarray(state.theta, dtype)
     phi = jnp.asarray(state.phi, dtype)
 
-    def f(v, i):
-        return _trajectory(cfg, make_model, unflatten(v), theta, phi, key, i)
-
     n_par = int(vec.shape[0])
-    if mode == "reverse":
-
-        def per_traj(v, i):
-            vals, clip = f(v, i)
-            jac = jax.jacrev(lambda w: f(w, i)[0])(v)
-            return vals, jac, clip
-    else:
-        basis = jnp.eye(n_par, dtype=vec.dtype)
-
-        def per_traj(v, i):
-            def one(t):
-                return jax.jvp(lambda w: f(w, i), (v,), (t,), has_aux=True)
-
-            vals, tang, clip = jax.vmap(one)(basis)
-            vals = jax.tree.map(lambda x: x[0], vals)
-            tang = jax.tree.map(lambda x: jnp.moveaxis(x, 0, -1), tang)  # params last
-            return vals, tang, clip[0]
-
-    batched = jax.jit(jax.vmap(per_traj, in_axes=(None, 0)))
+    shapes = tuple(tuple(np.shape(x)) for x in leaves)
+    build = (cfg, make_model, mode, treedef, shapes, n_par, str(vec.dtype))
+    try:
+        hash(build)
+        batched = _compiled_gradient(*build)
+    except TypeError:  # an unhashable make_model: compile without the cache
+        batched = _compiled_gradient.__wrapped__(*build)
     stats, clips = None, 0.0
     for c in range(-(-n_traj // chunk)):
-        idx = c * chunk + np.arange(chunk)
-        idx = idx[idx < n_traj]
-        vals, tang, clip = jax.device_get(batched(vec, jnp.asarray(idx, jnp.int32)))
+        full = c * chunk + np.arange(chunk)  # one shape for every chunk: one compilation
+        idx = full[full < n_traj]
+        out = batched(vec, theta, phi, key, jnp.asarray(full, jnp.int32))
+        vals, tang, clip = jax.tree.map(lambda x, m=len(idx): x[:m], jax.device_get(out))
         clips += float(np.sum(clip))
         piece = {}
         for k, v in vals.items():
