@@ -388,7 +388,7 @@ def exact_vs_twoqs(sz, omega=1.5, dt=0.01):
     """Time to the driven-spin steady state <S_z>/S within ACCURACY: QuTiP (exact) against
     relaxed TWOQS (Fock sampling + projection, t_burn = 2.5 S / Gamma: the exact <S_z>
     envelope decays in 0.69 S / Gamma; dt = 0.01: the Euler step error of <S_z>/S above
-    threshold is ~+0.13 dt, notes/relaxation.md; two-point, f32, all devices)."""
+    threshold is ~+0.13 dt, docs/derivations/relaxation.md; two-point, f32, all devices)."""
     rows = []
     for S in tuple(sz["exact_S"]) + ((sz["big_S"],) if sz["big_S"] not in sz["exact_S"] else ()):
         model = tq.driven_spin(S, omega)
@@ -515,7 +515,7 @@ def _markdown(mode, machine, kern, scale, ex, gpu, total):
         f"{one['compile_s']:.1f} s compilation ({one['site_steps_per_s']:.3e} site-steps/s"
         f", {one['devices']} devices); <S_z>/S = {one['Sz_over_S']:.4f} +- {one['sem']:.4f}"
         f" (exact steady state {one['exact_Sz_over_S']:.5f}; t_burn = 40 is far from a steady"
-        " state at S = 1000 above threshold: section 4 and notes/relaxation.md);",
+        " state at S = 1000 above threshold: section 4 and docs/derivations/relaxation.md);",
         f"- 9-point Omega sweep in one compiled call: {sw['n_traj_per_point']} trajectories "
         f"per point, {sw['wall_incl_compile_s']:.1f} s including {sw['compile_s']:.1f} s "
         "compilation.",

@@ -491,7 +491,7 @@ def test_memory_estimate_and_limit():
 )
 def test_memory_model_bounds_measured_fill_at_larger_sizes(make):
     # the fill model behind the refusals must stay an upper bound at sizes where the
-    # asymptotic scaling matters (measured ratios are in notes/exact.md)
+    # asymptotic scaling matters (measured ratios are in docs/derivations/exact.md)
     model = make()
     rho, info = tq.exact.steady_state_rho(model, return_info=True)
     rank = offset_rank(offset_structure(model)[1])

@@ -3,7 +3,7 @@
 Tolerance of every comparison: ``|twa - exact| <= Z * sem + bias``. TWOQS is approximate
 with a relative error O(1/S) (paper 003): first moments ``<S_a>`` are off by O(1) in absolute
 terms, second moments and variances by O(S). The bias budgets below are these scalings
-with constants set from the measured deviations (numbers in notes/engine.md) and a margin.
+with constants set from the measured deviations (numbers in docs/derivations/twoqs.md) and a margin.
 Each compiled kernel is reused across several systems by batching the models (and their
 initial states): the default tests compile about ten kernels.
 """
@@ -267,7 +267,7 @@ def test_bad_input_and_blow_up():
 @pytest.mark.parametrize("fock", ["coherent", "fock"])
 def test_driven_spin_fock_sampling_s10(fock):
     """Improved Wigner sampling of the Fock state against exact results at S = 10 (driven
-    spin up to t = 4). Measured (notes/engine.md): "fock" halves the <S_z> error of the
+    spin up to t = 4). Measured (docs/derivations/twoqs.md): "fock" halves the <S_z> error of the
     coherent sampling; both stay within the O(1)/O(S) budgets used here."""
     m = tq.driven_spin(10, 1.5)
     times = np.linspace(0, 4, 9)

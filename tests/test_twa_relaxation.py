@@ -4,7 +4,7 @@
 Above threshold (Omega = 1.5) ``<S_z>(t)`` oscillates (period ~5.6 / Gamma) with an envelope
 that decays only on a time ~0.7 S / Gamma in the exact dynamics, so paper 003's Fig 4
 protocol (time average over [40, 50] / Gamma) is a finite-time value at large S, not the
-steady state. Measurements behind every number here: notes/relaxation.md (shared 2-core CPU).
+steady state. Measurements behind every number here: docs/derivations/relaxation.md (shared 2-core CPU).
 
 Tolerance of every comparison: ``|twa - exact| <= Z * sem + bias`` (as in tests/test_twa.py),
 the exact value has no error. The protocol of the steady-state tests is the one of the

@@ -2,7 +2,7 @@
 
 Near a polarised state the variance along the mean spin is O(1) in the exact dynamics
 (0 for ``|S, +-S>``), so it exposes two O(S) artefacts of the paper-003 defaults
-(``tq.TWOQS.paper``: ``sampling="coherent"``, ``constraint=None``; numbers in notes/engine.md,
+(``tq.TWOQS.paper``: ``sampling="coherent"``, ``constraint=None``; numbers in docs/derivations/twoqs.md,
 section "Second moments along the mean spin"):
 
 - the coherent approximation of the Fock state ``|2S>_b`` (paper 003 Eq. 18) gives each
@@ -23,7 +23,7 @@ S = 20 and 80 alike: 0.28 along x at t = 1, 0.05 at the superradiant peak, 0.13 
 absolute for the driven steady state): ``C_REL = 0.3``. ``B_S = 0.025`` (0.5 at S = 20) covers
 the driven steady state (0.019 S) and the intrinsic ground-state residual 1/4 (measured
 0.24), where the exact variance is ~0. All runs share one fixed key, so the numbers are
-those of the tables in notes/engine.md.
+those of the tables in docs/derivations/twoqs.md.
 """
 
 import jax

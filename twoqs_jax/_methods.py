@@ -49,11 +49,11 @@ class TWOQS(AbstractMethod):
             Fock-state mean and variance of ``|beta|^2`` with a uniform phase.
             ``"coherent"``: paper 003 Eq. 18, which gives every trajectory a Poisson-spread
             spin length and adds ``S/2`` to the variance along the mean spin
-            (notes/engine.md, "Second moments along the mean spin").
+            (docs/derivations/twoqs.md, "Second moments along the mean spin").
         constraint: ``"spin_length"`` (default) rescales both amplitudes of every site at
             each step back to the trajectory's initial length ``|alpha|^2 + |beta|^2`` (a
             projection; paper 003's positive diffusion otherwise lets the spin length
-            diffuse although the master equation conserves it; notes/engine.md). ``None``:
+            diffuse although the master equation conserves it; docs/derivations/twoqs.md). ``None``:
             the paper's SDEs as printed.
         n_groups: jackknife groups for the standard errors of nonlinear observables.
 

@@ -66,7 +66,7 @@ def demo(quick: bool = False, out: str = "demo_output", key: int = 0, verbose: b
     n_traj = 400 if quick else 4000
     # above threshold <S_z> relaxes with an envelope exp(-t Gamma / (0.69 S)) around
     # oscillations of period ~5.7 / Gamma: burn in for 2.5 S / Gamma and average over
-    # several periods (notes/relaxation.md)
+    # several periods (docs/derivations/relaxation.md)
     t_burn, t_avg, dt = 2.5 * S, (10.0 if quick else 40.0), 0.02
     t0 = time.perf_counter()
     models = jax.vmap(lambda om: tq.driven_spin(S, om, 1.0))(jnp.asarray(omegas))

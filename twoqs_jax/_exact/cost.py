@@ -27,7 +27,7 @@ Cost model (bytes; complex128 = 16 B, CSR entry = 16 B value + 8 B index = 24 B)
   ``M_ket - M_bra``). A slice holds about ``N^(r/2n)`` points and its top separator a fraction
   ``N^(-1/2n)`` of them, so the dense separator blocks give
   ``nnz(LU) = min(N^2, 1.2 N^(1 + (r-1)/(2n)))`` (``1.2 N^(2 - 1/(2n))`` at full rank; measured
-  0.2-0.85 of it for the dimer, chain and PT presets, table in notes/exact.md). Peak = 40 B per
+  0.2-0.85 of it for the dimer, chain and PT presets, table in docs/derivations/exact.md). Peak = 40 B per
   LU entry (measured 23-28 B: SuperLU's supernodal storage and work space) + building ``L``
   + 20 state vectors.
 - ``"spectrum"``: dense ``eigvals`` of ``L`` for ``N <= DENSE_SPECTRUM_MAX`` (``3 * 16 N^2``),

@@ -12,7 +12,7 @@ sin(theta/2) e^{i phi})``, i.e. ``<S> = S (sin th cos ph, sin th sin ph, cos th)
 unitary maps Wigner, P and Q functions covariantly, so the rotation applies to samples.
 (Paper 003 Eqs. 19-20 start from the south pole, ``theta_paper = pi - theta``, and as printed,
 ``W_{theta,phi}(alpha, beta) = W_0(alpha~, beta~)``, the phase ``phi`` drops out of the Bloch
-vector; see notes/engine.md.)
+vector; see docs/derivations/twoqs.md.)
 
 Samples of the down state ``(alpha0, beta0)``:
 

@@ -8,7 +8,7 @@ b-mode holding ``2S`` quanta. The Weyl (Wigner, ``k = 0``) symbols are
 
 and a representation ``k`` (``0`` Wigner, ``1`` P, ``-1`` Q) is obtained from the Wigner one by
 the Gaussian smoothing ``F_k = exp(-(k/2) Delta) W`` with ``Delta = sum_modes d^2/(dz dz*)``.
-Consequences used throughout (derived in ``notes/engine.md``):
+Consequences used throughout (derived in ``docs/derivations/twoqs.md``):
 
 - the symbol of an operator ``O`` to average over ``F_k`` is ``exp(+(k/2) Delta) O_W``: the
   linear spin symbols are the same for every ``k``; a same-site symmetrised product

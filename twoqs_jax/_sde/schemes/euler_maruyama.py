@@ -24,7 +24,7 @@ class EulerMaruyama(AbstractItoScheme):
             Euler scheme), and cost one random bit each, read inside the fused step: 7x the
             Gaussian throughput on one CPU core (benchmarks/results/suite.md). Every test
             against exact results passes with either; in the one case where both time-step
-            errors were measured, the two-point one was smaller (notes/engine.md).
+            errors were measured, the two-point one was smaller (docs/derivations/twoqs.md).
             ``"gaussian"``: ``sqrt(dt) N(0, 1)`` increments, needed when single trajectories
             should be Wiener paths (not only their averages).
 
