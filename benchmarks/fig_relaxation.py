@@ -63,7 +63,8 @@ SAMPLINGS = ("coherent", "fock")
 
 def exact_curves(times, cached, only=None):
     """``({S: <S_z>(t)/S}, block)`` from ``tq.Exact``; curves in ``cached`` computed on the
-    same grid are reused, the others computed (only the S in ``only`` when given)."""
+    same grid are reused, the others computed (only the S in ``only`` when given).
+    """
     grid = dict(Omega=OMEGA, t_final=T_FINAL, t_step=T_STEP)
     block = dict(grid=grid, solver="solve_exact (qutip mesolve, vern7)", sz_over_S={}, wall_s={})
     if cached is not None and cached.get("grid") == grid:
@@ -85,7 +86,8 @@ def exact_curves(times, cached, only=None):
 
 def envelope_time(times, x, floor):
     """E-folding time of the oscillation envelope: log-linear fit of the maxima of |x| over
-    windows of 20 / Gamma from t = 20, keeping windows above ``floor``."""
+    windows of 20 / Gamma from t = 20, keeping windows above ``floor``.
+    """
     starts = np.arange(20.0, times[-1] - 19.9, 20.0)
     env = np.array([np.abs(x[(times >= a) & (times < a + 20)]).max() for a in starts])
     keep = env > floor

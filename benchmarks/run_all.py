@@ -280,7 +280,8 @@ def _fresh_compilation():
 
 def _chunk(n, per_cpu_device):
     """Chunk size: a GPU holds a million driven-spin trajectories at once (a few MB of
-    state); on CPUs chunks of ``per_cpu_device`` per device stay in cache."""
+    state); on CPUs chunks of ``per_cpu_device`` per device stay in cache.
+    """
     if jax.devices()[0].platform == "gpu":
         return min(n, 2**18)
     return min(n, per_cpu_device * len(jax.devices()))
@@ -295,7 +296,8 @@ def _timed(fn):
 def scale_case(sz, dt=0.02, t_avg=10.0):
     """Issue 7's scale case: S = big_S, paper 003 Fig 4 protocol, big_traj trajectories, f32,
     two-point increments, spin-length projection, sharded over all devices; then the 9-point
-    Omega sweep in one compiled call. Wall times include compilation (first call)."""
+    Omega sweep in one compiled call. Wall times include compilation (first call).
+    """
     S, n = sz["big_S"], sz["big_traj"]
     window = tq.SteadyState(t_burn=sz["big_t_burn"], t_avg=t_avg, every=25 * dt)
     kw = dict(
@@ -388,16 +390,17 @@ def exact_vs_twoqs(sz, omega=1.5, dt=0.01):
     """Time to the driven-spin steady state <S_z>/S within ACCURACY: QuTiP (exact) against
     relaxed TWOQS (Fock sampling + projection, t_burn = 2.5 S / Gamma: the exact <S_z>
     envelope decays in 0.69 S / Gamma; dt = 0.01: the Euler step error of <S_z>/S above
-    threshold is ~+0.13 dt, docs/derivations/relaxation.md; two-point, f32, all devices)."""
+    threshold is ~+0.13 dt, docs/derivations/relaxation.md; two-point, f32, all devices).
+    """
     rows = []
     for S in tuple(sz["exact_S"]) + ((sz["big_S"],) if sz["big_S"] not in sz["exact_S"] else ()):
         model = tq.driven_spin(S, omega)
         row = dict(S=S, omega=omega)
-        ana, row["analytic_s"] = _timed(lambda: tq.exact.driven_spin_steady_state(S, omega))
+        ana, row["analytic_s"] = _timed(lambda: tq.exact.driven_spin_steady_state(S, omega))  # noqa: B023 (called at once)
         row["analytic_Sz_over_S"] = ana["Sz"] / S
         try:
             ex, row["exact_s"] = _timed(
-                lambda: tq.solve(model, None, tq.SteadyState(), tq.Exact(), observables="Sz")
+                lambda: tq.solve(model, None, tq.SteadyState(), tq.Exact(), observables="Sz")  # noqa: B023
             )
             row["exact_Sz_over_S"] = float(ex["Sz"][0]) / S
         except (MemoryError, ValueError) as e:  # the memory guard refuses
@@ -408,9 +411,9 @@ def exact_vs_twoqs(sz, omega=1.5, dt=0.01):
         def twoqs(n, key):
             return _timed(
                 lambda: run_twoqs(
-                    model,
+                    model,  # noqa: B023
                     tq.spin_down(),
-                    tq.SteadyState(t_burn=t_burn, t_avg=sz["t_avg"], every=25 * dt),
+                    tq.SteadyState(t_burn=t_burn, t_avg=sz["t_avg"], every=25 * dt),  # noqa: B023
                     dt=dt,
                     n_traj=n,
                     key=key,

@@ -7,7 +7,8 @@ import twoqs_jax as tq
 
 def paper(dt, representation="W", noise="two_point"):
     """Paper 003's TWOQS variant (coherent sampling, no constraint): the budgets of most
-    TWOQS tests were set for it."""
+    TWOQS tests were set for it.
+    """
     return tq.TWOQS.paper(tq.EulerMaruyama(dt, noise=noise), representation)
 
 

@@ -41,7 +41,8 @@ def test_time_origin_is_ts0_for_every_solver():
     """Wrong numbers before: with times = [1, 2] the exact solver put the initial state at
     t = 1, mean field and TWOQS at t = 0, and all labelled the results [1, 2]. Now the
     initial state sits at ts[0] everywhere: the first row is the initial state, and a shifted
-    grid gives the same numbers as the unshifted one (the models are time independent)."""
+    grid gives the same numbers as the unshifted one (the models are time independent).
+    """
     S = 10
     m = tq.driven_spin(S, 1.5)
     ts, ts0 = tq.SaveAt([1.0, 2.0]), tq.SaveAt([0.0, 1.0])
@@ -150,7 +151,8 @@ KEY_SCRIPT = textwrap.dedent(
 def test_any_integer_seed_gives_its_own_stream_whatever_the_precision(tmp_path):
     """Before: seeds 2**32 and 2**40 gave the stream of seed 0 with jax_enable_x64 off and
     another one with it on (and the CLI, which turns x64 on, stored yet another); 2**64 + 5
-    failed. Now every integer maps to its own key, independent of the precision setting."""
+    failed. Now every integer maps to its own key, independent of the precision setting.
+    """
     script = tmp_path / "keys.py"
     script.write_text(KEY_SCRIPT)
     out = {}
@@ -198,7 +200,8 @@ def test_seeds_give_different_results_and_the_same_in_api_and_cli(tmp_path):
 def test_time_grid_is_honoured_exactly_or_refused():
     """Before: t_final = 1.0 with dt = 0.3 silently stopped at 0.9, and n_save = 50 with 20
     steps silently returned 21 points. Now an off-grid time is refused, naming it and the
-    nearest valid times; the deprecated wrapper refuses too."""
+    nearest valid times; the deprecated wrapper refuses too.
+    """
     m = tq.driven_spin(5, 1.0)
     method = tq.TWOQS(tq.EulerMaruyama(0.3))
     with pytest.raises(ValueError, match=r"ts\[1\] - ts\[0\].*0\.9 or 1\.2"):
@@ -314,7 +317,8 @@ def test_options_and_methods_validate_their_arguments():
 
 def test_autodiff_drift_switch_is_an_environment_variable(monkeypatch):
     """The former public debug switch `fused` is TWOQS_AUTODIFF_DRIFT (read in _config.py):
-    the autodiff reference drift gives the hand-written drift's numbers to round-off."""
+    the autodiff reference drift gives the hand-written drift's numbers to round-off.
+    """
     m = tq.one_axis_twisting(10, g=1.0, Gamma=0.1)
     args = (tq.spin_down(), tq.SaveAt([0.0, 0.5]), tq.TWOQS(tq.EulerMaruyama(0.01)))
     kw = dict(n_traj=16, key=2, observables=("Sz", "Sy"))

@@ -1,5 +1,6 @@
 """Central spin / Tavis-Cummings: model validation, exact permutation-invariant solver against
-the full Hilbert space, closed (cumulant) equations against exact results and paper 002."""
+the full Hilbert space, closed (cumulant) equations against exact results and paper 002.
+"""
 
 import jax.numpy as jnp
 import numpy as np

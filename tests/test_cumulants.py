@@ -1,5 +1,6 @@
 """Gaussian (second-order) cumulant equations: exact algebra, convergence to exact results in
-1/S faster than mean field, the Holstein-Primakoff limit, and conservation of S^2."""
+1/S faster than mean field, the Holstein-Primakoff limit, and conservation of S^2.
+"""
 
 import itertools
 

@@ -1,5 +1,6 @@
 """The previous API, kept for one release: every old entry point warns, names its
-replacement, and gives the numbers of the new call it wraps."""
+replacement, and gives the numbers of the new call it wraps.
+"""
 
 import numpy as np
 import pytest

@@ -1,6 +1,7 @@
 """Pathwise (common random numbers) gradients of TWOQS: against finite differences with the
 same random numbers, against the exact steady state, time-resolved, and by the chain rule
-over the moments for nonlinear observables."""
+over the moments for nonlinear observables.
+"""
 
 import jax.numpy as jnp
 import numpy as np
@@ -49,7 +50,8 @@ def test_time_resolved_and_nonlinear_gradients():
     """Saving times give time-resolved gradients; a variance gets its gradient by the chain
     rule over the moments. Both against central finite differences with the same random
     numbers (float64: the differences are O(h^2) = 1e-8 relative and the path is smooth
-    away from clip events, so 1e-4 relative plus 1e-6 absolute covers them)."""
+    away from clip events, so 1e-4 relative plus 1e-6 absolute covers them).
+    """
     save = tq.SaveAt([0.0, 0.5, 1.0])
     method = tq.TWOQS(tq.EulerMaruyama(0.01))
     kw = dict(n_traj=64, key=3, observables=("Sz", "varz", "xi2"))

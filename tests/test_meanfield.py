@@ -112,7 +112,7 @@ def _general_model(S):
 
 
 def _meanfield_error(S):
-    """max |d<S_i^a>/dt / S_i (exact) - mean-field rhs| over sites and axes, in a random state."""
+    """Max |d<S_i^a>/dt / S_i (exact) - mean-field rhs| over sites and axes, in a random state."""
     model = _general_model(S)
     y = _random_unit(np.random.default_rng(2), 2)
     spins = np.asarray(model.spin)

@@ -1,6 +1,7 @@
 """One observable registry that every backend reads: an observable added here, through the
 registry alone, works in TWOQS, mean field, cumulants, exact (time-resolved and steady),
-the linearised theory and the central-spin solvers."""
+the linearised theory and the central-spin solvers.
+"""
 
 import numpy as np
 import pytest

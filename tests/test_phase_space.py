@@ -1,5 +1,6 @@
 """Phase-space translation: drift (autodiff vs hand-written), noise covariance, sampling and
-ordering corrections, checked against analytic results (no SDE integration here)."""
+ordering corrections, checked against analytic results (no SDE integration here).
+"""
 
 import jax
 import jax.numpy as jnp

@@ -94,7 +94,7 @@ def test_d2_reduces_to_eq10():
 
 
 def _exact_reduced_derivative(model, rho1, n):
-    """d rho^(1)/dt of particle 0 from the exact N-particle Liouvillian at rho1^{(x)N}."""
+    """D rho^(1)/dt of particle 0 from the exact N-particle Liouvillian at rho1^{(x)N}."""
     d = model.d
     full = rho1
     for _ in range(n - 1):

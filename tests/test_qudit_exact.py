@@ -95,7 +95,8 @@ def test_refuses_large_systems():
 
 def test_symmetry_sectors_block_diagonalise():
     """Z2 x Z2 sectors of 001 Sec II: orthonormal, complete, invariant under the Liouvillian,
-    the union of the block spectra is the full spectrum, and the steady state is in (+1, +1)."""
+    the union of the block spectra is the full spectrum, and the steady state is in (+1, +1).
+    """
     d, n = 3, 2
     m = QuditLMG.m_independent(d, V=0.8, gamma_I=0.7, gamma_C=0.9, n=n)
     L = exact.liouvillian(m).toarray()
@@ -127,7 +128,8 @@ def test_symmetry_sectors_block_diagonalise():
 
 def test_gap_closes_with_n_in_broken_phase():
     """Delta^(-1,+1) (001 Eq 15, the Pi_1-breaking sector for V > 0) decreases with N in the
-    interaction-dominated phase (001 Figs 5-6), faster than in the dissipation-dominated one."""
+    interaction-dominated phase (001 Figs 5-6), faster than in the dissipation-dominated one.
+    """
 
     def gap(gI, n):
         return exact.sector_gaps(QuditLMG.spin_ladder(2, V=1.0, gamma_I=gI, gamma_C=0.2, n=n))

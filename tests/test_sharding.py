@@ -1,5 +1,6 @@
 """Sharding the trajectory axis over devices (conftest: 4 host CPU devices) and the
-chunk-size invariance of the block-keyed random streams."""
+chunk-size invariance of the block-keyed random streams.
+"""
 
 import jax
 import numpy as np
@@ -23,7 +24,8 @@ def _run(m, key=3, **options):
 
 def test_sharded_equals_one_device():
     """Trajectory i draws from fold_in(key, i) on whatever device runs it, so the sharded
-    statistics equal the one-device ones up to the reduction order (float64: 1e-12)."""
+    statistics equal the one-device ones up to the reduction order (float64: 1e-12).
+    """
     assert len(jax.devices()) == 4
     m = tq.driven_spin(20, 1.5)
     one = _run(m, shard=False, chunk_size=200)
@@ -61,7 +63,8 @@ def test_sharded_steady_state_batch():
 
 def test_chunk_size_invariance_1e5():
     """1e5 trajectories, 1 site, few steps: the same numbers for one chunk of 1e5 and five
-    sharded chunks of 20000 (noise blocks of 8 steps keyed per trajectory and block)."""
+    sharded chunks of 20000 (noise blocks of 8 steps keyed per trajectory and block).
+    """
     m = tq.driven_spin(10, 1.5)
     args = (tq.SaveAt([0.0, 0.08]), tq.TWOQS.paper(tq.EulerMaruyama(0.01)))
     kw = dict(n_traj=100_000, key=11, observables=("Sz",))

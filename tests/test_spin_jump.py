@@ -1,7 +1,8 @@
 """The general jump ``L = c_- S^- + c_+ S^+ + c_z S^z`` (tq.SpinJump), added through the jump
 registries alone: it reduces to decay, gain and dephasing at c = (1,0,0), (0,1,0), (0,0,1) in
 every backend (to round-off), and agrees with exact (QuTiP) results at small S for every
-backend that registers it, with a mixed complex ``c``."""
+backend that registers it, with a mixed complex ``c``.
+"""
 
 import jax
 import jax.numpy as jnp
@@ -90,7 +91,8 @@ def test_phase_space_drift_and_diffusion_reduce_exactly(kind, k):
     """The general formulas (spin_jump_wigner) at the corners: the fused step's drift and the
     covariance of its increments, in W, P and Q, at random states (away from the Wigner
     clip: the package realises a clipped decay variance by max(., 0), the general jump by
-    projecting its covariance, which agree there as well)."""
+    projecting its covariance, which agree there as well).
+    """
     rates = np.array([0.3, 0.7])
     ref, new = _pair(kind, rates)
     rng = np.random.default_rng(2)
@@ -110,7 +112,8 @@ def test_phase_space_drift_and_diffusion_reduce_exactly(kind, k):
 
 def test_wigner_increments_have_the_covariance():
     """The step's noise realises the covariance: the sample covariance of 2e5 increments of
-    a mixed jump (two-point noise, one state) equals dt * Sigma within 5 standard errors."""
+    a mixed jump (two-point noise, one state) equals dt * Sigma within 5 standard errors.
+    """
     term = SpinJumpTerm.from_coefficients(
         jnp.asarray([0.4]), jnp.asarray([1.0]), jnp.asarray([0.3j]), jnp.asarray([0.5 + 0.2j])
     )
@@ -153,7 +156,8 @@ def test_mixed_jump_meanfield_and_cumulants_against_exact(mixed_exact):
     """S = 8, H = S_x, L = S^- + 0.3i S^+ + 0.5 S_z at rate 1/S from a tilted coherent state,
     t <= 3. Mean field is O(1/S): budget 0.06 S on the means (measured 0.025 S); the Gaussian
     cumulants: budget 0.03 S on the means (measured 0.014 S) and 0.15 S on the variances
-    (measured 0.11 S; the exact variances are 1-7 here)."""
+    (measured 0.11 S; the exact variances are 1-7 here).
+    """
     times, state, ex = mixed_exact
     mf = tq.solve(_mixed_model(), state, tq.SaveAt(times), tq.MeanField())
     cu = tq.solve(_mixed_model(), state, tq.SaveAt(times), tq.Cumulants())
@@ -174,7 +178,8 @@ def test_mixed_jump_twoqs_against_exact(mixed_exact, variant):
     Budgets beyond z = 4 standard errors: O(1) on the means, 1.0 (measured excess 0.05
     recommended, 0.18 paper); O(S) on the variances, 0.3 S for the recommended variant
     (measured 1.7 = 0.21 S) and 0.4 S for paper 003's coherent sampling, which adds up to S/2
-    along the mean spin (measured 2.4 = 0.30 S in Var(S_x) at t = 0)."""
+    along the mean spin (measured 2.4 = 0.30 S in Var(S_x) at t = 0).
+    """
     times, state, ex = mixed_exact
     scheme = tq.EulerMaruyama(0.01)
     method = tq.TWOQS(scheme) if variant == "recommended" else tq.TWOQS.paper(scheme)
@@ -205,7 +210,8 @@ def test_transverse_jump_linear_theory_against_exact():
     the Holstein-Primakoff steady state (a Bogoliubov-type loss) against the exact one at
     S = 20: budgets O(1) on <S_z> (0.1; measured 0.006) and 1/S relative on the variances
     (5 %; measured 0.7 % and 1.0 %). The variances are squeezed 5:1, so a swap of the x and p
-    noise (the diffusion of x comes from the jump's coefficient of p) fails the test."""
+    noise (the diffusion of x comes from the jump's coefficient of p) fails the test.
+    """
     S = 20
     m = tq.SpinModel(S, field={"z": 0.1}, jumps=[tq.SpinJump(1.0 / S, 1.0, 0.4, 0.0)])
     lin = tq.lattice.linear_steady_state(m)

@@ -22,7 +22,8 @@ T_FINAL, DT, N_SAVE = 2.0, 0.01, 5
 
 def paper(dt, representation="W", noise="two_point"):
     """Paper 003's TWOQS variant (coherent sampling, no constraint), as these tests' budgets
-    were set for it."""
+    were set for it.
+    """
     return tq.TWOQS.paper(tq.EulerMaruyama(dt, noise=noise), representation)
 
 
@@ -76,7 +77,7 @@ def test_figs_1_to_3_single_spin(rep, single_site_exact):
     )
     assert sol["Sz"].shape == (len(SYSTEMS), N_SAVE, 1)
     np.testing.assert_allclose(sol.times, np.linspace(0, T_FINAL, N_SAVE))
-    for p, ((kind, S, _, _), ex) in enumerate(zip(SYSTEMS, single_site_exact)):
+    for p, ((_kind, S, _, _), ex) in enumerate(zip(SYSTEMS, single_site_exact)):
         # first moments: O(1) absolute error (measured <= 1.3 at S = 10 and 100 up to t = 2)
         for a in "xyz":
             check(sol, p, ex, f"S{a}", bias=2.0)
@@ -97,7 +98,8 @@ def test_figs_1_to_3_single_spin(rep, single_site_exact):
 def test_one_axis_twisting_squeezing():
     """Paper 003 Figs 5-6: xi^2(t) of one-axis twisting (g = 1) with decay (Gamma = 0.1) and
     with dephasing (Gamma_phi = 0.05) at S = 100 from m = -S. Wigner agrees with exact within
-    an O(1/S) relative budget; Q misses the twisting in its diffusion (PDA) and fails."""
+    an O(1/S) relative budget; Q misses the twisting in its diffusion (PDA) and fails.
+    """
     models = [
         tq.one_axis_twisting(100, 1.0, Gamma=0.1),
         tq.one_axis_twisting(100, 1.0, Gamma_phi=0.05),
@@ -130,7 +132,8 @@ def test_one_axis_twisting_squeezing():
 def test_lmg_dimer_phases():
     """Paper 000 LMG dimer (loss on A, gain on B) at S = 5, J = 0.5, in the PT-symmetric
     (lam = 0.2) and broken (lam = 1.0) regimes, from A down and B up: W against exact,
-    including the two-site correlations SpSm and SzSz (budgets O(1) and O(S))."""
+    including the two-site correlations SpSm and SzSz (budgets O(1) and O(S)).
+    """
     pts = [(0.5, 0.2), (0.5, 1.0)]
     models = [tq.lmg_dimer(5, J, lam) for J, lam in pts]
     state = tq.SpinCoherentState([np.pi, 0.0], 0.0)
@@ -191,7 +194,8 @@ def test_steady_state_bias_without_projection():
     """The paper's SDEs as printed (no projection): in the mixed phase (Omega = 1.5 Gamma) the
     spin length diffuses and <S_z>/S is biased, measured -0.30 (S = 50), -0.21 (S = 100),
     -0.13 (S = 200), exact ~0 (DESIGN.md section 5). Below the transition it agrees. The
-    test pins the size of the bias at S = 100 so that a change is noticed."""
+    test pins the size of the bias at S = 100 so that a change is noticed.
+    """
     oms = jnp.asarray([0.5, 1.5])
     exs = [exact.steady(tq.driven_spin(100, float(om))) for om in oms]
     sol = tq.solve(
@@ -210,7 +214,8 @@ def test_steady_state_bias_without_projection():
 
 def test_chunk_size_and_batch_invariance():
     """Same key -> the same numbers for any chunk size, and a batch of models gives each
-    member exactly what it gives alone (trajectory i always draws from fold_in(key, i))."""
+    member exactly what it gives alone (trajectory i always draws from fold_in(key, i)).
+    """
     m = tq.driven_spin(10, 1.5)
     args = (tq.SaveAt([0.0, 0.1, 0.2]), paper(0.01))
     kw = dict(n_traj=10, key=7, observables=("Sz", "varx", "xi2"))
@@ -268,7 +273,8 @@ def test_bad_input_and_blow_up():
 def test_driven_spin_fock_sampling_s10(fock):
     """Improved Wigner sampling of the Fock state against exact results at S = 10 (driven
     spin up to t = 4). Measured (docs/derivations/twoqs.md): "fock" halves the <S_z> error of the
-    coherent sampling; both stay within the O(1)/O(S) budgets used here."""
+    coherent sampling; both stay within the O(1)/O(S) budgets used here.
+    """
     m = tq.driven_spin(10, 1.5)
     times = np.linspace(0, 4, 9)
     ex = exact.solve(m, tq.spin_down(), times)
@@ -288,7 +294,8 @@ def test_driven_spin_fock_sampling_s10(fock):
 @pytest.mark.slow
 def test_two_point_noise_and_float32_agree():
     """Weak two-point increments (the default) and float32 trajectories give the Gaussian
-    float64 results within statistical error (driven spin S = 100, decay + field)."""
+    float64 results within statistical error (driven spin S = 100, decay + field).
+    """
     m = tq.driven_spin(100, 1.5)
     save = tq.SaveAt(np.linspace(0, 2.0, 5))
     kw = dict(n_traj=20000, observables=("Sz", "varz"))

@@ -61,13 +61,15 @@ def long_burn():
     """S = 1000 at Omega = 0.5 and 1.5 after t_burn = 800 (relaxed: measured means over
     [t_burn, t_burn + 10] of <S_z>/S - exact at Omega = 1.5 with this sampling, 16000
     trajectories: +0.058 at t_burn = 40, +0.006 at 120, +0.003..+0.005 at 160..200, then
-    the dt = 0.02 step error, +0.0026)."""
+    the dt = 0.02 step error, +0.0026).
+    """
     return _steady(800.0, key=31)
 
 
 def test_steady_state_s1000_long_burn(long_burn):
     """S = 1000 steady state, t_burn = 800 / Gamma, against the closed form; budgets
-    ``BIAS_SS`` above (step error at dt = 0.02 above threshold, O(1) below)."""
+    ``BIAS_SS`` above (step error at dt = 0.02 above threshold, O(1) below).
+    """
     sol = long_burn
     assert sol["Sz"].shape == (2, 1)
     for p, om in enumerate(OMEGAS):
@@ -82,7 +84,8 @@ def test_fig4_protocol_is_a_finite_time_value(long_burn):
     """Paper 003 Fig 4 averages over [40, 50] / Gamma. At S = 1000 above threshold that is
     not the steady state: measured <S_z>/S - exact = +0.0587(6) (8000 trajectories; lead's
     run +0.058(1)), against +0.003 after t_burn >= 200. Below threshold (Omega = 0.5) the
-    same protocol is already stationary (measured -0.0005(6) S)."""
+    same protocol is already stationary (measured -0.0005(6) S).
+    """
     short = _steady(40.0, key=32)
     for p, om in enumerate(OMEGAS):
         ex = _exact_sz(S_BIG, om)

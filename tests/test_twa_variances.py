@@ -98,9 +98,10 @@ def _check(est, sem, ref, what):
 
 
 def test_initial_varz_coherent_vs_fock_sampling(runs):
-    """t = 0: Var(S_z) of |S, +S> and |S, -S> is S/2 with the coherent sampling (its known
+    """T = 0: Var(S_z) of |S, +S> and |S, -S> is S/2 with the coherent sampling (its known
     property: (Var|alpha|^2 + Var|beta|^2)/4 - 1/8 = (1/4 + 2S + 1/4)/4 - 1/8 = S/2 exactly in
-    expectation) and 0 with the Fock sampling ((1/4 + 1/4)/4 - 1/8 = 0, the exact value)."""
+    expectation) and 0 with the Fock sampling ((1/4 + 1/4)/4 - 1/8 = 0, the exact value).
+    """
     _, twa = runs
     for p in (0, 1):  # spin up, spin down
         v, e = _series(twa["default"], p, "varz")
@@ -116,7 +117,8 @@ def test_initial_varz_coherent_vs_fock_sampling(runs):
 @pytest.mark.parametrize("p", [0, 2], ids=["from_up", "from_x"])
 def test_superradiance_varz(runs, p):
     """Superradiance S = 20: fock + projection follows the exact Var(S_z)(t) over [0, 8];
-    the default is off by more than S/2 and 10 sem once the spin has relaxed (t >= 5)."""
+    the default is off by more than S/2 and 10 sem once the spin has relaxed (t >= 5).
+    """
     exact, twa = runs
     ref = np.real(np.asarray(exact[p]["varz"])[:, 0])
     v, e = _series(twa["fock_projected"], p, "varz")
@@ -131,7 +133,8 @@ def test_driven_spin_steady_variances(runs):
     """Driven spin S = 20, Omega = 0.5 Gamma (below threshold) from m = -S: fock + projection
     follows the exact Var(S_z)(t) and reaches the analytic steady state
     (``driven_spin_steady_state``); the default's Var(S_z) grows without bound (spin-length
-    diffusion on top of the S/2 initial spread)."""
+    diffusion on top of the S/2 initial spread).
+    """
     exact, twa = runs
     ss = tq.exact.driven_spin_steady_state(S, 0.5)
     ss_varz = ss["Sz2"] - ss["Sz"] ** 2
@@ -160,7 +163,8 @@ def test_ground_state_residual_is_intrinsic(runs):
     per trajectory N = |alpha|^2 + |beta|^2 keeps its exact initial spread Var N = 1/2, the
     relaxed a-mode has the vacuum value Var|alpha|^2 = 1/4, but Cov(|alpha|^2, N) decays from
     its exact Wigner value 1/4 to 0, so Var(s_z) - 1/8 = Var|alpha|^2 + Var N / 4 - Cov - 1/8
-    -> 1/4 (exact: 1/4 + 1/8 - 1/4 - 1/8 = 0). Measured at S = 20 and 80: 0.23-0.25."""
+    -> 1/4 (exact: 1/4 + 1/8 - 1/4 - 1/8 = 0). Measured at S = 20 and 80: 0.23-0.25.
+    """
     _, twa = runs
     sol = twa["fock_projected"]
     for p, t_relaxed in ((0, 7.0), (2, 4.0)):  # the decay from spin up starts slowly

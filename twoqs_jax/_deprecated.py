@@ -185,7 +185,8 @@ def steady_state_twa(
     devices=None,
 ):
     """Deprecated: ``tq.solve(model, state, tq.SteadyState(t_burn, t_avg, every),
-    tq.TWOQS(...), n_traj=, key=)`` with ``every = avg_every * dt``."""
+    tq.TWOQS(...), n_traj=, key=)`` with ``every = avg_every * dt``.
+    """
     from ._saveat import SteadyState
     from ._solve import solve
 
@@ -234,7 +235,8 @@ def twa_gradient(
 ):
     """Deprecated: ``tq.gradient(make_model, params, state, tq.SteadyState(...),
     tq.TWOQS(...), n_traj=, key=, observables=(...))``. A named observable is averaged over
-    the sites, as before; only the linear ones ``Sx Sy Sz Sx2 Sy2 Sz2`` are accepted here."""
+    the sites, as before; only the linear ones ``Sx Sy Sz Sx2 Sy2 Sz2`` are accepted here.
+    """
     from ._gradient import gradient
     from ._observables import Observable, PhaseSpaceFunction
     from ._options import Options
@@ -303,7 +305,8 @@ def solve_meanfield(
     throw=True,
 ):
     """Deprecated: ``tq.solve(model, state, tq.SaveAt(ts), tq.MeanField(...))`` (the initial
-    state now sits at ``times[0]``)."""
+    state now sits at ``times[0]``).
+    """
     import diffrax
 
     from ._methods import MeanField
@@ -343,7 +346,8 @@ def solve_cumulants(
     throw=True,
 ):
     """Deprecated: ``tq.solve(model, state, tq.SaveAt(ts), tq.Cumulants(order=2))`` (the
-    initial state now sits at ``times[0]``)."""
+    initial state now sits at ``times[0]``).
+    """
     import diffrax
 
     from ._methods import Cumulants

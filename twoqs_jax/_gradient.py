@@ -85,7 +85,8 @@ def _safe_sqrt(x):
 
 def _trajectory(cfg, make_model, params, theta, phi, key, i):
     """Per-trajectory values (linear observables, grouped primitives) at the saving times or
-    time-averaged, as functions of ``params``; and the trajectory's clipped site-steps."""
+    time-averaged, as functions of ``params``; and the trajectory's clipped site-steps.
+    """
     dtype = jnp.dtype(cfg.dtype)
     model = jax.tree.map(
         lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x,
@@ -145,7 +146,8 @@ def _trajectory(cfg, make_model, params, theta, phi, key, i):
 def _compiled_gradient(cfg, make_model, mode, treedef, shapes, n_par, dtype):
     """``jit(vmap(per_trajectory))``: values, derivatives (parameters last) and clip counts of
     a chunk of trajectories; cached, so repeated gradients (finite-difference checks,
-    parameter scans) with the same ``make_model`` and settings compile once."""
+    parameter scans) with the same ``make_model`` and settings compile once.
+    """
     sizes = [int(np.prod(s)) for s in shapes]
 
     def unflatten(v):
@@ -277,7 +279,7 @@ def gradient(
         full = c * chunk + np.arange(chunk)  # one shape for every chunk: one compilation
         idx = full[full < n_traj]
         out = batched(vec, theta, phi, key, jnp.asarray(full, jnp.int32))
-        vals, tang, clip = jax.tree.map(lambda x, m=len(idx): x[:m], jax.device_get(out))
+        vals, tang, clip = jax.tree.map(lambda x: x[: len(idx)], jax.device_get(out))  # noqa: B023
         clips += float(np.sum(clip))
         piece = {}
         for k, v in vals.items():

@@ -294,5 +294,6 @@ def save(path, solution, *, model=None, coords=None, settings=None, overwrite=Fa
 def load(path) -> Results:
     """Read a file written by :func:`save` (or the CLI): a :class:`Results` with the
     ``solution``, the ``model`` (``None`` for a batch of models, kept as arrays in ``meta``),
-    ``coords``, ``dims`` and ``meta`` (versions, device, settings)."""
+    ``coords``, ``dims`` and ``meta`` (versions, device, settings).
+    """
     return load_results(path)

@@ -235,7 +235,8 @@ register_observable(
 
 def default_observables(n_sites: int, backend: str = "") -> tuple:
     """The default names: single-site moments, variances and ``xi2``; the two-site ``SpSm``
-    and ``SzSz`` for up to 10 sites; and ``spin_drift`` for TWOQS."""
+    and ``SzSz`` for up to 10 sites; and ``spin_drift`` for TWOQS.
+    """
     names = ["Sx", "Sy", "Sz", "Sx2", "Sy2", "Sz2", "SxSy", "SxSz", "SySz"]
     names += ["varx", "vary", "varz", "xi2"]
     if n_sites <= 10:
@@ -311,7 +312,8 @@ def needed_primitives(observables) -> tuple:
 
 def dims_of(obs, lead: tuple) -> tuple:
     """Axis names of an observable's result: ``lead`` (e.g. ``("batch", "time")``), then its
-    per-point axes."""
+    per-point axes.
+    """
     if isinstance(obs, Observable):
         return tuple(lead) + DIMS[obs.kind]
     return tuple(lead)
@@ -319,7 +321,8 @@ def dims_of(obs, lead: tuple) -> tuple:
 
 def evaluate(observables, prims: dict, spin) -> dict:
     """Deterministic backends: ``{name: fn(prims, spin)}`` as numpy arrays (NaN where a
-    ratio is undefined, without a warning)."""
+    ratio is undefined, without a warning).
+    """
     out = {}
     with np.errstate(divide="ignore", invalid="ignore"):
         for o in observables:

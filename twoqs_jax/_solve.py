@@ -1,5 +1,6 @@
 """:func:`solve`: one entry point for every method and model (dispatch dict, as dynamiqs'
-``mesolve`` does for its methods)."""
+``mesolve`` does for its methods).
+"""
 
 from ._methods import TWOQS, AbstractMethod, Cumulants, Exact, MeanField
 from ._model.model import SpinModel
@@ -12,7 +13,8 @@ _SOLVERS: dict = {}
 
 def register_solver(model_type, method_type):
     """Register ``fn(model, state, saveat, method, *, n_traj, key, observables, options)``
-    for a (model type, method type) pair (decorator)."""
+    for a (model type, method type) pair (decorator).
+    """
 
     def deco(fn):
         _SOLVERS[(model_type, method_type)] = fn

@@ -175,4 +175,3 @@ def solve_twoqs(
         stats=info,
         dims=dims,
     )
-

@@ -339,11 +339,11 @@ def _compare_cmd(args) -> int:
         return v[-1] if sol.times is not None else v
 
     ref = "exact" if "exact" in results else "meanfield"
-    print(f"\nsite | obs | " + " | ".join(f"{m:>18}" for m in results) + f" | TWOQS-{ref}")
+    print("\nsite | obs | " + " | ".join(f"{m:>18}" for m in results) + f" | TWOQS-{ref}")
     for i in range(model.n_sites):
         for name in names:
             cells = []
-            for m, sol in results.items():
+            for _m, sol in results.items():
                 v = last(sol, name)[i] / S[i]
                 e = (
                     np.real(np.asarray(sol.error(name)))[-1]

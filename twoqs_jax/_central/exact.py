@@ -116,7 +116,7 @@ class _Layout:
         # Sector K of every unknown, to keep a subset.
         keep = np.zeros(self.n_full, dtype=bool) if sector is not None else None
         if sector is not None:
-            for b, (j, start, d) in enumerate(self.blocks):
+            for b, (j, _start, d) in enumerate(self.blocks):
                 D = dc * d
                 r = np.arange(D)
                 e_r = self.exc[r // d] + (j - r % d)
@@ -330,7 +330,7 @@ class ExactCentral:
         # Coherent part and central jumps, block by block.
         g, eps = float(model.g), float(model.eps)
         raise_c = lower.T.tocsr()
-        for b, (j, start, d) in enumerate(lay.blocks):
+        for b, (j, _start, d) in enumerate(lay.blocks):
             jz, jp, jm = _block_ops(j, d)
             ec, es = sp.identity(dc, format="csr"), sp.identity(d, format="csr")
             H = (
@@ -381,7 +381,7 @@ class ExactCentral:
         blk, a, p, b, q, order, bounds = self._decoded()
         C = np.asarray(central_op)
         w = np.zeros(blk.size, dtype=complex)
-        for i, (j, start, d) in enumerate(self.layout.blocks):
+        for i, (j, _start, d) in enumerate(self.layout.blocks):
             sel = order[bounds[i] : bounds[i + 1]]
             if sel.size == 0:
                 continue
@@ -432,7 +432,7 @@ class ExactCentral:
         paulis = [np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.diag([1.0, -1.0])]
         c = [1j * np.trace(A @ sgm) / 2 for sgm in paulis]  # A = -i sum c_a sigma_a
         blocks = []
-        for j, start, d in self.layout.blocks:
+        for j, _start, d in self.layout.blocks:
             m = j - np.arange(d)
             deg = comb(N, N / 2 - j) - (comb(N, N / 2 - j - 1) if j < N / 2 else 0)
             blk = np.diag(deg * p_up ** (N / 2 + m) * (1 - p_up) ** (N / 2 - m)).astype(complex)

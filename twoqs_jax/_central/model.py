@@ -45,7 +45,8 @@ def _validated_N(N):
 
 class _NetworkModel(eqx.Module):
     """Parameters shared by the central-spin and Tavis-Cummings models (see the module
-    docstring); ``N`` is static, every continuous parameter a PyTree leaf."""
+    docstring); ``N`` is static, every continuous parameter a PyTree leaf.
+    """
 
     N: int = eqx.field(static=True)
     omega: float = 0.0

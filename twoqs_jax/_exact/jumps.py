@@ -22,7 +22,8 @@ LADDER_OFFSETS = {"-": -1, "+": 1, "z": 0}
 @functools.singledispatch
 def jump_operators(jump: AbstractJump) -> list:
     """``[(site, {"-": c_-, "+": c_+, "z": c_z})]``: for every site with a nonzero rate, the
-    coefficients of ``sqrt(rate_i) L_i = c_- S^- + c_+ S^+ + c_z S^z`` (Python complex)."""
+    coefficients of ``sqrt(rate_i) L_i = c_- S^- + c_+ S^+ + c_z S^z`` (Python complex).
+    """
     raise ValueError(
         f"the exact solvers do not support the jump {type(jump).__name__} (no registration "
         "in twoqs_jax._exact.jumps.jump_operators)."
@@ -44,7 +45,8 @@ jump_operators.register(Dephasing, _single("z"))
 
 def jump_offsets(jump: AbstractJump) -> list:
     """``[(site, offsets)]``: the ladder offsets present in ``L_i`` for every active site
-    (derived from :func:`jump_operators`, so a new jump type needs no second registration)."""
+    (derived from :func:`jump_operators`, so a new jump type needs no second registration).
+    """
     out = []
     for site, coefficients in jump_operators(jump):
         offs = sorted({LADDER_OFFSETS[k] for k, c in coefficients.items() if c != 0})

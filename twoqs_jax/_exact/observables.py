@@ -75,7 +75,8 @@ def moment_operators(site_ops: list[dict], observables) -> dict:
 
 def primitives(model, base: dict, observables, batch_shape=()) -> dict:
     """The primitive moments the observables need, from base moments (arrays with a common
-    leading ``batch_shape``)."""
+    leading ``batch_shape``).
+    """
     n = model.n_sites
 
     def site(key):

@@ -144,7 +144,8 @@ def _(jump: SpinJump, n_sites):
 @functools.cache
 def _meanfield_tables():
     """``(Q, P)``: ``Q[a, b, k]`` the ``(3, 3)`` symmetric degree-2 coefficients and
-    ``P[a, b, k]`` the degree-1 coefficients of ``T_ab(S_k)`` on one site (complex)."""
+    ``P[a, b, k]`` the degree-1 coefficients of ``T_ab(S_k)`` on one site (complex).
+    """
     from .._meanfield.cumulants import _add, _mul
 
     X = ladder_polynomials(0)
@@ -187,7 +188,8 @@ def _(jump: SpinJump, spin, y):
 @functools.cache
 def _transverse_conserves_norm() -> bool:
     """Whether the kept mean-field terms of the pairs without ``z`` keep ``|X|``
-    (``sum_k X_k dX_k = 0`` identically): checked on the coefficient tables."""
+    (``sum_k X_k dX_k = 0`` identically): checked on the coefficient tables.
+    """
     Q, _ = _meanfield_tables()
     rng = np.random.default_rng(0)
     for _ in range(4):

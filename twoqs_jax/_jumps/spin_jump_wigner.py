@@ -58,7 +58,8 @@ def jacobi_eigh(a, sweeps: int = 5):
     symmetric matrices ``a`` ``(..., m, m)`` by cyclic Jacobi rotations: one sweep over the
     ``m (m - 1) / 2`` pairs is unrolled in elementwise arithmetic (vectorises, no custom
     call) and the sweeps run in a ``lax.fori_loop`` (small compiled code). Quadratic
-    convergence: 5 sweeps reach round-off for ``m = 4``."""
+    convergence: 5 sweeps reach round-off for ``m = 4``.
+    """
     m = a.shape[-1]
     tiny = jnp.finfo(a.dtype).tiny
 

@@ -100,7 +100,8 @@ def linear_dissipator(jump: AbstractJump, spin, sigma):
     """``(drift, diffusion)``: ``(n, 2, 2)`` per-site blocks that one jump Module adds to
     ``A`` and ``D`` of the linearised theory (``spin``, ``sigma``: ``(n,)`` numpy; blocks in
     the quadratures ``(x_i, p_i)``). Register every jump type once; raise ``ValueError`` for
-    a jump that is not quadratic in the Holstein-Primakoff bosons."""
+    a jump that is not quadratic in the Holstein-Primakoff bosons.
+    """
     raise ValueError(
         f"the linearised (Holstein-Primakoff) theory does not support the jump "
         f"{type(jump).__name__} (no registration in "
@@ -145,7 +146,8 @@ def _(jump: Dephasing, spin, sigma):
 def linear_jump_blocks(l_vectors, rate):
     """Blocks ``(-rate Omega Im(l l^+), rate Omega Re(l l^+) Omega^T)`` of jumps
     ``L_i = l_i^T r_i`` (``l_vectors``: ``(n, 2)`` complex, ``rate``: ``(n,)``), see the
-    module docstring."""
+    module docstring.
+    """
     outer = np.einsum("ia,ib->iab", l_vectors, np.conj(l_vectors))
     drift = -rate[:, None, None] * np.einsum("ab,ibc->iac", _OMEGA1, np.imag(outer))
     diffusion = np.einsum("ab,ibc,dc->iad", _OMEGA1, np.real(outer), _OMEGA1)
@@ -367,7 +369,8 @@ LINEAR_PRIMITIVES = ("Sx", "Sy", "Sz", "Sx2", "Sy2", "Sz2", "SxSy", "SxSz", "SyS
 
 def primitives_from_covariance(lin: LinearizedModel, C: np.ndarray) -> dict:
     """Primitive moments (``Sz``, ``Sx2``, ``SpSm``, ...) from the covariance (formulas in the
-    module docstring)."""
+    module docstring).
+    """
     S, sig = lin.spin, lin.sigma
     cxx_m = C[0::2, 0::2]
     cpp_m = C[1::2, 1::2]
@@ -402,7 +405,8 @@ def primitives_from_covariance(lin: LinearizedModel, C: np.ndarray) -> dict:
 
 def observables_from_covariance(lin: LinearizedModel, C: np.ndarray, names=None) -> dict:
     """Observables of the registry (:mod:`twoqs_jax._observables`) from the covariance
-    (default: single-site moments, variances, ``xi2``, and ``SpSm``, ``SzSz``)."""
+    (default: single-site moments, variances, ``xi2``, and ``SpSm``, ``SzSz``).
+    """
     from .._observables import evaluate, resolve
 
     if names is None:

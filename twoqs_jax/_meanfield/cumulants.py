@@ -118,7 +118,8 @@ def _reduce(poly):
 
 def ladder_polynomials(site: int) -> dict:
     """``S^-, S^+, S^z`` of ``site`` as polynomials ``{word: coefficient}`` in the letters
-    ``3 site + (0, 1, 2)`` (``S^pm = S_x pm i S_y``)."""
+    ``3 site + (0, 1, 2)`` (``S^pm = S_x pm i S_y``).
+    """
     x, y, z = 3 * site, 3 * site + 1, 3 * site + 2
     return {
         "-": {(x,): 1.0 + 0j, (y,): -1j},
@@ -135,7 +136,8 @@ def dissipator_slot(site: int, products) -> tuple:
     """A hashable cumulant slot on ``site``: ``products`` is a sequence of
     ``(coefficient, L_left, L_right)`` with polynomial operators; the slot stands for
     ``sum coefficient (L_left^+ A L_right - {L_left^+ L_right, A}/2)`` (times its parameter).
-    The sum must be Hermitian-preserving, so its moment equations have real coefficients."""
+    The sum must be Hermitian-preserving, so its moment equations have real coefficients.
+    """
     return (int(site), tuple((complex(c), _frozen(a), _frozen(b)) for c, a, b in products))
 
 
@@ -144,7 +146,8 @@ def cumulant_dissipator(jump, n_sites: int):
     """``(slots, params)`` of one jump Module for the cumulant equations: ``slots`` a tuple of
     :func:`dissipator_slot` (structure, hashable: the tables are derived once per structure)
     and ``params`` an array with one (traceable) parameter per slot. Register every jump
-    type once."""
+    type once.
+    """
     raise ValueError(
         f"the cumulant equations do not support the jump {type(jump).__name__} (no "
         "registration in twoqs_jax._meanfield.cumulants.cumulant_dissipator)."
@@ -192,7 +195,8 @@ def _terms(n_sites, edges, slots):
 @functools.lru_cache(maxsize=32)
 def _tables(n_sites: int, edges_key: tuple, slots: tuple = ()):
     """Sparse coefficient tables of the closed moment equations for one model structure
-    (graph and jump slots)."""
+    (graph and jump slots).
+    """
     edges = [tuple(e) for e in edges_key]
     D = 3 * n_sites
     targets = [((a,), {(a,): 1.0 + 0j}) for a in range(D)]

@@ -45,7 +45,8 @@ from .._solution import Solution
 @functools.singledispatch
 def meanfield_dissipator(jump: AbstractJump, spin, y):
     """``dy/dt`` of one jump Module in the mean-field equations (``y``: ``(n, 3)`` unit
-    vectors ``<S_i>/S_i``, ``spin``: ``(n,)``). Register every jump type once."""
+    vectors ``<S_i>/S_i``, ``spin``: ``(n,)``). Register every jump type once.
+    """
     raise ValueError(
         f"the mean-field equations do not support the jump {type(jump).__name__} "
         "(no registration in twoqs_jax._meanfield.meanfield.meanfield_dissipator)."
@@ -55,7 +56,8 @@ def meanfield_dissipator(jump: AbstractJump, spin, y):
 @functools.singledispatch
 def conserves_norm(jump: AbstractJump) -> bool:
     """Whether a jump's mean-field term keeps every ``|X_i|`` (decides the default of the
-    tangent-space stability analysis). Unregistered jump types: ``False``."""
+    tangent-space stability analysis). Unregistered jump types: ``False``.
+    """
     return False
 
 
@@ -88,7 +90,8 @@ conserves_norm.register(Gain, lambda jump: True)
 
 def model_conserves_norm(model) -> bool:
     """True when no jump of ``model`` shrinks the mean-field ``|X_i|``: every jump conserves
-    it or has all rates zero (traced rates count as zero: the check needs values)."""
+    it or has all rates zero (traced rates count as zero: the check needs values).
+    """
     from .._checks import is_concrete
 
     def inactive(jump):
@@ -243,7 +246,8 @@ def integrate(
 def ode_grid(saveat) -> tuple:
     """``(ts, times, window)``: the integration times of a :class:`SaveAt` (the initial state
     at ``ts[0]``) or :class:`SteadyState` (from ``t = 0``; ``window`` selects the averaged
-    samples ``t_burn + j every``, ``every`` default ``t_avg / 200``)."""
+    samples ``t_burn + j every``, ``every`` default ``t_avg / 200``).
+    """
     from .._saveat import SaveAt, SteadyState
 
     if isinstance(saveat, SaveAt):
@@ -261,7 +265,8 @@ def ode_grid(saveat) -> tuple:
 def solve_ode(vector_field, model, y0, saveat, method, options, batched, state_batched):
     """Integrate one model or a batch (``jax.vmap`` over the model and, if batched, the
     initial state); returns ``(ys, times, num_steps, window)`` with ``ys`` leading axes
-    ``(batch?, T)``."""
+    ``(batch?, T)``.
+    """
     ts, times, window = ode_grid(saveat)
     throw = True if options is None else options.throw
     kw = dict(
@@ -285,7 +290,8 @@ def solve_ode(vector_field, model, y0, saveat, method, options, batched, state_b
 def primitives_from_vectors(spin, y) -> dict:
     """Primitive moments of product coherent states with mean vectors ``y`` ``(..., n, 3)``
     at leading order in S: means ``S_i X_i``, second moments as products of means,
-    ``SpSm`` and ``SzSz`` as outer products."""
+    ``SpSm`` and ``SzSz`` as outer products.
+    """
     s = (
         np.asarray(spin)[..., None, :, None] * np.asarray(y)
         if np.ndim(spin) == 2
@@ -316,7 +322,8 @@ def spin_for(model, time_axis: bool):
 
 def finish(name, prims, observables, model, times, window, stats):
     """A deterministic :class:`Solution` from primitives with leading axes
-    ``(batch?, T)`` (window-averaged for a steady state)."""
+    ``(batch?, T)`` (window-averaged for a steady state).
+    """
     from .._observables import dims_of, evaluate
 
     batched = model.spin.ndim == 2

@@ -127,7 +127,8 @@ class Dephasing(AbstractJump):
 
 def total_rate(jumps, cls, like):
     """Sum of the rates of the jumps of exactly type ``cls``, shaped like ``like`` (the
-    model's ``spin``, ``(n,)`` or batched ``(P, n)``); zeros if there is none."""
+    model's ``spin``, ``(n,)`` or batched ``(P, n)``); zeros if there is none.
+    """
     rates = [j.rate for j in jumps if type(j) is cls]
     if not rates:
         return jnp.zeros(jnp.shape(like))

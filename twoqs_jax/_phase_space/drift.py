@@ -186,7 +186,8 @@ def dissipation(model, alpha, beta, k: int = 0, sqrt=jnp.sqrt):
 
 def split(alpha, beta) -> tuple:
     """The real state ``z = (Re alpha, Im alpha, Re beta, Im beta)`` of
-    :func:`em_increment_real`."""
+    :func:`em_increment_real`.
+    """
     return jnp.real(alpha), jnp.imag(alpha), jnp.real(beta), jnp.imag(beta)
 
 

@@ -34,7 +34,8 @@ class AbstractPhaseSpaceTerm(eqx.Module):
         """``(dz, clipped)``: ``dz`` the increment ``A dt + B dW`` of
         ``z = (Re alpha, Im alpha, Re beta, Im beta)`` (each ``(n,)``), ``dW`` a tuple of
         ``noise_rows`` ``(n,)`` rows (or ``None`` without noise); ``clipped`` ``(n,)`` bool
-        where a diffusion matrix had to be projected to positive semi-definite."""
+        where a diffusion matrix had to be projected to positive semi-definite.
+        """
         raise NotImplementedError
 
     def active(self) -> bool:
@@ -59,7 +60,8 @@ class LadderTerm(eqx.Module):
 @functools.singledispatch
 def phase_space_term(jump: AbstractJump, zeros):
     """The phase-space term of one jump Module (``zeros``: rates of zero, shaped like the
-    model's ``spin``). Register every jump type once."""
+    model's ``spin``). Register every jump type once.
+    """
     raise ValueError(
         f"TWOQS does not support the jump {type(jump).__name__} (no registration in "
         "twoqs_jax._phase_space.lowering.phase_space_term)."

@@ -36,7 +36,8 @@ def spin_symbols_real(ar, ai, br, bi):
 
 def spin_symbols(alpha, beta):
     """Weyl symbols ``(s_x, s_y, s_z)`` of one site or a batch; shapes follow ``alpha``:
-    ``s_x + i s_y = conj(alpha) beta``, ``s_z = (|alpha|^2 - |beta|^2) / 2``."""
+    ``s_x + i s_y = conj(alpha) beta``, ``s_z = (|alpha|^2 - |beta|^2) / 2``.
+    """
     return spin_symbols_real(jnp.real(alpha), jnp.imag(alpha), jnp.real(beta), jnp.imag(beta))
 
 

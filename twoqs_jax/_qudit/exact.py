@@ -41,7 +41,8 @@ DEFAULT_MAX_MEMORY = 8 * 1024**3
 def estimate_memory(d: int, n: int) -> int:
     """Peak bytes of the dense steady-state solve: the ``(p_1, p_2) = (+1, +1)`` block of
     about ``d^{2N} / 4`` unknowns as a dense complex matrix and its LU (2 x 16 bytes per
-    entry), plus the sparse Liouvillian (``(2N + 3) d^{2N}`` entries of 24 bytes)."""
+    entry), plus the sparse Liouvillian (``(2N + 3) d^{2N}`` entries of 24 bytes).
+    """
     D2 = d ** (2 * n)
     block = max(D2 // 4, 1)
     return int(32 * block**2 + 24 * (2 * n + 3) * D2)

@@ -185,7 +185,8 @@ def branch_in_gamma(model: QuditLMG, gammas, guess, *, max_steps=40) -> dict:
 
 def _branch_result(model, gammas, cs, oks) -> dict:
     """The dict returned by the branch continuations: parameters, coordinates, X/Y/Z,
-    convergence flags and the largest real part of the stability eigenvalues."""
+    convergence flags and the largest real part of the stability eigenvalues.
+    """
     xyz = scaled_spin(model.d, cs)
     return {
         "gamma_I": np.asarray(gammas),

@@ -94,7 +94,8 @@ def noise_structure(lowered) -> tuple:
 
 def sort_observables(observables) -> tuple:
     """``(primitives, linear, grouped)`` for :class:`KernelConfig` (``spin_drift`` is always
-    computed: the run's health monitor ``stats["spin_drift_max"]``)."""
+    computed: the run's health monitor ``stats["spin_drift_max"]``).
+    """
     from .._observables import OBSERVABLES
 
     linear, nonlinear = [], []

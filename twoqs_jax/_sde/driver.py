@@ -24,7 +24,8 @@ _EXECUTABLES: dict = {}
 def compiled(fn, static, args):
     """AOT-compiled ``fn`` for ``args``, reused for the same static configuration and
     argument shapes/dtypes/tree (including the model's static edges). Lowering again costs
-    seconds per call; a repeated call then reports a compile time near 0."""
+    seconds per call; a repeated call then reports a compile time near 0.
+    """
     leaves, treedef = jax.tree.flatten(args)
     try:
         sig = (static, treedef, tuple((x.shape, str(x.dtype)) for x in leaves))

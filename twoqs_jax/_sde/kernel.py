@@ -191,7 +191,8 @@ def block_noise(cfg: KernelConfig, key, nb: int, n: int, dtype):
 def step_increments(cfg: KernelConfig, noise, s, dtype) -> tuple:
     """The increment rows of step ``s`` (position in the window) of one trajectory, from its
     :func:`block_noise`: the ``N_NOISE`` rows of the fused step (``None`` for rows the model
-    does not drive; see ``em_increment_real``), then the rows of the other jump terms."""
+    does not drive; see ``em_increment_real``), then the rows of the other jump terms.
+    """
     if noise is None:
         return (None,) * N_NOISE + (None,) * sum(cfg.term_rows)
     x = cfg.increments.at(noise, s, dtype, cfg.dt)
@@ -209,7 +210,8 @@ def step_increments(cfg: KernelConfig, noise, s, dtype) -> tuple:
 def block_increments(cfg: KernelConfig, key, nb: int, n: int, dtype):
     """``(nb, rows, n)`` increments of one trajectory for a noise window of ``nb`` steps
     (zeros in rows the model does not drive): the numbers the kernel uses, materialised
-    (for tests and diagnostics; the kernel never stores them)."""
+    (for tests and diagnostics; the kernel never stores them).
+    """
     noise = block_noise(cfg, key, nb, n, dtype)
 
     def one(s):
@@ -221,7 +223,8 @@ def block_increments(cfg: KernelConfig, key, nb: int, n: int, dtype):
 
 def project(cfg: KernelConfig, z, r0) -> tuple:
     """The spin-length constraint: rescale both modes of every site to
-    ``sqrt(|alpha|^2 + |beta|^2) = r0`` (identity without the constraint)."""
+    ``sqrt(|alpha|^2 + |beta|^2) = r0`` (identity without the constraint).
+    """
     if not cfg.conserve_spin:
         return z
     ar, ai, br, bi = z
@@ -244,7 +247,8 @@ def trajectory_step(cfg: KernelConfig, model, z, dW, r0, sqrt=jnp.sqrt):
     ``P(y_k)`` are exactly those of "step, then project" (``P(F(P(y)))``), while each step
     stays one fused loop per output with no shared intermediate (XLA would recompute it).
     Observers use :func:`observed`. Shared by the kernel and the pathwise gradients (which
-    pass a clip-safe ``sqrt``)."""
+    pass a clip-safe ``sqrt``).
+    """
     z = project(cfg, z, r0)
     z, c = cfg.scheme.step(model, z, dW, cfg.k, cfg.fused, sqrt)
     return z, jnp.sum(c, dtype=jnp.int32)
@@ -252,7 +256,8 @@ def trajectory_step(cfg: KernelConfig, model, z, dW, r0, sqrt=jnp.sqrt):
 
 def trajectory_values(cfg: KernelConfig, alpha, beta, spin) -> dict:
     """Per-trajectory values of one trajectory: linear observables (complex ones split into
-    ``key__re``/``key__im``) and the primitives of the jackknife groups."""
+    ``key__re``/``key__im``) and the primitives of the jackknife groups.
+    """
     prims = trajectory_primitives(alpha, beta, spin, cfg.k, cfg.primitives)
     out = {}
 
@@ -313,7 +318,8 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
     """:func:`run_chunk` for an explicit ``(m,)`` array of global trajectory indices
     (indices ``>= cfg.n_traj`` are padding and get weight 0). Trajectory ``i`` draws its
     initial sample from ``fold_in(key, i)`` and the increments of the noise block starting
-    at step ``s0`` from ``fold_in(fold_in(key, i), s0 + 1)``."""
+    at step ``s0`` from ``fold_in(fold_in(key, i), s0 + 1)``.
+    """
     dtype = jnp.dtype(cfg.dtype)
     model = jax.tree.map(
         lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, model
@@ -416,7 +422,8 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
 @functools.lru_cache(maxsize=64)
 def compiled_chunk(cfg: KernelConfig, batched: bool, state_batched: bool = False):
     """The jitted chunk function for ``cfg``; ``batched`` vmaps it over a batch of models
-    (and ``state_batched`` also over a batch of initial angles)."""
+    (and ``state_batched`` also over a batch of initial angles).
+    """
     fn = functools.partial(run_chunk, cfg)
     if batched:
         ax = 0 if state_batched else None

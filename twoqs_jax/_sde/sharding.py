@@ -21,7 +21,8 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from .kernel import KernelConfig, run_indices
 
@@ -71,7 +72,8 @@ def resolve_devices(shard, devices, chunk_size: int):
 def sharded_chunk(cfg: KernelConfig, batched: bool, state_batched: bool, devices: tuple):
     """Jitted ``(model, theta, phi, key, idx) -> statistics`` with ``idx`` ``(D, m)``
     sharded over ``devices``; every output gets a leading device axis ``D`` and is
-    replicated on all devices."""
+    replicated on all devices.
+    """
     mesh = Mesh(np.array(devices), (AXIS,))
     fn = functools.partial(run_indices, cfg)
     if batched:
