@@ -7,11 +7,16 @@ Two registries, one registration per jump type (``functools.singledispatch``):
   QuTiP, so registering a jump type costs nothing at import time);
 - :func:`jump_offsets`: the ``m``-ladder offsets of ``L_i`` (``-1`` for ``S^-``, ``+1`` for
   ``S^+``, ``0`` for ``S^z``), from which the memory guard (:mod:`.cost`) bounds the
-  sparsity of the Liouvillian before anything is built.
+  sparsity of the Liouvillian before anything is built;
+- :func:`jump_matrix`: the rates as a per-site ``3 x 3`` matrix ``K_i`` over
+  ``(S^-, S^+, S^z)``, traceable in JAX, in which the dissipator is *linear*
+  (``L = sum_a c_a X_a``, ``K_ab = rate c_a conj(c_b)``); the exact derivatives
+  (:mod:`.derivative`) differentiate it with ``jax.jvp``.
 """
 
 import functools
 
+import jax.numpy as jnp
 import numpy as np
 
 from .._model.jumps import AbstractJump, Decay, Dephasing, Gain
@@ -53,3 +58,35 @@ def jump_offsets(jump: AbstractJump) -> list:
         if offs:
             out.append((site, offs))
     return out
+
+
+@functools.singledispatch
+def jump_matrix(jump: AbstractJump):
+    """``(n, 3, 3)`` complex ``K_i`` with ``rate_i D[L_i] = sum_ab K_iab D_ab`` (traceable).
+
+    ``D_ab rho = X_a rho X_b^+ - 1/2 {X_b^+ X_a, rho}`` with ``X = (S^-, S^+, S^z)``; for
+    ``L_i = sum_a c_a X_a`` at rate ``rate_i``, ``K_iab = rate_i c_a conj(c_b)``. The
+    Liouvillian is linear in ``K`` (unlike in the collapse operators ``sqrt(rate) L``), so
+    a tangent ``dK`` (from ``jax.jvp``) gives ``dL`` directly, negative entries included.
+    """
+    raise ValueError(
+        f"the exact derivatives do not support the jump {type(jump).__name__} (no "
+        "registration in twoqs_jax._exact.jumps.jump_matrix)."
+    )
+
+
+def _diagonal(slot):
+    def matrix(jump):
+        rate = jnp.asarray(jump.rate)
+        return (
+            jnp.zeros(rate.shape + (3, 3), dtype=jnp.result_type(rate, jnp.complex64))
+            .at[..., slot, slot]
+            .set(rate)
+        )
+
+    return matrix
+
+
+jump_matrix.register(Decay, _diagonal(0))
+jump_matrix.register(Gain, _diagonal(1))
+jump_matrix.register(Dephasing, _diagonal(2))

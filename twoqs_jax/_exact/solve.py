@@ -170,7 +170,9 @@ def _direct_steady_state(L: sp.csr_matrix, permc_spec: str, pivot: float, symmet
 
     Row 0 of ``L`` (the equation for ``rho_00``) gets ``w Tr(rho)`` added and the right-hand
     side ``w e_0``; the true steady state solves it, and the matrix is regular when the
-    steady state is unique.
+    steady state is unique. Returns the solution and the factorisation of
+    ``A = L + w e_0 Tr(.)`` (reused for the steady-state derivative, which solves
+    ``A x = b`` with traceless ``b``).
     """
     N = L.shape[0]
     D = int(round(np.sqrt(N)))
@@ -187,7 +189,64 @@ def _direct_steady_state(L: sp.csr_matrix, permc_spec: str, pivot: float, symmet
             A, permc_spec=permc_spec, diag_pivot_thresh=pivot, options={"SymmetricMode": symmetric}
         )
         x = lu.solve(b)
-    return x, int(lu.nnz)
+    return x, lu
+
+
+def factorised_steady_state(L: sp.csr_matrix):
+    """The null vector of ``L`` with unit trace and the LU it came from.
+
+    Sparse LU (SuperLU) of ``A = L + w e_0 Tr(.)``, minimum-degree ordering of ``A + A^T``
+    with diagonal-preferring pivoting, checked by the residual
+    ``max|L x| / max|L| <= RESIDUAL_TOL``; if the check fails, repeated with COLAMD and full
+    partial pivoting (see :func:`steady_state_rho`).
+
+    Returns:
+        ``(x, lu, info)``: the column-stacked solution (not yet symmetrised or normalised),
+        the ``scipy.sparse.linalg.SuperLU`` of ``A`` and a dict with ``solver``,
+        ``residual`` and ``lu_nnz``.
+
+    Raises:
+        RuntimeError: when no unique steady state is found.
+    """
+    scale = float(np.max(np.abs(L.data))) if L.nnz else 0.0
+    if scale == 0.0:
+        raise RuntimeError(
+            "the Liouvillian is zero: every state is stationary (no unique steady state)."
+        )
+    attempts = (("MMD_AT_PLUS_A", 0.1, True), ("COLAMD", 1.0, False))
+    residual, lu, x, failure = np.inf, None, None, ""
+    for permc_spec, pivot, symmetric in attempts:
+        try:
+            x, lu = _direct_steady_state(L, permc_spec, pivot, symmetric)
+        except (RuntimeError, sla.MatrixRankWarning) as err:  # exactly singular factor
+            failure = f"the sparse LU found the matrix singular ({err})"
+            continue
+        if not np.all(np.isfinite(x)):
+            failure = "the sparse LU solve returned non-finite values"
+            continue
+        residual = float(np.max(np.abs(L @ x))) / scale
+        failure = f"the relative residual max|L rho|/max|L| = {residual:.3g} > {RESIDUAL_TOL:g}"
+        if residual <= RESIDUAL_TOL:
+            break
+    if residual > RESIDUAL_TOL:
+        raise RuntimeError(
+            f"no unique steady state: {failure}. The Liouvillian is singular beyond its trace "
+            "mode (e.g. pure dephasing, no dissipation, or a conserved quantity); pick the "
+            "initial sector by time evolution with solve_exact/evolve_rho instead."
+        )
+    info = {
+        "solver": f"scipy splu ({permc_spec}, diag_pivot_thresh={pivot})",
+        "residual": residual,
+        "lu_nnz": int(lu.nnz),
+    }
+    return x, lu, info
+
+
+def normalised_density_matrix(x: np.ndarray, D: int) -> np.ndarray:
+    """``(D, D)`` Hermitian, unit-trace density matrix from a column-stacked solution."""
+    rho = x.reshape(D, D, order="F")  # QuTiP's column-stacking vectorisation
+    rho = 0.5 * (rho + rho.conj().T)
+    return rho / np.trace(rho).real
 
 
 def steady_state_rho(model, *, max_memory=None, return_info=False):
@@ -217,45 +276,13 @@ def steady_state_rho(model, *, max_memory=None, return_info=False):
     cost = check_cost(model, "steady", max_memory=max_memory)
     t0 = time.perf_counter()
     _, Lq = _build(model)
-    L = Lq.data.as_scipy().tocsr()
-    scale = float(np.max(np.abs(L.data))) if L.nnz else 0.0
-    if scale == 0.0:
-        raise RuntimeError(
-            "the Liouvillian is zero: every state is stationary (no unique steady state)."
-        )
-    attempts = (("MMD_AT_PLUS_A", 0.1, True), ("COLAMD", 1.0, False))
-    residual, fill, x, failure = np.inf, 0, None, ""
-    for permc_spec, pivot, symmetric in attempts:
-        try:
-            x, fill = _direct_steady_state(L, permc_spec, pivot, symmetric)
-        except (RuntimeError, sla.MatrixRankWarning) as err:  # exactly singular factor
-            failure = f"the sparse LU found the matrix singular ({err})"
-            continue
-        if not np.all(np.isfinite(x)):
-            failure = "the sparse LU solve returned non-finite values"
-            continue
-        residual = float(np.max(np.abs(L @ x))) / scale
-        failure = f"the relative residual max|L rho|/max|L| = {residual:.3g} > {RESIDUAL_TOL:g}"
-        if residual <= RESIDUAL_TOL:
-            break
-    if residual > RESIDUAL_TOL:
-        raise RuntimeError(
-            f"no unique steady state: {failure}. The Liouvillian is singular beyond its trace "
-            "mode (e.g. pure dephasing, no dissipation, or a conserved quantity); pick the "
-            "initial sector by time evolution with solve_exact/evolve_rho instead."
-        )
+    x, _, lu_info = factorised_steady_state(Lq.data.as_scipy().tocsr())
     dims = site_dims(model)
-    D = int(np.prod(dims))
-    rho = x.reshape(D, D, order="F")  # QuTiP's column-stacking vectorisation
-    rho = 0.5 * (rho + rho.conj().T)
-    rho = rho / np.trace(rho).real
-    rho_q = qutip.Qobj(rho, dims=[dims, dims])
+    rho_q = qutip.Qobj(normalised_density_matrix(x, int(np.prod(dims))), dims=[dims, dims])
     if not return_info:
         return rho_q
     info = {
-        "solver": f"scipy splu ({permc_spec}, diag_pivot_thresh={pivot})",
-        "residual": residual,
-        "lu_nnz": fill,
+        **lu_info,
         "hilbert_dim": cost.hilbert_dim,
         "liouville_dim": cost.liouville_dim,
         "memory_estimate": cost.memory,

@@ -11,7 +11,8 @@ Backends (write ``X_- = S^-``, ``X_+ = S^+``, ``X_z = S^z`` and
 ``D^+[L] A = sum_ab conj(c_a) c_b T_ab(A)``,
 ``T_ab(A) = X_a^+ A X_b - {X_a^+ X_b, A} / 2``, the Heisenberg-picture dissipator):
 
-- **exact**: the collapse operators ``sqrt(rate_i) L_i``;
+- **exact**: the collapse operators ``sqrt(rate_i) L_i``, and for the exact derivatives the
+  matrix ``K_ab = rate_i c_a conj(c_b)`` in which the dissipator is linear;
 - **cumulants** (second order): the exact moment equations of ``D^+[L]``, nine parameters per
   site (``rate |c_a|^2``, ``rate Re/Im(conj(c_a) c_b)``), closed like every other term;
 - **mean field**: each ``T_ab(S_k)`` written in symmetrised words of degree <= 2 (the degree-3
@@ -33,7 +34,7 @@ import numpy as np
 from jaxtyping import Array, Complex, Float
 
 from .._checks import check_finite, check_nonnegative_rate, check_real
-from .._exact.jumps import jump_operators
+from .._exact.jumps import jump_matrix, jump_operators
 from .._lattice.linear import linear_dissipator, linear_jump_blocks
 from .._meanfield.cumulants import (
     _reduce,
@@ -107,6 +108,12 @@ def _(jump: SpinJump):
             s = np.sqrt(r)
             out.append((i, {k: complex(s * c[j, i]) for j, k in enumerate(KINDS)}))
     return out
+
+
+@jump_matrix.register
+def _(jump: SpinJump):
+    c = jump.coefficients()  # (n, 3) over (S^-, S^+, S^z)
+    return jnp.asarray(jump.rate)[..., None, None] * c[..., :, None] * jnp.conj(c)[..., None, :]
 
 
 # ---------------------------------------------------------------------------- cumulants
