@@ -26,6 +26,9 @@ from ._deprecated import solve_meanfield as solve_meanfield
 from ._deprecated import steady_state_exact as steady_state_exact
 from ._deprecated import steady_state_twa as steady_state_twa
 from ._deprecated import twa_gradient as twa_gradient
+from ._estimators import Auto as Auto
+from ._estimators import LikelihoodRatio as LikelihoodRatio
+from ._estimators import Pathwise as Pathwise
 from ._gradient import Gradient as Gradient
 from ._gradient import gradient as gradient
 from ._io import Results as Results

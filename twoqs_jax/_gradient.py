@@ -23,6 +23,7 @@ leaves is measured against finite differences and exact results in tests/test_gr
 """
 
 import functools
+import warnings
 
 import equinox as eqx
 import jax
@@ -212,8 +213,9 @@ def gradient(
     observables=("Sz",),
     options=None,
     mode="forward",
+    estimator=None,
 ) -> Gradient:
-    r"""Pathwise gradients of TWOQS observables w.r.t. model parameters (module docstring).
+    r"""Gradients of TWOQS observables w.r.t. model parameters (module docstring).
 
     Args:
         make_model: ``params -> SpinModel`` (traceable in ``params``), e.g.
@@ -226,13 +228,16 @@ def gradient(
         observables: names or :class:`Observable` / :class:`PhaseSpaceFunction` objects;
             linear and nonlinear ones (variances, ``xi2``: chain rule over the moments).
         options: :class:`Options` (``chunk_size``, default 1024; ``dtype``).
-        mode: ``"forward"`` (``jax.jvp`` per parameter; memory independent of the number of
-            steps, cost ~ (1 + #params) runs) or ``"reverse"`` (``jax.jacrev`` with
-            ``jax.checkpoint`` per block; cost ~ 3-4 runs per output component, memory ~
-            number of blocks).
+        mode: ``"forward"`` or ``"reverse"``: the mode of the default pathwise estimator
+            (the same as ``estimator=tq.Pathwise(mode)``).
+        estimator: ``None`` (default): :class:`Pathwise` with ``mode``; or
+            :class:`Pathwise`, :class:`LikelihoodRatio` (drift parameters; needs the
+            spin-length constraint) or :class:`Auto` (a pilot run chooses; see
+            :mod:`twoqs_jax._estimators` and ``docs/methods/gradients.md``).
 
     Returns:
-        :class:`Gradient` (``mean``, ``sem``, ``grad``, ``grad_sem``).
+        :class:`Gradient` (``mean``, ``sem``, ``grad``, ``grad_sem``); ``stats["estimator"]``
+        names the estimator used (and ``stats["reason"]`` why, for :class:`Auto`).
 
     Example:
         >>> import twoqs_jax as tq
@@ -242,11 +247,25 @@ def gradient(
         >>> float(g.grad["Sz"][0]) > 0
         True
     """
+    from ._estimators import AbstractEstimator, Auto, LikelihoodRatio, Pathwise
+
     if not callable(make_model):
         raise ValueError(f"`make_model` must be callable, got {type(make_model).__name__}.")
     if not isinstance(method, TWOQS):
         raise ValueError(f"`method` must be a tq.TWOQS method, got {method!r}.")
     check_in("mode", mode, ("forward", "reverse"))
+    if estimator is None:
+        estimator = Pathwise(mode)
+    elif not isinstance(estimator, AbstractEstimator):
+        raise ValueError(
+            "`estimator` must be None, tq.Pathwise(), tq.LikelihoodRatio(...) or tq.Auto(), "
+            f"got {estimator!r}."
+        )
+    elif mode != "forward":
+        raise ValueError(
+            f"`mode`={mode!r} is an option of the pathwise estimator: pass "
+            f"estimator=tq.Pathwise(mode={mode!r}) instead of both."
+        )
     options = Options() if options is None else options
     params, vec, unflatten, leaves, treedef = _flat_params(params)
     model0 = make_model(params)
@@ -262,54 +281,30 @@ def gradient(
     chunk = options.chunk_size if options.chunk_size is not None else 1024
     chunk = min(check_int("chunk_size", chunk, minimum=1), n_traj)
     dtype = resolve_dtype(options.dtype)
-    cfg, grid = kernel_config(lower(model0), saveat, method, observables, n_traj, chunk, dtype)
-    theta = jnp.asarray(state.theta, dtype)
-    phi = jnp.asarray(state.phi, dtype)
+    run = _Run(make_model, vec, leaves, treedef, state, saveat, method, dtype, model0)
+    reason = None
+    if isinstance(estimator, LikelihoodRatio | Auto):
+        from ._score import noise_parameters
 
-    n_par = int(vec.shape[0])
-    shapes = tuple(tuple(np.shape(x)) for x in leaves)
-    build = (cfg, make_model, mode, treedef, shapes, n_par, str(vec.dtype))
-    try:
-        hash(build)
-        batched = _compiled_gradient(*build)
-    except TypeError:  # an unhashable make_model: compile without the cache
-        batched = _compiled_gradient.__wrapped__(*build)
-    stats, clips = None, 0.0
-    for c in range(-(-n_traj // chunk)):
-        full = c * chunk + np.arange(chunk)  # one shape for every chunk: one compilation
-        idx = full[full < n_traj]
-        out = batched(vec, theta, phi, key, jnp.asarray(full, jnp.int32))
-        vals, tang, clip = jax.tree.map(lambda x: x[: len(idx)], jax.device_get(out))  # noqa: B023
-        clips += float(np.sum(clip))
-        piece = {}
-        for k, v in vals.items():
-            piece[k] = np.asarray(v, np.float64)
-            piece["d/" + k] = np.asarray(tang[k], np.float64)
-        bad = np.zeros(len(idx), bool)
-        for v in piece.values():
-            bad |= ~np.all(np.isfinite(v.reshape(len(idx), -1)), axis=1)
-        if np.any(bad):
-            raise RuntimeError(
-                f"TWOQS trajectories blew up: {int(np.sum(bad))} trajectories gave a "
-                "non-finite value or derivative. The step is unstable; use a smaller `dt`."
-            )
-        groups = idx % method.n_groups
-        out = {
-            "mean": {k: v.mean(0) for k, v in piece.items()},
-            "m2": {k: ((v - v.mean(0)) ** 2).sum(0) for k, v in piece.items()},
-            "gsum": {
-                k: np.stack([v[groups == g].sum(0) for g in range(method.n_groups)])
-                for k, v in piece.items()
-            },
-            "clipped": 0.0,
-            "bad": 0.0,
-        }
-        gcount = np.bincount(groups, minlength=method.n_groups)
-        s = RunningStats.from_chunk(out, len(idx), gcount)
-        stats = s if stats is None else stats.merge(s)
+        noisy = noise_parameters(make_model, params)
+        lr_problem = _lr_problem(method, noisy)
+        if isinstance(estimator, LikelihoodRatio) and lr_problem:
+            raise ValueError(f"`estimator`=tq.LikelihoodRatio(): {lr_problem}")
+        if isinstance(estimator, Auto):
+            estimator, reason = _auto(run, estimator, observables, lr_problem)
+    memory = None
+    if isinstance(estimator, LikelihoodRatio):
+        memory = _lr_memory(run, estimator, observables, reason)
+        if isinstance(memory, tuple) and reason is None:
+            reason = "named by the user"
+    stats, info = run.statistics(estimator, memory, observables, n_traj, chunk, key)
+    info["key"] = key_info(key, seed)
+    if reason is not None:
+        info["reason"] = reason
     spin = np.asarray(model0.spin, np.float64)
-    if grid.times is not None:
+    if run.grid.times is not None:
         spin = spin[None, :]
+    n_par = int(vec.shape[0])
     mean, sem, grad, grad_sem = {}, {}, {}, {}
     for o in observables:
         name = o.name
@@ -327,28 +322,349 @@ def gradient(
         mean[name], sem[name] = np.asarray(v), np.asarray(sv)
         grad[name] = _grad_tree(np.asarray(dv), leaves, treedef)
         grad_sem[name] = _grad_tree(np.asarray(sdv), leaves, treedef)
-    n_steps = cfg.block * cfg.n_blocks
-    info = {
-        "n_traj": n_traj,
-        "dt": cfg.dt,
-        "n_steps": n_steps,
-        "mode": mode,
-        "representation": method.representation,
-        "sampling": method.sampling,
-        "constraint": method.constraint,
-        "key": key_info(key, seed),
-        "clip_fraction": clips / (n_traj * n_steps * model0.n_sites),
-    }
-    if grid.window is not None:
-        info.update(t_burn=grid.window[0], t_avg=grid.window[1])
+    tails = {k[5:]: (stats.mean[k], stats.sem(k)) for k in stats.mean if k.startswith("tail/")}
+    if tails:
+        info["tail_test"] = {k: (np.asarray(m), np.asarray(e)) for k, (m, e) in tails.items()}
+        info["tail_warning"] = bool(
+            any(np.any(np.abs(m) > 3 * e) for m, e in info["tail_test"].values())
+        )
+        if info["tail_warning"]:
+            warnings.warn(
+                "the likelihood-ratio gradient changes by more than 3 standard errors when its "
+                f"memory is doubled (stats['tail_test']): memory {memory} is too short; pass "
+                "a longer tq.LikelihoodRatio(memory=(m0, width)) and a t_burn >= 2 m0 + width.",
+                stacklevel=2,
+            )
     return Gradient(
-        times=None if grid.times is None else np.asarray(grid.times),
+        times=None if run.grid.times is None else np.asarray(run.grid.times),
         mean=mean,
         sem=sem,
         grad=grad,
         grad_sem=grad_sem,
         stats=info,
     )
+
+
+def _lr_problem(method, noisy: bool) -> str:
+    """Why the likelihood-ratio estimator does not apply ('' when it does)."""
+    if method.constraint != "spin_length":
+        return (
+            "the likelihood-ratio score needs the spin-length constraint "
+            "(tq.TWOQS(scheme, constraint='spin_length'), the default): without it the "
+            "radial direction must be matched by clipped Wigner noise and the weights explode."
+        )
+    if noisy:
+        return (
+            "`params` move jump rates (the noise amplitudes); the likelihood ratio covers drift "
+            "parameters only: use tq.Pathwise(), or reparametrise (e.g. the driven spin's "
+            "steady state depends on Omega / Gamma only)."
+        )
+    return ""
+
+
+class _Run:
+    """One gradient problem: runs the pathwise or likelihood-ratio chunks and reduces them."""
+
+    def __init__(self, make_model, vec, leaves, treedef, state, saveat, method, dtype, model0):
+        self.make_model, self.vec, self.leaves, self.treedef = make_model, vec, leaves, treedef
+        self.state, self.saveat, self.method, self.dtype = state, saveat, method, dtype
+        self.model0 = model0
+        self.theta = jnp.asarray(state.theta, dtype)
+        self.phi = jnp.asarray(state.phi, dtype)
+        sz = resolve(("Sz",), model0.n_sites, "twoqs", PRIMITIVES)
+        _, self.grid = kernel_config(lower(model0), saveat, method, sz, 2, 2, dtype)
+
+    def config(self, observables, n_traj, chunk):
+        cfg, grid = kernel_config(
+            lower(self.model0), self.saveat, self.method, observables, n_traj, chunk, self.dtype
+        )
+        return cfg
+
+    def block_time(self, cfg) -> float:
+        return cfg.block * cfg.dt
+
+    def chunks(self, estimator, memory, observables, n_traj, chunk, key, extra=()):
+        """Yield ``(start, n_valid, piece, clipped, unmatched, cfg)`` per chunk: per-trajectory
+        values ``piece[name]`` and estimator values ``piece["d/" + name]`` (parameters last).
+        """
+        from ._estimators import LikelihoodRatio
+
+        obs = tuple(observables) + tuple(extra)
+        cfg = self.config(obs, n_traj, chunk)
+        shapes = tuple(tuple(np.shape(x)) for x in self.leaves)
+        lr = isinstance(estimator, LikelihoodRatio)
+        if lr:
+            from ._score import compiled_lr
+
+            record = self._record(cfg, memory)
+            build = (cfg, self.make_model, self.treedef, shapes, record)
+            fn = _cached(compiled_lr, build)
+        else:
+            build = (cfg, self.make_model, estimator.mode, self.treedef, shapes, len(self.vec))
+            fn = _cached(_compiled_gradient, build + (str(self.vec.dtype),))
+        for c in range(-(-n_traj // chunk)):
+            full = c * chunk + np.arange(chunk)  # one shape for every chunk: one compilation
+            n_valid = int(np.sum(full < n_traj))
+            out = fn(self.vec, self.theta, self.phi, key, jnp.asarray(full, jnp.int32))
+            out = jax.tree.map(lambda x: x[:n_valid], jax.device_get(out))  # noqa: B023
+            if lr:
+                vals, Ws, unmatched = out
+                piece = self._lr_piece(cfg, memory, vals, Ws)
+                yield c * chunk, n_valid, piece, 0.0, float(np.sum(unmatched)), cfg
+            else:
+                vals, tang, clip = out
+                piece = {}
+                for k, v in vals.items():
+                    piece[k] = np.asarray(v, np.float64)
+                    piece["d/" + k] = np.asarray(tang[k], np.float64)
+                yield c * chunk, n_valid, piece, float(np.sum(clip)), 0.0, cfg
+
+    def _record(self, cfg, memory):
+        """Block indices whose end states the likelihood-ratio run records."""
+        if cfg.avg_from is None:
+            return tuple(int(i) for i in np.flatnonzero(np.asarray(cfg.save_blocks)))
+        first = cfg.avg_from
+        if isinstance(memory, tuple):
+            first -= _memory_blocks(self, cfg, memory)[2]
+        return tuple(range(first, cfg.n_blocks))
+
+    def _lr_piece(self, cfg, memory, vals, Ws):
+        from ._estimators import lr_tapered, lr_time, lr_window
+
+        vals = {k: np.asarray(v, np.float64) for k, v in vals.items()}
+        Ws = np.asarray(Ws, np.float64)
+        piece = {}
+        if cfg.avg_from is None:  # time-resolved: the initial state (score 0) and saves
+            for k, f in vals.items():
+                piece[k], piece["d/" + k] = f, lr_time(f, Ws)
+            return piece
+        vals = {k: v[:, 1:] for k, v in vals.items()}  # drop the initial state
+        Ws = Ws[:, 1:]
+        if not isinstance(memory, tuple):
+            for k, f in vals.items():
+                piece[k], piece["d/" + k] = f.mean(1), lr_window(f, Ws)
+            return piece
+        m0, width, n_skip, tail = _memory_blocks(self, cfg, memory)
+        for k, f in vals.items():
+            piece[k] = f[:, n_skip:].mean(1)
+            piece["d/" + k] = lr_tapered(f, Ws, n_skip, m0, width)
+            if tail:
+                piece["tail/" + k] = lr_tapered(f, Ws, n_skip, 2 * m0, width) - piece["d/" + k]
+        return piece
+
+    def statistics(self, estimator, memory, observables, n_traj, chunk, key):
+        from ._estimators import LikelihoodRatio
+
+        stats, clips, unmatched, cfg = None, 0.0, 0.0, None
+        for start, n_valid, piece, clip, bad_steps, chunk_cfg in self.chunks(
+            estimator, memory, observables, n_traj, chunk, key
+        ):
+            cfg = chunk_cfg
+            clips += clip
+            unmatched += bad_steps
+            bad = np.zeros(n_valid, bool)
+            for v in piece.values():
+                bad |= ~np.all(np.isfinite(v.reshape(n_valid, -1)), axis=1)
+            if np.any(bad):
+                raise RuntimeError(
+                    f"TWOQS trajectories blew up: {int(np.sum(bad))} trajectories gave a "
+                    "non-finite value or derivative. The step is unstable; use a smaller `dt`."
+                )
+            idx = start + np.arange(n_valid)  # global trajectory indices
+            groups = idx % self.method.n_groups
+            out = {
+                "mean": {k: v.mean(0) for k, v in piece.items()},
+                "m2": {k: ((v - v.mean(0)) ** 2).sum(0) for k, v in piece.items()},
+                "gsum": {
+                    k: np.stack([v[groups == g].sum(0) for g in range(self.method.n_groups)])
+                    for k, v in piece.items()
+                },
+                "clipped": 0.0,
+                "bad": 0.0,
+            }
+            gcount = np.bincount(groups, minlength=self.method.n_groups)
+            s = RunningStats.from_chunk(out, n_valid, gcount)
+            stats = s if stats is None else stats.merge(s)
+        n_steps = cfg.block * cfg.n_blocks
+        site_steps = n_traj * n_steps * self.model0.n_sites
+        lr = isinstance(estimator, LikelihoodRatio)
+        info = {
+            "n_traj": n_traj,
+            "dt": cfg.dt,
+            "n_steps": n_steps,
+            "estimator": type(estimator).__name__,
+            "representation": self.method.representation,
+            "sampling": self.method.sampling,
+            "constraint": self.method.constraint,
+        }
+        if lr:
+            info["memory"] = memory
+            info["lr_unmatched_fraction"] = unmatched / site_steps
+            if unmatched:
+                warnings.warn(
+                    f"the likelihood-ratio score could not match the drift's tangent in "
+                    f"{unmatched / site_steps:.3g} of the site-steps (no noise drives a needed "
+                    "direction there): the gradient is biased; use tq.Pathwise().",
+                    stacklevel=3,
+                )
+        else:
+            info["mode"] = estimator.mode
+            info["clip_fraction"] = clips / site_steps
+        if self.grid.window is not None:
+            info.update(t_burn=self.grid.window[0], t_avg=self.grid.window[1])
+        return stats, info
+
+
+def _cached(factory, build):
+    try:
+        hash(build)
+        return factory(*build)
+    except TypeError:  # an unhashable make_model: compile without the cache
+        return factory.__wrapped__(*build)
+
+
+def _memory_blocks(run, cfg, memory):
+    """``(m0, width, n_skip, tail)`` in blocks for a memory ``(m0, width)`` in time units."""
+    bt = run.block_time(cfg)
+    m0 = max(int(round(memory[0] / bt)), 1)
+    width = int(round(memory[1] / bt))
+    need = m0 + width
+    if cfg.avg_from < need:
+        raise ValueError(
+            f"the likelihood-ratio memory (m0, width) = {memory} needs t_burn >= m0 + width = "
+            f"{need * bt:g} (every memory window must lie after the start; better "
+            f"t_burn >= relaxation + 2 m0 + width, which also gives the tail test), got "
+            f"t_burn = {run.grid.window[0]:g}."
+        )
+    tail = cfg.avg_from >= 2 * m0 + width
+    return m0, width, (2 * m0 + width) if tail else need, tail
+
+
+def _lr_memory(run, estimator, observables, reason):
+    """The memory of a likelihood-ratio run: ``None`` (full) or ``(m0, width)``."""
+    memory = estimator.memory
+    if run.grid.window is None:
+        if memory is not None:
+            raise ValueError(
+                f"`memory`={memory!r} of tq.LikelihoodRatio applies to steady states; a "
+                "tq.SaveAt gradient uses the full memory (memory=None)."
+            )
+        return None
+    if memory == "auto":
+        pil = _pilot(run, 256, 987654, observables, pathwise=False)
+        return pil["memory"]
+    return memory
+
+
+def _pilot(run, n_pilot, pilot_key, observables, pathwise=True):
+    """Pilot run: LR records (and optionally the pathwise derivative) on ``n_pilot``
+    trajectories; the correlation summary, the memory rule and the per-trajectory variances.
+    """
+    from ._estimators import (
+        COST_LR,
+        COST_PATHWISE,
+        Pathwise,
+        autocovariance,
+        correlation_summary,
+        lr_tapered,
+        lr_time,
+        lr_window,
+        memory_rule,
+    )
+    from ._observables import OBSERVABLES
+    from ._score import compiled_lr
+
+    key = resolve_key(pilot_key)
+    first = [OBSERVABLES[a] for a in ("Sx", "Sy", "Sz") if a not in {o.name for o in observables}]
+    extra = tuple(first) + (OBSERVABLES["spin_drift"],)
+    if "spin_drift" in {o.name for o in observables}:
+        extra = tuple(first)
+    obs = tuple(observables) + extra
+    cfg = run.config(obs, n_pilot, n_pilot)
+    shapes = tuple(tuple(np.shape(x)) for x in run.leaves)
+    steady = cfg.avg_from is not None
+    record = tuple(range(cfg.n_blocks)) if steady else run._record(cfg, None)
+    fn = _cached(compiled_lr, (cfg, run.make_model, run.treedef, shapes, record))
+    vals, Ws, _ = jax.device_get(
+        fn(run.vec, run.theta, run.phi, key, jnp.arange(n_pilot, dtype=jnp.int32))
+    )
+    vals = {k: np.asarray(v, np.float64) for k, v in vals.items()}
+    Ws = np.asarray(Ws, np.float64)
+    linear = [k for k in vals if k.split("__")[0] in {o.name for o in observables}]
+    out = {"cost_pw": COST_PATHWISE, "cost_lr": COST_LR}
+    if not steady:
+        out["var_lr"] = sum(float(np.sum(np.var(lr_time(vals[k], Ws), 0))) for k in linear)
+    else:
+        bt = run.block_time(cfg)
+        a0 = cfg.avg_from + 1  # records: initial state, then every block end
+        summaries = []
+        for k in ("Sx", "Sy", "Sz"):
+            f = vals[k][:, a0:]
+            for i in range(f.shape[-1]):
+                g = f[..., i]
+                if "spin_drift" in vals:  # regress out the conserved spin lengths
+                    x = vals["spin_drift"][:, a0:, i].mean(1)
+                    x = x - x.mean()
+                    if np.var(x) > 0:
+                        beta = np.cov(g.mean(1), x)[0, 1] / np.var(x, ddof=1)
+                        g = g - beta * x[:, None]
+                summaries.append(correlation_summary(autocovariance(g, g.shape[1] // 2), bt))
+        slow = max(summaries, key=lambda q: q["tau_e"])
+        period = next((q["period"] for q in summaries if q["period"]), None)
+        memory = memory_rule(slow["tau_e"], period)
+        out.update(
+            tau_e=slow["tau_e"],
+            period=period,
+            plateau=max(q["plateau"] for q in summaries),
+            memory=memory,
+        )
+        t_total = run.grid.window[0] + run.grid.window[1]
+        m0, width = max(int(round(memory[0] / bt)), 1), int(round(memory[1] / bt))
+        Wr = Ws[:, 1:]
+        out["memory_fits"] = cfg.avg_from >= m0 + width
+        if out["memory_fits"] and cfg.n_blocks - cfg.avg_from >= 2:
+            var_lr = 0.0
+            for k in linear:
+                f = vals[k][:, 1:]
+                x = lr_tapered(f, Wr, cfg.avg_from, m0, width)
+                var_lr += float(np.sum(np.var(x, 0, ddof=1)))
+        else:  # the pilot window cannot hold the memory: full-memory LR
+            var_lr = sum(
+                float(np.sum(np.var(lr_window(vals[k][:, a0:], Wr[:, cfg.avg_from :]), 0)))
+                for k in linear
+            )
+        out["var_lr"] = var_lr
+        out["cost_lr"] = COST_LR * (t_total + 2 * memory[0] + memory[1])
+        out["cost_pw"] = COST_PATHWISE * t_total
+    if pathwise:
+        est = Pathwise()
+        piece_sum = 0.0
+        for _, _, piece, _, _, _ in run.chunks(
+            est, None, observables, n_pilot, n_pilot, key, extra=()
+        ):
+            for k in linear:
+                piece_sum += float(np.sum(np.var(piece["d/" + k], 0, ddof=1)))
+        out["var_pw"] = piece_sum
+    return out
+
+
+def _auto(run, auto, observables, lr_problem):
+    """Run the pilot and apply :func:`twoqs_jax._estimators.choose`."""
+    from ._estimators import LikelihoodRatio, Pathwise, choose
+
+    if lr_problem:
+        return Pathwise(), f"pathwise: the likelihood ratio does not apply ({lr_problem})"
+    pil = _pilot(run, auto.pilot_traj, auto.pilot_key, observables)
+    name, reason = choose(
+        pil["var_pw"], pil["var_lr"], pil["cost_pw"], pil["cost_lr"], pil.get("plateau", 0.0)
+    )
+    if name == "refuse":
+        raise RuntimeError(f"no stationary gradient: {reason}.")
+    if name == "pathwise":
+        return Pathwise(), reason
+    if pil.get("memory_fits", False):
+        return LikelihoodRatio(memory=pil["memory"]), f"{reason}; memory {pil['memory']}"
+    return LikelihoodRatio(), reason
 
 
 def _chain_rule(stats, obs: Observable, spin, n_par):

@@ -1,0 +1,288 @@
+"""Gradient estimators (twoqs_jax/_estimators.py, _score.py): the parts that do not depend
+on the noise model (reducers, memory kernels, tapering, pilot summary, selection rule), the
+score's defining constraint, and the honesty of the likelihood-ratio standard errors by
+repeated keys on a cheap case.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import twoqs_jax as tq
+from twoqs_jax import _estimators as es
+
+
+# ------------------------------------------------------------------ reducers and kernels
+def test_memory_kernel_is_a_triangle():
+    ms, k = es.memory_kernel(10, 6)
+    assert ms[0] == 10 and ms[-1] == 16 and abs(k.sum() - 1) < 1e-15
+    assert np.allclose(k, k[::-1]) and np.argmax(k) == 3  # symmetric, peaked in the middle
+    assert np.all(np.diff(k[:4]) > 0)
+
+
+def test_taper_weights_average_the_truncations():
+    rng = np.random.default_rng(0)
+    C = rng.normal(size=(5, 40))
+    m0, width = 12, 8
+    w = es.taper_weights(40, m0, width)
+    assert np.all(w[:m0] == 1) and np.all(w[m0 + width :] == 0) and np.all(np.diff(w) <= 0)
+    ms, k = es.memory_kernel(m0, width)
+    direct = sum(kk * C[:, :m].sum(1) for m, kk in zip(ms, k, strict=True))
+    assert np.allclose(C @ w, direct, rtol=1e-12)
+    with pytest.raises(ValueError, match="lags recorded"):
+        es.taper_weights(15, m0, width)
+
+
+def _direct_tapered(f, W, n_skip, m0, width):
+    """The lag decomposition written out: sum_l w_l (1/n_a) sum_j (f_j - b_j)(W_{j-l} -
+    W_{j-l-1}), leave-one-out baseline.
+    """
+    c, n = f.shape
+    b = (f.sum(0, keepdims=True) - f) / (c - 1)
+    w = es.taper_weights(m0 + width + 1, m0, width)
+    out = np.zeros(c)
+    for j in range(n_skip, n):
+        for lag in range(len(w)):
+            inc = W[:, j - lag] - W[:, j - lag - 1]
+            out += w[lag] * (f[:, j] - b[:, j]) * inc
+    return out / (n - n_skip)
+
+
+def test_tapered_lr_equals_the_lag_sum_written_out():
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=(4, 50))
+    W = np.cumsum(rng.normal(size=(4, 50)), axis=1)
+    got = es.lr_tapered(f, W[..., None], 20, 9, 6)
+    assert got.shape == (4, 1)
+    assert np.allclose(got[:, 0], _direct_tapered(f, W, 20, 9, 6), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="n_skip"):
+        es.lr_tapered(f, W[..., None], 10, 9, 6)
+
+
+def test_full_memory_lr_and_its_baseline():
+    rng = np.random.default_rng(2)
+    f = rng.normal(size=(6, 3, 2))  # (c, T, n)
+    W = rng.normal(size=(6, 3, 1))
+    x = es.lr_time(f, W)
+    b = (f.sum(0) - f) / 5
+    assert x.shape == (6, 3, 2, 1) and np.allclose(x[..., 0], (f - b) * W)
+    assert np.allclose(es.lr_window(f, W), x.mean(1))
+    assert np.all(es.loo_mean(f[:1]) == 0)  # a single trajectory: baseline 0
+
+
+def test_triangular_taper_cancels_an_oscillating_response_tail():
+    # a response oscillating with the orbit period under a slow envelope (the driven spin
+    # above threshold): plain truncation at m0 = 1.5 tau is off by more than the derivative
+    # itself, the memory average over one period (box) by 5 %, the triangle of width 2P by
+    # 0.2 %
+    dt, P, tau = 0.1, 5.7, 14.0
+    lags = np.arange(0, 4000) * dt
+    R = np.exp(-lags / tau) * np.cos(2 * np.pi * lags / P) + 0.02 * np.exp(-lags / 3)
+    exact = np.sum(R) * dt
+    m0, period = int(round(1.5 * tau / dt)), int(round(P / dt))
+    trunc = np.sum(R[:m0]) * dt
+    box = np.mean([np.sum(R[:m]) for m in range(m0, m0 + period + 1)]) * dt
+    tri = np.sum(es.taper_weights(len(R), m0, 2 * period) * R) * dt
+    assert abs(trunc - exact) > abs(exact)
+    assert abs(box - exact) > 0.03 * abs(exact)
+    assert abs(tri - exact) < 0.005 * abs(exact)
+
+
+# ------------------------------------------------------------------ pilot and rule
+def test_correlation_summary():
+    dt = 0.1
+    t = np.arange(0, 600) * dt
+    osc = es.correlation_summary(np.exp(-t / 10) * np.cos(2 * np.pi * t / 5.0), dt)
+    assert abs(osc["tau_e"] - 10) < 2.5 and abs(osc["period"] - 5.0) < 0.2
+    mono = es.correlation_summary(np.exp(-t / 4), dt)
+    assert abs(mono["tau_e"] - 4) < 0.2 and mono["period"] is None and mono["plateau"] < 1e-3
+    stuck = es.correlation_summary(0.7 * np.exp(-t / 4) + 0.3, dt)
+    assert stuck["plateau"] > es.PLATEAU_MAX
+
+
+def test_autocovariance_of_an_ar1_process():
+    rng = np.random.default_rng(3)
+    phi, n = 0.8, 400
+    x = np.zeros((400, n))
+    x[:, 0] = rng.normal(size=400) / math.sqrt(1 - phi**2)
+    for j in range(1, n):
+        x[:, j] = phi * x[:, j - 1] + rng.normal(size=400)
+    acf = es.autocovariance(x, 5)
+    ref = phi ** np.arange(6) / (1 - phi**2)
+    assert np.allclose(acf, ref, rtol=0.05, atol=0.05)
+
+
+def test_memory_rule_and_choice():
+    assert es.memory_rule(10.0, 5.7) == (25.0, 11.4)
+    assert es.memory_rule(2.0, None) == (8.0, 4.0)
+    assert es.choose(1.0, 10.0, 1.0, 1.7)[0] == "pathwise"
+    assert es.choose(100.0, 10.0, 1.0, 1.7)[0] == "likelihood_ratio"
+    assert es.choose(1.0, float("inf"), 1.0, 1.7)[0] == "pathwise"
+    assert es.choose(1.0, 1.0, 1.0, 1.0, plateau=0.3)[0] == "refuse"
+
+
+def test_estimator_modules_validate_their_inputs():
+    assert tq.Pathwise().mode == "forward"
+    assert tq.LikelihoodRatio(memory=(3.0, 1.0)).memory == (3.0, 1.0)
+    with pytest.raises(ValueError, match="`mode`"):
+        tq.Pathwise("sideways")
+    with pytest.raises(ValueError, match="`memory`"):
+        tq.LikelihoodRatio(memory=(-1.0, 2.0))
+    with pytest.raises(ValueError, match="`memory`"):
+        tq.LikelihoodRatio(memory=5.0)
+    with pytest.raises(ValueError, match="`pilot_traj`"):
+        tq.Auto(pilot_traj=2)
+
+
+# ------------------------------------------------------------------ the score
+def test_score_matches_the_drift_tangent_on_the_physical_directions():
+    # B delta = dA/dp projected on w1, w2 (the defining constraint), for a model with decay
+    # and dephasing and two parameters, at random states; and delta is the minimum-norm
+    # solution (it lies in the row space of M = Q^T B)
+    from twoqs_jax._methods import TWOQS
+    from twoqs_jax._observables import resolve
+    from twoqs_jax._phase_space.lowering import lower
+    from twoqs_jax._score import step_score
+    from twoqs_jax._sde.config import kernel_config
+
+    def make(p):
+        return tq.SpinModel(
+            3,
+            field={"x": p[0], "z": 0.3},
+            decay=0.2,
+            dephasing=0.1,
+            couplings=tq.Coupling(tq.on_site(1), {"zz": p[1]}),
+        )
+
+    p = jnp.array([0.8, 0.4])
+    model = lower(make(p))
+    dms = tuple(jax.jvp(lambda v: lower(make(v)), (p,), (e,))[1] for e in jnp.eye(2))
+    method = TWOQS(tq.EulerMaruyama(dt=0.01))
+    obs = resolve(("Sz",), 1, "twoqs", ("Sz",))
+    cfg, _ = kernel_config(model, tq.SaveAt([0.0, 0.1]), method, obs, 2, 2, "float64")
+    zero = tuple(jnp.zeros(1) for _ in range(5))
+
+    @jax.jit
+    def probe(y, rows):
+        def step(m, w):
+            return jnp.stack(cfg.scheme.step(m, y, w, cfg.k, cfg.fused, jnp.sqrt)[0], -1)[0]
+
+        # the score is linear in the increments: delta row by row from unit increments
+        units = [tuple(jnp.eye(5)[r, j][None] for j in range(5)) for r in range(5)]
+        delta = jnp.stack([step_score(cfg, model, dms, y, u)[0] for u in units])  # (rows, P)
+        s, unmatched = step_score(cfg, model, dms, y, rows)
+        B = jnp.stack(
+            [jax.jvp(lambda w: step(model, w), (zero,), (u,))[1] for u in units], axis=1
+        )  # (4, rows)
+        dA = jnp.stack([jax.jvp(lambda m: step(m, zero), (model,), (d,))[1] for d in dms])
+        return delta, s, unmatched, B, dA / cfg.dt
+
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        y = tuple(jnp.asarray(rng.normal(size=1) * 1.5) for _ in range(4))
+        rows = tuple(jnp.asarray(rng.choice([-0.1, 0.1], size=1)) for _ in range(5))
+        delta, s, unmatched, B, dA = (np.asarray(x) for x in probe(y, rows))
+        assert not bool(unmatched[0])
+        assert np.allclose(s, np.concatenate(rows) @ delta, rtol=1e-12)
+        ar, ai, br, bi = (float(v[0]) for v in y)
+        r = math.sqrt(ar**2 + ai**2 + br**2 + bi**2)
+        Q = np.array([[-br, bi, ar, -ai], [-bi, -br, ai, ar]]) / r
+        M = Q @ B
+        for q in range(2):
+            assert np.allclose(M @ delta[:, q], Q @ dA[q], rtol=1e-9, atol=1e-9)
+            assert np.linalg.norm(Q @ dA[q]) > 1e-3  # the parameter moves the physical state
+            coef = np.linalg.lstsq(M.T, delta[:, q], rcond=None)[0]
+            assert np.allclose(M.T @ coef, delta[:, q], atol=1e-9)  # minimum norm
+
+
+# ------------------------------------------------------------------ honest sem
+def test_likelihood_ratio_sem_is_honest_by_repeated_keys():
+    # 8 keys x 64 trajectories of d<S_z>(t)/dOmega (driven spin S = 2, t <= 0.5): the spread
+    # of the 8 estimates over their reported sems is ~1 (sampling sd ~ 1/sqrt(14) = 0.27 per
+    # time; pooled over the 2 times a ratio outside [0.45, 1.8] has probability < 1e-3);
+    # the values are those of the pathwise run with the same key (same random numbers)
+    def make(om):
+        return tq.driven_spin(2, om)
+
+    method = tq.TWOQS(tq.EulerMaruyama(dt=0.05))
+    save = tq.SaveAt([0.0, 0.25, 0.5])
+    kw = dict(n_traj=64, observables=("Sz",), estimator=tq.LikelihoodRatio())
+    runs = [tq.gradient(make, 1.0, tq.spin_down(), save, method, key=k, **kw) for k in range(8)]
+    est = np.array([g.grad["Sz"][1:, 0] for g in runs])  # (8, 2)
+    sem = np.array([g.grad_sem["Sz"][1:, 0] for g in runs])
+    ratio = np.sqrt(np.mean(est.var(0, ddof=1) / np.mean(sem**2, 0)))
+    assert 0.45 < ratio < 1.8, ratio
+    pw = tq.gradient(make, 1.0, tq.spin_down(), save, method, n_traj=64, key=0, observables="Sz")
+    assert np.allclose(pw["Sz"], runs[0]["Sz"], rtol=1e-12)
+    # both estimate the same derivative (pooled LR vs one pathwise run, 4.5 combined sems)
+    lr, lr_sem = est.mean(0), np.sqrt(np.mean(sem**2, 0) / 8)
+    d = np.abs(lr - pw.grad["Sz"][1:, 0]) / np.hypot(lr_sem, pw.grad_sem["Sz"][1:, 0])
+    assert np.all(d < 4.5), d
+    assert np.all(np.abs(lr) > 5 * lr_sem)  # the derivative is resolved: the test can fail
+    assert runs[0].stats["estimator"] == "LikelihoodRatio"
+    assert runs[0].stats["lr_unmatched_fraction"] == 0.0
+
+
+def test_gradient_refuses_what_the_estimators_do_not_cover():
+    def make(om):
+        return tq.driven_spin(2, om)
+
+    save = tq.SaveAt([0.0, 0.1])
+    em = tq.EulerMaruyama(dt=0.05)
+    kw = dict(n_traj=4, key=0)
+    with pytest.raises(ValueError, match="spin-length constraint"):
+        tq.gradient(
+            make,
+            1.0,
+            tq.spin_down(),
+            save,
+            tq.TWOQS.paper(em),
+            estimator=tq.LikelihoodRatio(),
+            **kw,
+        )
+    with pytest.raises(ValueError, match="move jump rates"):
+        tq.gradient(
+            lambda g: tq.driven_spin(2, 1.0, g),
+            1.0,
+            tq.spin_down(),
+            save,
+            tq.TWOQS(em),
+            estimator=tq.LikelihoodRatio(),
+            **kw,
+        )
+    with pytest.raises(ValueError, match="steady states"):
+        tq.gradient(
+            make,
+            1.0,
+            tq.spin_down(),
+            save,
+            tq.TWOQS(em),
+            estimator=tq.LikelihoodRatio((1.0, 0.5)),
+            **kw,
+        )
+    with pytest.raises(ValueError, match="t_burn >= m0 \\+ width"):
+        tq.gradient(
+            make,
+            1.0,
+            tq.spin_down(),
+            tq.SteadyState(t_burn=1.0, t_avg=1.0, every=0.1),
+            tq.TWOQS(em),
+            estimator=tq.LikelihoodRatio((2.0, 1.0)),
+            **kw,
+        )
+    with pytest.raises(ValueError, match="`estimator`"):
+        tq.gradient(make, 1.0, tq.spin_down(), save, tq.TWOQS(em), estimator="lr", **kw)
+    with pytest.raises(ValueError, match="tq.Pathwise\\(mode='reverse'\\)"):
+        tq.gradient(
+            make,
+            1.0,
+            tq.spin_down(),
+            save,
+            tq.TWOQS(em),
+            mode="reverse",
+            estimator=tq.LikelihoodRatio(),
+            **kw,
+        )
