@@ -286,3 +286,76 @@ def test_gradient_refuses_what_the_estimators_do_not_cover():
             estimator=tq.LikelihoodRatio(),
             **kw,
         )
+
+
+# ------------------------------------------------------------------ the rule end to end (slow)
+def _driven(S):
+    def make(om):
+        return tq.driven_spin(S, om)
+
+    return make
+
+
+@pytest.mark.slow
+def test_auto_below_threshold_picks_pathwise_within_budget():
+    S, om = 10, 0.5
+    g = tq.gradient(
+        _driven(S),
+        om,
+        tq.spin_down(),
+        tq.SteadyState(t_burn=10.0, t_avg=20.0, every=0.1),
+        tq.TWOQS(tq.EulerMaruyama(dt=0.01)),
+        n_traj=512,
+        key=1,
+        estimator=tq.Auto(pilot_traj=128),
+    )
+    exact = tq.exact.driven_spin_steady_state_derivative(S, om)["Omega"]["Sz"]
+    assert g.stats["estimator"] == "Pathwise", g.stats["reason"]
+    # TWOQS O(1/S) bias of this derivative: -5.6 % at S = 20, so 15 % at S = 10
+    assert abs(g.grad["Sz"][0] - exact) <= 3 * g.grad_sem["Sz"][0] + 0.15 * abs(exact)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("estimator", ["auto", "tapered"])
+def test_above_threshold_within_budget(estimator):
+    # S = 10, Omega = 1.5 (oscillating phase): the rule's pick and the tapered likelihood
+    # ratio named explicitly both agree with the exact derivative within 3 sem + 3/S |exact|
+    S, om = 10, 1.5
+    est = tq.Auto(pilot_traj=256) if estimator == "auto" else tq.LikelihoodRatio((15.0, 11.5))
+    g = tq.gradient(
+        _driven(S),
+        om,
+        tq.spin_down(),
+        tq.SteadyState(t_burn=50.0, t_avg=50.0, every=0.1),
+        tq.TWOQS(tq.EulerMaruyama(dt=0.01)),
+        n_traj=1024,
+        key=1,
+        estimator=est,
+    )
+    exact = tq.exact.driven_spin_steady_state_derivative(S, om)["Omega"]["Sz"]
+    d, e = float(g.grad["Sz"][0]), float(g.grad_sem["Sz"][0])
+    if estimator == "tapered":
+        assert g.stats["estimator"] == "LikelihoodRatio" and "tail_test" in g.stats
+    assert e < 0.5 * abs(exact)  # the comparison below can fail
+    assert abs(d - exact) <= 3 * e + 3 / S * abs(exact), (d, e, exact, g.stats)
+
+
+@pytest.mark.slow
+def test_time_resolved_auto_follows_the_exact_derivative():
+    S, om = 10, 1.5
+    save = tq.SaveAt(np.linspace(0.0, 3.0, 4))
+    g = tq.gradient(
+        _driven(S),
+        om,
+        tq.spin_down(),
+        save,
+        tq.TWOQS(tq.EulerMaruyama(dt=0.01)),
+        n_traj=1024,
+        key=3,
+        observables=("Sz", "varz"),
+        estimator=tq.Auto(pilot_traj=128),
+    )
+    ex = tq.exact.derivative(_driven(S), om, tq.spin_down(), save, observables=("Sz", "varz"))
+    d, e, x = g.grad["Sz"][1:, 0] / S, g.grad_sem["Sz"][1:, 0] / S, ex.grad["Sz"][1:, 0] / S
+    assert g.stats["estimator"] in ("Pathwise", "LikelihoodRatio")
+    assert np.all(np.abs(d - x) <= 3 * e + 0.1 * np.abs(x) + 0.03), (d, e, x)

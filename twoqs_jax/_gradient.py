@@ -322,12 +322,17 @@ def gradient(
         mean[name], sem[name] = np.asarray(v), np.asarray(sv)
         grad[name] = _grad_tree(np.asarray(dv), leaves, treedef)
         grad_sem[name] = _grad_tree(np.asarray(sdv), leaves, treedef)
-    tails = {k[5:]: (stats.mean[k], stats.sem(k)) for k in stats.mean if k.startswith("tail/")}
+    wanted = {o.name for o in observables}
+    wanted |= {p for o in observables for p in getattr(o, "needs", ())}
+    tails = {
+        k[5:]: (np.asarray(stats.mean[k]), np.asarray(stats.sem(k)))
+        for k in stats.mean
+        if k.startswith("tail/") and k[5:].split("__")[0] in wanted
+    }
     if tails:
-        info["tail_test"] = {k: (np.asarray(m), np.asarray(e)) for k, (m, e) in tails.items()}
-        info["tail_warning"] = bool(
-            any(np.any(np.abs(m) > 3 * e) for m, e in info["tail_test"].values())
-        )
+        # G(2 m0) - G(m0) and its paired sem (observable shape, parameters last), as lists
+        info["tail_test"] = {k: (m.tolist(), e.tolist()) for k, (m, e) in tails.items()}
+        info["tail_warning"] = bool(any(np.any(np.abs(m) > 3 * e) for m, e in tails.values()))
         if info["tail_warning"]:
             warnings.warn(
                 "the likelihood-ratio gradient changes by more than 3 standard errors when its "
@@ -590,7 +595,9 @@ def _pilot(run, n_pilot, pilot_key, observables, pathwise=True):
     )
     vals = {k: np.asarray(v, np.float64) for k, v in vals.items()}
     Ws = np.asarray(Ws, np.float64)
-    linear = [k for k in vals if k.split("__")[0] in {o.name for o in observables}]
+    wanted = {o.name for o in observables}
+    wanted |= {p for o in observables for p in getattr(o, "needs", ())}
+    linear = [k for k in vals if k.split("__")[0] in wanted]
     out = {"cost_pw": COST_PATHWISE, "cost_lr": COST_LR}
     if not steady:
         out["var_lr"] = sum(float(np.sum(np.var(lr_time(vals[k], Ws), 0))) for k in linear)
