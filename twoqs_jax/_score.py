@@ -198,5 +198,5 @@ def noise_parameters(make_model, params) -> bool:
         leaves = [m.decay, m.gain, m.dephasing] + jax.tree.leaves(m.terms)
         return [x for x in leaves if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)]
 
-    jac = jax.jacfwd(rates)(vec)
+    jac = jax.jit(jax.jacfwd(rates))(vec)
     return any(bool(np.any(np.asarray(j) != 0)) for j in jac)

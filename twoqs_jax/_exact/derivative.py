@@ -126,7 +126,7 @@ def linearise(make_model, params):
             f"{type(model).__name__}."
         )
     model.validate()
-    jac = jax.jacfwd(lambda v: _arrays(make_model(unravel(v))))(vec)
+    jac = jax.jit(jax.jacfwd(lambda v: _arrays(make_model(unravel(v)))))(vec)
     jac = jax.tree.map(np.asarray, jac)
     if np.any(jac[0] != 0):
         raise ValueError(
