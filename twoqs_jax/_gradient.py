@@ -1,6 +1,13 @@
-"""Differentiable TWOQS: pathwise gradients of observables w.r.t. model parameters.
+"""Differentiable TWOQS: gradients of observables w.r.t. model parameters.
 
-For a parametrised model ``M(p)`` every trajectory ``i`` is a deterministic, differentiable
+The estimator is a Module (:mod:`twoqs_jax._estimators`): :class:`Pathwise` (the default,
+described below), :class:`LikelihoodRatio` (the score of every step, from
+:mod:`twoqs_jax._score`, weighting the observables; full memory or, for steady states, a
+triangular memory taper) or :class:`Auto` (a pilot run picks one). Both produce
+per-trajectory values and per-trajectory derivative estimates, reduced by the same
+statistics below. Derivations and measurements: ``docs/methods/gradients.md``.
+
+Pathwise: for a parametrised model ``M(p)`` every trajectory ``i`` is a deterministic, differentiable
 function of ``p`` once its random numbers are fixed (common random numbers: trajectory ``i``
 draws from ``fold_in(key, i)`` exactly as in :func:`twoqs_jax.solve`, so the values equal
 the solve's estimates for the same key and settings). Per trajectory the primitive moments
