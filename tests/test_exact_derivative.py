@@ -196,3 +196,24 @@ def test_bad_input_is_refused_naming_the_parameter():
         tq.exact.driven_spin_steady_state_derivative(5, 0.0)
     with pytest.raises(ValueError, match="`Gamma`"):
         tq.exact.driven_spin_steady_state_derivative(5, 1.0, -1.0)
+
+
+def test_stationary_response_integrates_to_the_derivative():
+    # int_0^inf R = d<O>/dp (trapezoid error ~5e-5 at 2001 points over t = 40); C(0) = Var
+    r = tq.exact.stationary_response(lambda om: tq.driven_spin(3, om), 0.7, "Sz", 40.0, num=2001)
+    ss = tq.exact.steady_state_derivative(lambda om: tq.driven_spin(3, om), 0.7, observables="varz")
+    _close(r["grad"], [3.0257137], rtol=1e-6)
+    assert abs(r["I"][-1, 0] - r["grad"][0]) < 2e-4
+    _close(r["acf"][0], ss.mean["varz"][0], rtol=1e-10)
+    with pytest.raises(ValueError, match="`observable`"):
+        tq.exact.stationary_response(lambda om: tq.driven_spin(3, om), 0.7, "varz", 4.0)
+
+
+@pytest.mark.slow
+def test_stationary_response_oscillates_above_threshold():
+    # the running integral oscillates about its limit (the reason for the memory taper):
+    # driven spin S = 20, Omega = 1.5, I(24) = 0.110, I(30) = 0.085 against 0.0331 (per S)
+    big = tq.exact.stationary_response(lambda om: tq.driven_spin(20, om), 1.5, "Sz", 60.0, 601)
+    I = big["I"][:, 0] / 20
+    assert abs(I[240] - 0.1095) < 2e-3 and abs(I[300] - 0.0853) < 2e-3
+    assert abs(I[-1] - 0.0331450) < 2e-3 and abs(big["grad"][0] / 20 - 0.0331450) < 1e-6

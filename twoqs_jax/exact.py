@@ -11,6 +11,7 @@ the driven spin's closed form :func:`driven_spin_steady_state_derivative`.
 from ._exact.cost import ExactCost as ExactCost
 from ._exact.cost import estimate_exact_cost as estimate_exact_cost
 from ._exact.derivative import derivative as derivative
+from ._exact.derivative import stationary_response as stationary_response
 from ._exact.derivative import steady_state_derivative as steady_state_derivative
 from ._exact.derivative import time_derivative as time_derivative
 from ._exact.observables import expectations as expectations
@@ -46,6 +47,7 @@ __all__ = [
     "driven_spin_steady_state_derivative",
     "derivative",
     "steady_state_derivative",
+    "stationary_response",
     "time_derivative",
     "evolve_rho",
     "steady_state_rho",
