@@ -34,6 +34,7 @@ from ._gradient import gradient as gradient
 from ._io import Results as Results
 from ._io import load as load
 from ._io import save as save
+from ._jumps.correlated import CorrelatedJump as CorrelatedJump
 from ._jumps.spin_jump import SpinJump as SpinJump
 from ._methods import TWOQS as TWOQS
 from ._methods import Cumulants as Cumulants

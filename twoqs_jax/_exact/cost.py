@@ -134,10 +134,16 @@ def offset_structure(model) -> tuple[set, set]:
     sandwich = set()
     for jump in model.jumps:
         for i, offs in jump_offsets(jump):
-            for o1 in offs:
-                for o2 in offs:
-                    left |= vectors({i: (o2 - o1,)})  # L^+ L rho and rho L^+ L
-                    sandwich.add(vectors({i: (o1,)}).pop() + vectors({i: (o2,)}).pop())
+            # the offset vectors of the terms of L (one site, or a sum over sites)
+            terms = (
+                [vectors({j: (o,)}).pop() for j, os_ in zip(i, offs) for o in os_]
+                if isinstance(i, tuple)
+                else [vectors({i: (o,)}).pop() for o in offs]
+            )
+            for v1 in terms:
+                for v2 in terms:
+                    left.add(tuple(b - a for a, b in zip(v1, v2)))  # L^+ L rho, rho L^+ L
+                    sandwich.add(v1 + v2)
     liou = {v + zero for v in left} | {zero + v for v in left} | sandwich  # L rho L^+
     return h, liou
 

@@ -28,6 +28,10 @@ LADDER_OFFSETS = {"-": -1, "+": 1, "z": 0}
 def jump_operators(jump: AbstractJump) -> list:
     """``[(site, {"-": c_-, "+": c_+, "z": c_z})]``: for every site with a nonzero rate, the
     coefficients of ``sqrt(rate_i) L_i = c_- S^- + c_+ S^+ + c_z S^z`` (Python complex).
+
+    An entry ``((i_1, i_2, ...), (coefficients_1, coefficients_2, ...))`` is one collapse
+    operator summed over several sites, ``sum_k (c_-^k S_{i_k}^- + ...)`` (a jump correlated
+    across sites).
     """
     raise ValueError(
         f"the exact solvers do not support the jump {type(jump).__name__} (no registration "
@@ -51,9 +55,19 @@ jump_operators.register(Dephasing, _single("z"))
 def jump_offsets(jump: AbstractJump) -> list:
     """``[(site, offsets)]``: the ladder offsets present in ``L_i`` for every active site
     (derived from :func:`jump_operators`, so a new jump type needs no second registration).
+    A collapse operator summed over sites gives ``((i_1, ...), (offsets_1, ...))``.
     """
     out = []
     for site, coefficients in jump_operators(jump):
+        if isinstance(site, tuple):
+            parts = [
+                (i, sorted({LADDER_OFFSETS[k] for k, c in cs.items() if c != 0}))
+                for i, cs in zip(site, coefficients)
+            ]
+            parts = [(i, o) for i, o in parts if o]
+            if parts:
+                out.append((tuple(i for i, _ in parts), tuple(o for _, o in parts)))
+            continue
         offs = sorted({LADDER_OFFSETS[k] for k, c in coefficients.items() if c != 0})
         if offs:
             out.append((site, offs))

@@ -136,12 +136,16 @@ def collapse_operators(model: SpinModel, *, max_memory=None, _ops=None) -> list[
     c_ops = []
     for jump in model.jumps:
         for site, coefficients in jump_operators(jump):
+            if not isinstance(site, tuple):  # one site, or a sum over sites (correlated)
+                site, coefficients = (site,), (coefficients,)
             op = None
-            for key, c in coefficients.items():
-                if c == 0:
-                    continue
-                term = (c.real if isinstance(c, complex) and c.imag == 0 else c) * _ops[site][key]
-                op = term if op is None else op + term
+            for i, coeffs in zip(site, coefficients):
+                for key, c in coeffs.items():
+                    if c == 0:
+                        continue
+                    c = c.real if isinstance(c, complex) and c.imag == 0 else c
+                    term = c * _ops[i][key]
+                    op = term if op is None else op + term
             if op is not None:
                 c_ops.append(op)
     return c_ops

@@ -45,14 +45,30 @@ for _a, _b, _c in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
     _EPS[_a, _b, _c], _EPS[_b, _a, _c] = 1.0, -1.0
 
 
+MODE_BASE = 1 << 20
+"""Letters ``>= MODE_BASE`` are bosonic quadratures: ``MODE_BASE + 2 k + q`` is
+``x_k = (a_k + a_k^+)/sqrt 2`` (``q = 0``) or ``p_k = -i (a_k - a_k^+)/sqrt 2`` (``q = 1``),
+``[x_k, p_k] = i`` (used by :mod:`twoqs_jax._meanfield.cavity`)."""
+
+
 def _comm_letters(x: int, y: int):
-    """``[S_x, S_y]`` for letters ``x = 3 i + a``: ``(coefficient, letter)`` or ``None``."""
+    """``[X, Y]`` of two letters: ``(coefficient, letters)`` or ``None`` when they commute.
+
+    Spin letters ``x = 3 i + a`` give ``[S_i^a, S_i^b] = i eps_abc S_i^c`` (one letter);
+    quadrature letters (``>= MODE_BASE``) give ``[x_k, p_k] = i`` (no letter).
+    """
+    if x >= MODE_BASE or y >= MODE_BASE:
+        if x < MODE_BASE or y < MODE_BASE or (x - MODE_BASE) // 2 != (y - MODE_BASE) // 2:
+            return None
+        if x == y:
+            return None
+        return (1j if x < y else -1j), ()
     i, a = divmod(x, 3)
     j, b = divmod(y, 3)
     if i != j or a == b:
         return None
     c = 3 - a - b
-    return 1j * _EPS[a, b, c], 3 * i + c
+    return 1j * _EPS[a, b, c], (3 * i + c,)
 
 
 @functools.lru_cache(maxsize=None)
@@ -75,10 +91,10 @@ def _symmetrise(word: tuple) -> tuple:
                 xi, yi = cur[q - 1], cur[q]
                 com = _comm_letters(word[yi], word[xi])  # u' - u = prefix [y, x] suffix
                 if com is not None:
-                    coef, letter = com
+                    coef, letters = com
                     w = (
                         tuple(word[t] for t in cur[: q - 1])
-                        + (letter,)
+                        + letters
                         + tuple(word[t] for t in cur[q + 1 :])
                     )
                     lower[w] = lower.get(w, 0.0) + coef
@@ -137,8 +153,11 @@ def dissipator_slot(site: int, products) -> tuple:
     ``(coefficient, L_left, L_right)`` with polynomial operators; the slot stands for
     ``sum coefficient (L_left^+ A L_right - {L_left^+ L_right, A}/2)`` (times its parameter).
     The sum must be Hermitian-preserving, so its moment equations have real coefficients.
+    ``site`` is a site index, or a tuple of the sites the operators act on (a jump
+    correlated across sites, :mod:`twoqs_jax._jumps.correlated`).
     """
-    return (int(site), tuple((complex(c), _frozen(a), _frozen(b)) for c, a, b in products))
+    site = tuple(int(s) for s in site) if isinstance(site, tuple) else int(site)
+    return (site, tuple((complex(c), _frozen(a), _frozen(b)) for c, a, b in products))
 
 
 @functools.singledispatch
@@ -187,7 +206,7 @@ def _terms(n_sites, edges, slots):
                 k += 1
     for site, products in slots:
         prods = [(c, dict(a), dict(b)) for c, a, b in products]
-        terms.append((k, "D", prods, {site}))
+        terms.append((k, "D", prods, set(site) if isinstance(site, tuple) else {site}))
         k += 1
     return terms, k
 
