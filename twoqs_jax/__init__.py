@@ -40,6 +40,12 @@ from ._methods import TWOQS as TWOQS
 from ._methods import Cumulants as Cumulants
 from ._methods import Exact as Exact
 from ._methods import MeanField as MeanField
+from ._model.cavity import CavityModel as CavityModel
+from ._model.cavity import CavityState as CavityState
+from ._model.cavity_presets import dicke_critical_coupling as dicke_critical_coupling
+from ._model.cavity_presets import open_dicke as open_dicke
+from ._model.cavity_presets import tavis_cummings_cavity as tavis_cummings_cavity
+from ._model.cavity_presets import two_ensembles as two_ensembles
 from ._model.graphs import Graph as Graph
 from ._model.graphs import chain as chain
 from ._model.graphs import edge_list as edge_list

@@ -54,9 +54,13 @@ PRIMITIVES = {
 }
 """Primitive moments and their per-point kind (``site``: ``(n,)``, ``pair``: ``(n, n)``)."""
 
-COMPLEX_PRIMITIVES = ("SpSm",)
-KINDS = ("site", "pair", "scalar")
-DIMS = {"site": ("site",), "pair": ("site", "site_j"), "scalar": ()}
+MODE_PRIMITIVES = {"a": "mode", "ada": "mode", "aa": "mode", "adadaa": "mode"}
+"""Primitive moments of bosonic modes (:class:`twoqs_jax.CavityModel`), ``(M,)`` each:
+``<a_k>``, ``<a_k^+ a_k>``, ``<a_k a_k>`` (complex) and ``<a_k^+ a_k^+ a_k a_k>``."""
+
+COMPLEX_PRIMITIVES = ("SpSm", "a", "aa")
+KINDS = ("site", "pair", "scalar", "mode")
+DIMS = {"site": ("site",), "pair": ("site", "site_j"), "scalar": (), "mode": ("mode",)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,10 +88,10 @@ class Observable:
             raise ValueError(f"`name` must be an identifier string, got {self.name!r}.")
         needs = (self.needs,) if isinstance(self.needs, str) else tuple(self.needs)
         for p in needs:
-            if p not in PRIMITIVES:
+            if p not in PRIMITIVES and p not in MODE_PRIMITIVES:
                 raise ValueError(
                     f"`needs` of observable {self.name!r} holds {p!r}, which is not a "
-                    f"primitive moment; primitives: {list(PRIMITIVES)}."
+                    f"primitive moment; primitives: {list(PRIMITIVES) + list(MODE_PRIMITIVES)}."
                 )
         if not needs:
             raise ValueError(f"observable {self.name!r} must need at least one primitive.")
@@ -96,7 +100,7 @@ class Observable:
             raise ValueError(f"`fn` of observable {self.name!r} must be callable.")
         if self.kind not in KINDS:
             raise ValueError(f"`kind` must be one of {list(KINDS)}, got {self.kind!r}.")
-        if self.name in PRIMITIVES and _is_identity(self) is False:
+        if self.name in {**PRIMITIVES, **MODE_PRIMITIVES} and _is_identity(self) is False:
             raise ValueError(f"the name {self.name!r} is a primitive moment; choose another.")
 
     def __call__(self, m, spin):
@@ -182,9 +186,38 @@ _DOCS = {
     "SpSm": "<S_i^+ S_j^-> (complex)",
     "SzSz": "<S_i^z S_j^z>",
     "spin_drift": "<(a^+a + b^+b)/2> - S_i (TWOQS health monitor, zero in exact dynamics)",
+    "a": "<a_k> of mode k (complex)",
+    "ada": "<a_k^+ a_k>, the mode occupation",
+    "aa": "<a_k a_k> (complex)",
+    "adadaa": "<a_k^+ a_k^+ a_k a_k>",
 }
-for _name, _kind in PRIMITIVES.items():
+for _name, _kind in {**PRIMITIVES, **MODE_PRIMITIVES}.items():
     OBSERVABLES[_name] = Observable(_name, (_name,), _primitive(_name), True, _kind, _DOCS[_name])
+
+
+def _mode_observables():
+    """Quadrature variances and g2(0) of every mode (``x = (a + a^+)/sqrt 2``,
+    ``p = -i (a - a^+)/sqrt 2``; vacuum variance 1/2).
+    """
+
+    def var_x(m, spin):  # <x^2> = Re<aa> + <a^+a> + 1/2, <x> = sqrt 2 Re<a>
+        return (m["aa"].real + m["ada"] + 0.5) - 2 * m["a"].real ** 2
+
+    def var_p(m, spin):
+        return (-m["aa"].real + m["ada"] + 0.5) - 2 * m["a"].imag ** 2
+
+    def g2(m, spin):
+        return m["adadaa"] / (m["ada"] * m["ada"])
+
+    for name, needs, fn, doc in (
+        ("var_xq", ("a", "aa", "ada"), var_x, "Var(x_k), x = (a + a^+)/sqrt 2"),
+        ("var_pq", ("a", "aa", "ada"), var_p, "Var(p_k), p = -i (a - a^+)/sqrt 2"),
+        ("g2", ("ada", "adadaa"), g2, "g2(0) = <a^+a^+aa>/<a^+a>^2 of mode k"),
+    ):
+        register_observable(name, needs, fn, linear=False, kind="mode", doc=doc)
+
+
+DEFAULT_MODE_OBSERVABLES = ("a", "ada", "var_xq", "var_pq", "g2")
 
 
 def _variance(a):
@@ -223,6 +256,7 @@ def _jnp():
     return jnp
 
 
+_mode_observables()
 register_observable(
     "xi2",
     ("Sx", "Sy", "Sz", "Sx2", "Sy2", "SxSy"),
@@ -307,7 +341,7 @@ def resolve(observables, n_sites: int, backend: str, available) -> tuple:
 def needed_primitives(observables) -> tuple:
     """Primitive names the :class:`Observable` entries need, in registry order."""
     need = {p for o in observables if isinstance(o, Observable) for p in o.needs}
-    return tuple(p for p in PRIMITIVES if p in need)
+    return tuple(p for p in {**PRIMITIVES, **MODE_PRIMITIVES} if p in need)
 
 
 def dims_of(obs, lead: tuple) -> tuple:

@@ -134,6 +134,12 @@ def _register_subsystems():
         _SOLVERS[(cls, Cumulants)] = central + "solve_central_closure_backend"
     _SOLVERS[(QuditLMG, MeanField)] = "twoqs_jax._qudit.solve:solve_qudit_meanfield_backend"
     _SOLVERS[(QuditLMG, Exact)] = "twoqs_jax._qudit.solve:solve_qudit_exact_backend"
+    from ._model.cavity import CavityModel
+
+    _SOLVERS[(CavityModel, Exact)] = "twoqs_jax._exact.cavity:solve_cavity_exact"
+    _SOLVERS[(CavityModel, MeanField)] = "twoqs_jax._meanfield.cavity:solve_cavity_meanfield"
+    _SOLVERS[(CavityModel, Cumulants)] = "twoqs_jax._meanfield.cavity:solve_cavity_cumulants"
+    _SOLVERS[(CavityModel, TWOQS)] = "twoqs_jax._model.cavity:refuse_twoqs"
 
 
 _register_subsystems()

@@ -197,10 +197,20 @@ def estimate_exact_cost(
         raise ValueError(f"`kind` must be one of {list(KINDS)}, got {kind!r}.")
     spins = np.asarray(model.spin, dtype=float)
     dims = [int(round(2 * s)) + 1 for s in spins]
+    h, liou = offset_structure(model)
+    return cost_of_structure(kind, dims, h, liou, n_times=n_times, method=method, dense=dense)
+
+
+def cost_of_structure(kind, dims, h, liou, *, n_times=0, method="vern7", dense=None):
+    """:class:`ExactCost` of a tensor-product space of local ``dims`` (ladders) whose ``H``
+    and Liouvillian have the offset vectors ``h`` and ``liou`` (see the module docstring;
+    also used for spins with bosonic modes, :mod:`twoqs_jax._exact.cavity`).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"`kind` must be one of {list(KINDS)}, got {kind!r}.")
     D = math.prod(dims)
     N = D * D
-    h, liou = offset_structure(model)
-    n = model.n_sites
+    n = len(dims)
     k_h, k_l = max(len(h), 1), len(liou)
     nnz_h, nnz_l = k_h * D, k_l * N
     ops = _ENTRY * (6 * n * D + nnz_h)

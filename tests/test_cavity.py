@@ -1,0 +1,147 @@
+"""Bosonic modes beside the spins (tq.CavityModel): exact (QuTiP, checked Fock cutoff), mean
+field and second-order cumulants against closed forms.
+
+- A driven lossy cavity, ``H = omega a^+a + eta a^+ + conj(eta) a``, ``L = a`` at ``kappa``,
+  relaxes to the coherent state ``alpha = -i eta / (i omega + kappa/2)``: quadrature variances
+  1/2, ``g2 = 1``.
+- A thermal mode, ``L = a`` at ``kappa (n + 1)`` and ``L = a^+`` at ``kappa n``: ``<a^+a> = n``,
+  ``g2 = 2``.
+- The open Dicke model's mean-field critical coupling: the normal state's linear stability
+  (Jacobian of the package's mean-field vector field by autodiff) changes at
+  ``g_c^2 = omega0 (omega^2 + kappa^2/4) / (2 S omega)``, and above it the mean-field steady
+  state is the closed-form superradiant one (docs/models/cavity.md).
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import twoqs_jax as tq
+from twoqs_jax._meanfield.cavity import cavity_meanfield_field
+
+MODE_OBS = ["a", "ada", "var_xq", "var_pq", "g2"]
+
+
+def test_driven_lossy_cavity_coherent_steady_state():
+    om, eta, kap = 0.7, 0.9 + 0.3j, 1.3
+    model = tq.CavityModel(frequency=om, drive=eta, loss=kap)
+    want = -1j * eta / (1j * om + kap / 2)
+    ex = tq.solve(model, None, tq.SteadyState(), tq.Exact(), observables=MODE_OBS)
+    assert ex.stats["cutoff_ok"] and ex.stats["fock_top_population"][0] < 1e-12
+    np.testing.assert_allclose(ex["a"][0], want, rtol=1e-9)
+    np.testing.assert_allclose(ex["ada"][0], abs(want) ** 2, rtol=1e-9)
+    np.testing.assert_allclose([ex["var_xq"][0], ex["var_pq"][0], ex["g2"][0]], [0.5, 0.5, 1.0])
+    # the ODE backends relax to it (e^{-kappa t / 2} = 6e-6 at t = 18.5)
+    ts = np.array([0.0, 18.5])
+    for method in (tq.MeanField(), tq.Cumulants()):
+        sol = tq.solve(
+            model, tq.CavityState(alpha=0.0), tq.SaveAt(ts), method, observables=MODE_OBS
+        )
+        np.testing.assert_allclose(sol["a"][-1, 0], want, atol=1e-4)
+        np.testing.assert_allclose(sol["var_xq"][-1, 0], 0.5, atol=1e-9)
+        np.testing.assert_allclose(sol["g2"][-1, 0], 1.0, atol=1e-6)
+
+
+def test_thermal_mode_occupation():
+    n_th, kap = 0.8, 1.0
+    model = tq.CavityModel(frequency=1.0, loss=kap * (n_th + 1), gain=kap * n_th)
+    ex = tq.solve(model, None, tq.SteadyState(), tq.Exact(), observables=MODE_OBS)
+    assert ex.stats["cutoff_ok"], ex.stats
+    np.testing.assert_allclose(ex["ada"][0], n_th, rtol=1e-6)
+    np.testing.assert_allclose(ex["g2"][0], 2.0, rtol=1e-5)
+    np.testing.assert_allclose(ex["var_xq"][0], n_th + 0.5, rtol=1e-6)
+    cu = tq.solve(
+        model,
+        tq.CavityState(alpha=0.5),
+        tq.SaveAt([0.0, 25.0]),
+        tq.Cumulants(),
+        observables=MODE_OBS,
+    )
+    np.testing.assert_allclose(cu["ada"][-1, 0], n_th, atol=1e-8)
+    np.testing.assert_allclose(cu["g2"][-1, 0], 2.0, atol=1e-7)
+
+
+def test_fock_cutoff_is_checked():
+    """A cutoff too small for the state is flagged and warned about, never silent."""
+    model = tq.CavityModel(frequency=1.0, loss=0.5)
+    with pytest.warns(RuntimeWarning, match="Fock cutoff"):
+        sol = tq.solve(model, tq.CavityState(alpha=2.0), tq.SaveAt([0.0, 0.5]), tq.Exact(cutoff=6))
+    assert sol.stats["cutoff_ok"] is False
+    assert sol.stats["fock_top_population"][0] > 1e-3
+    with pytest.raises(ValueError, match="gain"):
+        tq.solve(
+            tq.CavityModel(frequency=1.0, loss=0.5, gain=0.6), None, tq.SteadyState(), tq.Exact()
+        )
+
+
+@eqx.filter_jit
+def _tangent_jacobian(model):
+    """Jacobian of the mean-field field at the normal state (spin down, empty cavity) on the
+    tangent variables ``(X, Y, x, p)``.
+    """
+
+    def f(v):
+        y = jnp.stack([v[0], v[1], -jnp.sqrt(1 - v[0] ** 2 - v[1] ** 2)])[None]
+        dy, du = cavity_meanfield_field(model, (y, v[2:].reshape(1, 2)))
+        return jnp.concatenate([dy[0, :2], du[0]])
+
+    return jax.jacfwd(f)(jnp.zeros(4))
+
+
+@pytest.mark.parametrize(
+    ("omega", "omega0", "kappa", "S"), [(1.0, 0.5, 1.0, 10), (0.6, 1.3, 0.4, 2.5)]
+)
+def test_open_dicke_meanfield_critical_coupling(omega, omega0, kappa, S):
+    gc = float(tq.dicke_critical_coupling(S, omega=omega, omega0=omega0, kappa=kappa))
+
+    def growth(g):
+        J = _tangent_jacobian(tq.open_dicke(S, omega=omega, omega0=omega0, g=g, kappa=kappa))
+        return float(np.max(np.linalg.eigvals(np.asarray(J)).real))
+
+    assert growth(0.95 * gc) < 0 < growth(1.05 * gc)
+    lo, hi = 0.5 * gc, 1.5 * gc
+    for _ in range(45):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if growth(mid) < 0 else (lo, mid)
+    np.testing.assert_allclose(0.5 * (lo + hi), gc, rtol=1e-9)
+
+
+def test_open_dicke_meanfield_superradiant_state():
+    """Above g_c: ``s_z = -S g_c^2/g^2``, ``|alpha|^2 = g^2 s_x^2 / (omega^2 + kappa^2/4)``."""
+    S, omega, omega0, kappa = 10, 1.0, 0.5, 1.0
+    gc = tq.dicke_critical_coupling(S, omega=omega, omega0=omega0, kappa=kappa)
+    g = 1.4 * gc
+    model = tq.open_dicke(S, omega=omega, omega0=omega0, g=g, kappa=kappa)
+    state = tq.CavityState(tq.SpinCoherentState(np.pi - 0.3, 0.0), alpha=0.0)
+    sol = tq.solve(
+        model, state, tq.SaveAt([0.0, 400.0]), tq.MeanField(), observables=["Sz", "Sx", "ada"]
+    )
+    sz = -S * (gc / g) ** 2
+    sx2 = S**2 - sz**2
+    np.testing.assert_allclose(sol["Sz"][-1, 0], sz, rtol=1e-6)
+    np.testing.assert_allclose(sol["ada"][-1, 0], g**2 * sx2 / (omega**2 + kappa**2 / 4), rtol=1e-6)
+
+
+def test_validation_and_twoqs_refusal():
+    with pytest.raises(ValueError, match="loss"):
+        tq.CavityModel(frequency=1.0, loss=-1.0)
+    with pytest.raises(ValueError, match="frequency"):
+        tq.CavityModel(frequency=1.0 + 1j)
+    with pytest.raises(ValueError, match="dicke.*spins"):
+        tq.CavityModel(frequency=1.0, dicke=0.3)
+    with pytest.raises(ValueError, match=r"tavis_cummings.*\(3,\)"):
+        tq.CavityModel(tq.SpinModel([1, 1]), frequency=1.0, tavis_cummings=[0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="modes"):
+        tq.solve(
+            tq.CavityModel(frequency=[1.0, 2.0]),
+            tq.CavityState(alpha=0.0),
+            tq.SaveAt([0.0, 1.0]),
+            tq.MeanField(),
+        )
+    model = tq.open_dicke(2, g=0.3)
+    method = tq.TWOQS(tq.EulerMaruyama(dt=0.01))
+    state = tq.CavityState(tq.spin_down(), alpha=0.0)
+    with pytest.raises(NotImplementedError, match="bosonic modes"):
+        tq.solve(model, state, tq.SaveAt([0.0, 1.0]), method, n_traj=4, key=0)
