@@ -117,3 +117,13 @@ def test_validation_and_twoqs_refusal():
     method = tq.TWOQS(tq.EulerMaruyama(dt=0.01))
     with pytest.raises(NotImplementedError, match="CorrelatedJump"):
         tq.solve(model, tq.spin_up(2), tq.SaveAt(TS), method, n_traj=4, key=0)
+
+
+def test_saved_and_loaded(tmp_path):
+    model = tq.two_ensembles(1.5, Gamma=0.3, phase=0.5)
+    sol = tq.solve(model, tq.spin_up(2), tq.SaveAt([0.0, 1.0]), tq.Exact(), observables="Sz")
+    tq.save(tmp_path / "r.h5", sol, model=model)
+    jump = tq.load(tmp_path / "r.h5").model.jumps[-1]
+    assert isinstance(jump, tq.CorrelatedJump) and jump.c_plus is None
+    np.testing.assert_allclose(jump.c_minus, [1.0, np.exp(0.5j)])
+    assert float(jump.rate) == 0.3

@@ -166,7 +166,9 @@ class Exact(AbstractMethod):
         max_memory: memory limit in bytes (default 8 GiB): every exact solver estimates its
             peak memory from the model before building anything and refuses larger problems.
         options: ``mesolve`` options overriding the robust defaults (SpinModel dynamics).
-        cutoff: Fock cut-off of bosonic modes (Tavis-Cummings cavity; default 20).
+        cutoff: Fock cut-off of bosonic modes (Tavis-Cummings central-spin cavity: default
+            20; :class:`CavityModel`: default chosen per mode from the state and parameters,
+            and the top level's population checked, docs/models/cavity.md).
 
     Example:
         >>> import twoqs_jax as tq
