@@ -108,6 +108,7 @@ def test_open_dicke_meanfield_critical_coupling(omega, omega0, kappa, S):
     np.testing.assert_allclose(0.5 * (lo + hi), gc, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_open_dicke_meanfield_superradiant_state():
     """Above g_c: ``s_z = -S g_c^2/g^2``, ``|alpha|^2 = g^2 s_x^2 / (omega^2 + kappa^2/4)``."""
     S, omega, omega0, kappa = 10, 1.0, 0.5, 1.0

@@ -65,6 +65,7 @@ def test_independent_decay_is_not_one_spin_2S():
     assert np.max(np.abs(a - b)) > 0.1
 
 
+@pytest.mark.slow
 def test_one_site_correlated_jump_is_spin_jump():
     cm, cp, cz = 0.7 + 0.2j, 0.3j, 0.5 - 0.1j
     kw = dict(field={"x": 0.3})
