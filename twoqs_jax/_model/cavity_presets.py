@@ -36,9 +36,9 @@ def open_dicke(S, omega=1.0, omega0=1.0, g=0.5, kappa=1.0) -> CavityModel:
     ``H = omega a^+ a + omega0 S_z + g (a + a^+) S_x``, jump ``L = a`` at the standard rate
     ``kappa``; no spin dissipation. The normal state (spin down, cavity empty) is the stable
     mean-field fixed point for ``g < g_c`` and unstable above (superradiant phase with
-    ``<a> != 0``), where (docs/models/cavity.md; Dimer et al., PRA 75, 013804 (2007) and
-    Kirton et al., Adv. Quantum Technol. 2, 1800043 (2019), in their normalisation
-    ``g = lambda / sqrt N``)
+    ``<a> != 0``), where (derived in docs/models/cavity.md; with ``g = 2 lambda / sqrt N`` and
+    the field decay rate ``kappa/2`` it is the threshold usually quoted, e.g. Dimer et al.,
+    PRA 75, 013804 (2007))
 
     ``g_c^2 = omega0 (omega^2 + kappa^2 / 4) / (2 S omega)``  (:func:`dicke_critical_coupling`).
 
@@ -100,9 +100,11 @@ def two_ensembles(S1, S2=None, Gamma=1.0, phase=0.0, detuning=0.0, drive=0.0) ->
 
     ``L = S_1^- + e^{i phase} S_2^-`` at the standard rate ``Gamma``
     (:class:`CorrelatedJump`), ``H = (detuning/2) (S_1^z - S_2^z) + drive (S_1^x + S_2^x)``.
-    For ``phase = 0``, no detuning and equal states the pair is one spin ``S1 + S2``
-    decaying at ``Gamma`` (superradiance of both ensembles together); ``phase = pi`` makes
-    the antisymmetric combination dark.
+    For ``phase = 0``, no detuning and equal coherent states the pair is one spin
+    ``S1 + S2`` decaying at ``Gamma`` (superradiance of both ensembles together). ``phase``
+    is a rotation of ensemble 2 about z (``e^{-i phase S_2^z}``): ensembles whose transverse
+    moments cancel in ``<L>`` (e.g. azimuths 0 and ``pi - phase``) do not radiate in mean
+    field.
 
     Example:
         >>> import twoqs_jax as tq
