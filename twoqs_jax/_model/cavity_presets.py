@@ -103,8 +103,8 @@ def two_ensembles(S1, S2=None, Gamma=1.0, phase=0.0, detuning=0.0, drive=0.0) ->
     For ``phase = 0``, no detuning and equal coherent states the pair is one spin
     ``S1 + S2`` decaying at ``Gamma`` (superradiance of both ensembles together). ``phase``
     is a rotation of ensemble 2 about z (``e^{-i phase S_2^z}``): ensembles whose transverse
-    moments cancel in ``<L>`` (e.g. azimuths 0 and ``pi - phase``) do not radiate in mean
-    field.
+    moments cancel in ``<L>`` (equal polar angles, azimuths 0 and ``pi + phase``) do not
+    radiate in mean field.
 
     Example:
         >>> import twoqs_jax as tq
