@@ -52,3 +52,22 @@ def test_not_a_results_file(tmp_path):
         f.attrs["format"] = "other"
     with pytest.raises(ValueError, match="not a twoqs_jax results file"):
         load_results(p)
+
+
+def test_damaged_results_files_named_in_one_line(tmp_path):
+    """Old main: a raw h5py error that did not name the file."""
+    sol = tq.Solution(
+        method="twa", times=np.arange(3.0), mean={"Sz": np.ones((3, 1))}, sem={}, stats={}
+    )
+    good = (tmp_path / "good.h5").as_posix()
+    save_results(good, sol)
+    data = (tmp_path / "good.h5").read_bytes()
+    cases = {"empty": b"", "truncated": data[: len(data) // 2], "text": b"Sz = 1\n"}
+    for label, content in cases.items():
+        p = tmp_path / f"{label}.h5"
+        p.write_bytes(content)
+        with pytest.raises(ValueError, match="damaged or not a twoqs_jax results file") as err:
+            load_results(p)
+        assert str(p) in str(err.value) and "\n" not in str(err.value), label
+    with pytest.raises(FileNotFoundError, match="missing.h5"):
+        load_results(tmp_path / "missing.h5")

@@ -24,7 +24,6 @@ import datetime
 import json
 import os
 import platform
-import tempfile
 
 import numpy as np
 
@@ -151,9 +150,10 @@ def save_results(
     dims = dict(dims or {})
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=directory)
-    os.close(fd)
-    try:
+    from ._sde.checkpoint import atomic_target
+
+    # created with the user's umask (readable by the group, as `open` would), renamed at the end
+    with atomic_target(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
             f.attrs["format_version"] = FORMAT_VERSION
@@ -189,11 +189,6 @@ def save_results(
                         names = names + ["site"] * (arr.ndim - len(names))
                         names = names[: arr.ndim]
                     d.attrs["dims"] = json.dumps(list(names))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 
@@ -208,10 +203,28 @@ def _load_jump(group):
 
 
 def load_results(path) -> Results:
-    """Read a file written by :func:`save_results`."""
+    """Read a file written by :func:`save_results`.
+
+    A missing file raises ``FileNotFoundError``; a damaged, truncated or foreign file a
+    ``ValueError`` of one line that names it.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"results file {path!r} does not exist.")
+    try:
+        return _load_results(path)
+    except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as err:
+        if isinstance(err, ValueError) and path in str(err):
+            raise
+        why = " ".join(str(err).split()) or type(err).__name__
+        raise ValueError(
+            f"results file {path!r} is damaged or not a twoqs_jax results file ({why})."
+        ) from None
+
+
+def _load_results(path) -> Results:
     import h5py
 
-    path = os.fspath(path)
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != FORMAT:
             raise ValueError(f"`path` {path!r} is not a twoqs_jax results file.")

@@ -42,8 +42,14 @@ class Options(eqx.Module):
         checkpoint: path of a checkpoint file: the merged TWOQS statistics are written there
             atomically after every chunk, so a killed run loses at most one chunk.
         resume: continue from ``checkpoint``; the result is bit for bit the one of an
-            uninterrupted run with the same key. A file of another run is refused.
-        throw: raise on a failed solve (TWOQS trajectories that blow up, ODE step limit);
+            uninterrupted run with the same key (any chunk size or number of devices). A
+            damaged file or one of another run is refused, naming what differs.
+        overwrite: a fresh run (``resume=False``) may replace an existing ``checkpoint``
+            (otherwise it is refused before any work).
+        throw: raise on a failed solve: a single TWOQS run stops at the first chunk with a
+            non-finite trajectory (naming chunk, time and count); a sweep (batch of models)
+            goes on, returns NaN at its failed points with ``stats["status"]`` and a
+            ``FailedPointsWarning``, and raises only if every point failed. ODE step limit.
             ``False`` returns NaN where the solve failed and says so in ``stats``.
 
     Example:
@@ -58,6 +64,7 @@ class Options(eqx.Module):
     progress: bool | None = eqx.field(static=True, default=None)
     checkpoint: str | None = eqx.field(static=True, default=None)
     resume: bool = eqx.field(static=True, default=False)
+    overwrite: bool = eqx.field(static=True, default=False)
     throw: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
@@ -75,7 +82,7 @@ class Options(eqx.Module):
             raise ValueError(f"`progress` must be None, True or False, got {self.progress!r}.")
         if self.checkpoint is not None and not isinstance(self.checkpoint, str | os.PathLike):
             raise ValueError(f"`checkpoint` must be a path, got {self.checkpoint!r}.")
-        for name in ("resume", "throw"):
+        for name in ("resume", "overwrite", "throw"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
         if self.resume and self.checkpoint is None:

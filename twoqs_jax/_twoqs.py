@@ -12,6 +12,9 @@ Pipeline: checks on concrete arrays (batches included) -> the model lowered to d
 chunk driver (:mod:`._sde.driver`) -> means, standard errors and jackknife errors.
 """
 
+import dataclasses
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,7 +31,28 @@ from ._sde.checkpoint import fingerprint
 from ._sde.config import kernel_config
 from ._sde.driver import run_chunks
 from ._sde.sharding import resolve_devices
+from ._sde.statistics import traj_block
 from ._solution import Solution
+
+
+class TrajectoryBlowUp(RuntimeError):
+    """TWOQS trajectories reached NaN or inf (the run stopped at the chunk where it happened)."""
+
+
+class FailedPointsWarning(RuntimeWarning):
+    """Some points of a sweep failed (their results are NaN, ``stats["status"]`` says why)."""
+
+
+def _block_time(cfg, grid, block) -> float:
+    t0 = float(grid.times[0]) if grid.times is not None else 0.0
+    return t0 + (int(block) + 1) * cfg.block * cfg.dt
+
+
+def _cause(cfg) -> str:
+    return (
+        f"likely cause: the step dt = {cfg.dt:g} is too large for the model's rates, fields "
+        "and couplings (halve `dt`), or the model's parameters make it unstable"
+    )
 
 
 def resolve_dtype(dtype):
@@ -65,14 +89,8 @@ def check_state(model, state):
     return state_batched
 
 
-def finalize(stats, cfg, observables, spin, time_axis: bool, throw: bool):
+def finalize(stats, cfg, observables, spin, time_axis: bool):
     """Means and standard errors of the observables from the merged statistics."""
-    bad = float(np.max(stats.nonfinite))
-    if bad > 0 and throw:
-        raise RuntimeError(
-            f"TWOQS trajectories blew up: {int(bad)} trajectories reached NaN or inf. "
-            "The step is unstable; use a smaller `dt`."
-        )
     spin = np.asarray(spin, dtype=np.float64)
     if time_axis:
         spin = spin[..., None, :]
@@ -93,8 +111,40 @@ def finalize(stats, cfg, observables, spin, time_axis: bool, throw: bool):
                 with np.errstate(divide="ignore", invalid="ignore"):
                     return np.asarray(o.fn(m, spin))
 
-            mean[key], sem[key] = stats.jackknife(fn)
+            with np.errstate(invalid="ignore"):
+                mean[key], sem[key] = stats.jackknife(fn)
     return mean, sem
+
+
+def point_status(merger, cfg, grid, batched: bool) -> list:
+    """``"ok"`` or ``"failed: ..."`` per batch point (one entry for a single model)."""
+    bad = np.atleast_1d(merger.nonfinite)
+    first = np.atleast_1d(merger.bad_block)
+    out = []
+    for n, b in zip(bad, first):
+        if n == 0:
+            out.append("ok")
+        else:
+            out.append(
+                f"failed: {int(n)} of {cfg.n_traj} trajectories reached NaN or inf (first by "
+                f"t = {_block_time(cfg, grid, b):g})"
+            )
+    return out
+
+
+def mask_failed(mean: dict, sem: dict, status: list, batched: bool) -> None:
+    """Set the results of failed points to NaN (in place)."""
+    failed = np.array([s != "ok" for s in status])
+    if not failed.any():
+        return
+    for table in (mean, sem):
+        for k, v in table.items():
+            v = np.array(v, dtype=np.result_type(v, np.float64))
+            if batched:
+                v[failed] = np.nan
+            else:
+                v[...] = np.nan
+            table[k] = v
 
 
 def solve_twoqs(
@@ -112,19 +162,35 @@ def solve_twoqs(
     observables = resolve(observables, model.n_sites, "twoqs", PRIMITIVES)
     chunk = options.chunk_size if options.chunk_size is not None else DEFAULT_CHUNK
     chunk = min(check_int("chunk_size", chunk, minimum=1), n_traj)
+    # statistics blocks of `b` trajectories are the atomic unit of the reduction: chunks hold
+    # whole blocks (rounded up), so any chunking or sharding gives the same bits
+    b = traj_block(n_traj, method.n_groups)
+    chunk = -(-chunk // b) * b
     dtype = resolve_dtype(options.dtype)
     lowered = lower(model)
     cfg, grid = kernel_config(lowered, saveat, method, observables, n_traj, chunk, dtype)
+    cfg = dataclasses.replace(cfg, traj_block=b)
     batched = model.spin.ndim == 2
-    devs = resolve_devices(options.shard, options.devices, cfg.chunk_size)
+    devs = resolve_devices(options.shard, options.devices, cfg.chunk_size, b)
     part = "saved" if isinstance(saveat, SaveAt) else "avg"
+
+    def on_blowup(c, n_chunks, count, first_block):
+        # a single run stops at once; a sweep goes on (failed points are reported at the end)
+        if batched or not options.throw:
+            return None
+        return TrajectoryBlowUp(
+            f"TWOQS trajectories blew up in chunk {c} of {n_chunks}: {int(count)} of its "
+            f"{cfg.chunk_size} trajectories reached NaN or inf, the first by "
+            f"t = {_block_time(cfg, grid, first_block):g}; the run stopped there "
+            f"({_cause(cfg)})."
+        )
 
     def fingerprint_of():
         from . import __version__
 
         return fingerprint(cfg, model, state, key_info(key, seed), __version__)
 
-    stats, t_compile, wall = run_chunks(
+    merger, t_compile, wall, segments = run_chunks(
         cfg,
         lowered,
         state,
@@ -134,12 +200,30 @@ def solve_twoqs(
         state_batched,
         checkpoint=options.checkpoint,
         resume=options.resume,
+        overwrite=options.overwrite,
         progress=options.progress,
         devices=devs,
         fingerprint_of=fingerprint_of,
+        on_blowup=on_blowup,
     )
+    stats = merger.result()
     time_axis = grid.times is not None
-    mean, sem = finalize(stats, cfg, observables, model.spin, time_axis, options.throw)
+    status = point_status(merger, cfg, grid, batched)
+    failed = [i for i, st in enumerate(status) if st != "ok"]
+    if failed and options.throw and len(failed) == len(status):
+        raise TrajectoryBlowUp(
+            f"TWOQS trajectories blew up at every point: {status[0]} ({_cause(cfg)})."
+        )
+    mean, sem = finalize(stats, cfg, observables, model.spin, time_axis)
+    mask_failed(mean, sem, status, batched)
+    if failed:
+        where = f"{len(failed)} of {len(status)} sweep points" if batched else "the run"
+        warnings.warn(
+            f"TWOQS: {where} failed ({status[failed[0]]}; {_cause(cfg)}); their results are "
+            "NaN and stats['status'] says which.",
+            FailedPointsWarning,
+            stacklevel=3,
+        )
     lead = (("batch",) if batched else ()) + (("time",) if time_axis else ())
     dims = {o.name: dims_of(o, lead) for o in observables}
     n_steps = cfg.block * cfg.n_blocks
@@ -155,8 +239,13 @@ def solve_twoqs(
         "noise": getattr(method.scheme, "noise", None),
         "key": key_info(key, seed),
         "clip_fraction": (np.asarray(stats.clipped) / site_steps).tolist(),
-        "spin_drift_max": float(np.max(np.abs(stats.mean["spin_drift"]))),
+        "spin_drift_max": float(np.nanmax(np.abs(stats.mean["spin_drift"])))
+        if not np.all(np.isnan(stats.mean["spin_drift"]))
+        else float("nan"),
         "nonfinite_trajectories": float(np.max(stats.nonfinite)),
+        "status": status if batched else status[0],
+        "traj_block": cfg.traj_block,
+        "segments": segments,
         "chunk_size": cfg.chunk_size,
         "dtype": cfg.dtype,
         "compile_time": t_compile,

@@ -1,10 +1,13 @@
 """The chunk driver: runs a compiled chunk function over all chunks and merges statistics.
 
-Chunks of ``chunk_size`` trajectories go through one ahead-of-time compiled function
-(:mod:`.kernel`, or its sharded form, :mod:`.sharding`); their statistics are merged exactly
-(:class:`~.statistics.RunningStats`), optionally checkpointed after every chunk and shown
-with a progress bar (:mod:`.checkpoint`). Trajectory ``i`` draws from ``fold_in(key, i)``
-whatever the chunk, device or resume, so the result does not depend on them.
+Chunks of ``chunk_size`` trajectories (whole statistics blocks of ``cfg.traj_block``) go
+through one ahead-of-time compiled function (:mod:`.kernel`, or its sharded form,
+:mod:`.sharding`); the per-block statistics are merged on the host in a fixed order
+(:class:`~.statistics.BlockMerger`), checked for non-finite trajectories after every chunk,
+optionally checkpointed after every chunk and shown with a progress bar (:mod:`.checkpoint`).
+Trajectory ``i`` draws from ``fold_in(key, i)`` whatever the chunk, device or resume, and the
+merge order depends only on global block indices, so the result does not depend on them, bit
+for bit.
 """
 
 import time
@@ -16,7 +19,7 @@ import numpy as np
 from .checkpoint import Checkpoint, fingerprint, progress_bar
 from .kernel import KernelConfig, compiled_chunk
 from .sharding import chunk_indices, put_indices, sharded_chunk
-from .statistics import RunningStats
+from .statistics import BlockMerger
 
 _EXECUTABLES: dict = {}
 
@@ -39,17 +42,38 @@ def compiled(fn, static, args):
     return _EXECUTABLES[sig]
 
 
-def stats_piece(cfg, out, idx, part, batched):
-    """RunningStats of one chunk (or one device's share of it) with global indices ``idx``."""
-    idx = idx[idx < cfg.n_traj]
-    if idx.size == 0:
-        return None
-    gcount = np.bincount(idx % cfg.n_groups, minlength=cfg.n_groups)
-    body = dict(out[part], clipped=out["clipped"], bad=out["bad"])
-    # the group axis comes after the parameter axis (batched) and time axis (saved)
+def _blocks_first(x, pos: int, sharded: bool) -> np.ndarray:
+    """Move the block axis (at ``pos`` of one device's output) to the front; a sharded output
+    has a leading device axis, and device ``d`` holds the ``d``-th run of blocks.
+    """
+    x = np.asarray(x)
+    if not sharded:
+        return np.moveaxis(x, pos, 0)
+    x = np.moveaxis(x, pos + 1, 1)
+    return x.reshape((-1,) + x.shape[2:])
+
+
+def add_chunk(cfg, merger, out, first, part, batched, sharded) -> tuple:
+    """Merge one chunk's per-block output (first trajectory ``first``) into ``merger``;
+    returns this chunk's ``(non-finite trajectories, first non-finite time block)`` (per
+    batch point for a sweep).
+    """
+    b = cfg.traj_block
+    k = cfg.chunk_size // b
+    counts = np.clip(cfg.n_traj - (first + b * np.arange(k)), 0, b)
+    keep = counts > 0  # blocks wholly beyond n_traj (end of the run) are dropped
     pos = int(batched) + int(part == "saved")
-    body["gsum"] = {k: np.moveaxis(v, pos, 0) for k, v in body["gsum"].items()}
-    return RunningStats.from_chunk(body, len(idx), gcount)
+    body = out[part]
+    tables = {
+        name: {n: _blocks_first(v, pos, sharded)[keep] for n, v in body[name].items()}
+        for name in ("mean", "m2", "gsum")
+    }
+    health = {
+        n: _blocks_first(out[n], int(batched), sharded)[keep]
+        for n in ("clipped", "bad", "bad_block")
+    }
+    merger.add(counts[keep], tables["mean"], tables["m2"], tables["gsum"], **health)
+    return np.sum(health["bad"], axis=0), np.min(health["bad_block"], axis=0)
 
 
 def run_chunks(
@@ -62,11 +86,13 @@ def run_chunks(
     state_batched=False,
     checkpoint=None,
     resume=False,
+    overwrite=False,
     progress=None,
     devices=None,
     fingerprint_of=None,
+    on_blowup=None,
 ):
-    """Driver loop over chunks; returns merged RunningStats and timings.
+    """Driver loop over chunks; returns the merged statistics, timings and run segments.
 
     Args:
         cfg: the kernel configuration.
@@ -75,62 +101,90 @@ def run_chunks(
         key: the run's PRNG key.
         batched, state_batched: a batch of models (and of initial angles).
         part: ``"saved"`` (time-resolved) or ``"avg"`` (steady state).
-        checkpoint, resume: write the merged statistics atomically after every chunk and
-            continue from that file (see :mod:`.checkpoint`).
+        checkpoint, resume, overwrite: write the merge state atomically after every chunk,
+            continue from that file, or let a fresh run replace it (see :mod:`.checkpoint`).
         progress: progress bar over chunks.
         devices: a tuple of devices to shard every chunk's trajectory axis over, or ``None``.
         fingerprint_of: ``() -> dict`` of what a checkpoint must agree on.
+        on_blowup: ``(chunk, n_chunks, count, first_block) -> Exception | None``, called
+            after a chunk with non-finite trajectories; an exception returned is raised at
+            once (before the chunk is checkpointed).
 
     Returns:
-        ``(stats, compile_time, wall_time)``.
+        ``(merger, compile_time, wall_time, segments)``: the :class:`BlockMerger` and the
+        list of run segments (first trajectory, devices and chunk size of each start).
     """
-    n_chunks = -(-cfg.n_traj // cfg.chunk_size)
-    ckpt, start, stats = None, 0, None
+    b = cfg.traj_block
+    k = cfg.chunk_size // b
+    n_blocks = -(-cfg.n_traj // b)
+    ckpt, merger = None, None
     if checkpoint is not None:
-        ckpt = Checkpoint(checkpoint, resume=resume)
+        ckpt = Checkpoint(checkpoint, resume=resume, overwrite=overwrite)
+        ckpt.preflight()
         ckpt.fingerprint = fingerprint_of()
-        start, stats = ckpt.load()  # refuses a file of another run before any work
+        merger = ckpt.load(cfg.n_groups)  # refuses a file of another run before any work
+    if merger is None:
+        merger = BlockMerger(cfg.n_groups)
+    start = merger.next_block
+    segments = list(ckpt.history) if ckpt is not None else []
+    segments.append(
+        {
+            "first_traj": start * b,
+            "n_devices": 1 if devices is None else len(devices),
+            "chunk_size": cfg.chunk_size,
+        }
+    )
+    if ckpt is not None:
+        ckpt.history = segments
     theta = jnp.asarray(state.theta, cfg.dtype)
     phi = jnp.asarray(state.phi, cfg.dtype)
     if devices is None:
         fn = compiled_chunk(cfg, batched, state_batched)
 
-        def indices(c):
-            return jnp.asarray(c, jnp.int32)
+        def indices(first):
+            return jnp.asarray(first, jnp.int32)
     else:
         fn, sharding = sharded_chunk(cfg, batched, state_batched, devices)
 
-        def indices(c):
-            return put_indices(chunk_indices(cfg, c, len(devices)), sharding)
+        def indices(first):
+            return put_indices(chunk_indices(cfg, first, len(devices)), sharding)
 
     t0 = time.perf_counter()
     exe = compiled(
         fn, (cfg, batched, state_batched, devices), (lowered, theta, phi, key, indices(0))
     )
     t_compile = time.perf_counter() - t0
-    bar = progress_bar(n_chunks, start, cfg.chunk_size, progress)
+    done = -(-start // k)
+    n_chunks = done + -(-(n_blocks - start) // k)
+    bar = progress_bar(n_chunks, done, cfg.chunk_size, progress)
     t0 = time.perf_counter()
-    for c in range(start, n_chunks):
-        out = jax.device_get(exe(lowered, theta, phi, key, indices(c)))
-        if devices is None:
-            pieces = [(out, c * cfg.chunk_size + np.arange(cfg.chunk_size))]
-        else:
-            idx = chunk_indices(cfg, c, len(devices))
-            pieces = [(jax.tree.map(lambda x, d=d: x[d], out), idx[d]) for d in range(len(idx))]
-        for o, idx in pieces:
-            s = stats_piece(cfg, o, idx, part, batched)
-            if s is not None:
-                stats = s if stats is None else stats.merge(s)
+    for c in range(done, n_chunks):
+        first = (start + (c - done) * k) * b
+        out = jax.device_get(exe(lowered, theta, phi, key, indices(first)))
+        bad, bad_block = add_chunk(cfg, merger, out, first, part, batched, devices is not None)
+        if np.any(bad > 0) and on_blowup is not None:
+            err = on_blowup(c + 1, n_chunks, bad, bad_block)
+            if err is not None:
+                if bar is not None:
+                    bar.close()
+                raise err
         if ckpt is not None:
-            ckpt.save(c + 1, stats)
+            try:
+                ckpt.save(merger)
+            except OSError as err:
+                raise type(err)(
+                    f"could not write checkpoint {ckpt.path!r} after chunk {c + 1} of "
+                    f"{n_chunks} ({err.strerror or err}); the previous checkpoint is intact: "
+                    "free space and resume."
+                ) from None
         if bar is not None:
             bar.update(1)
-            rate = (c + 1 - start) * cfg.chunk_size / max(time.perf_counter() - t0, 1e-9)
+            rate = (c + 1 - done) * cfg.chunk_size / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix({"traj/s": f"{rate:.3g}"})
     if bar is not None:
         bar.close()
     wall = time.perf_counter() - t0
-    return stats, t_compile, wall
+    return merger, t_compile, wall, segments
 
 
-__all__ = ["compiled", "fingerprint", "run_chunks", "stats_piece"]
+__all__ = ["add_chunk", "compiled", "fingerprint", "run_chunks"]

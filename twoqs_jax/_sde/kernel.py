@@ -60,6 +60,8 @@ class KernelConfig:
         fused: hand-written Hamiltonian drift (else the autodiff reference).
         conserve_spin: at every step rescale ``(alpha, beta)`` of each site so that
             ``|alpha|^2 + |beta|^2`` keeps its initial value (the spin-length constraint).
+        traj_block: trajectories per statistics block (a power of two dividing
+            ``chunk_size``): the atomic unit of the reduction (:func:`_chunk_moments`).
     """
 
     k: int
@@ -82,6 +84,7 @@ class KernelConfig:
     term_rows: tuple = ()
     fused: bool = True
     conserve_spin: bool = False
+    traj_block: int = 1
 
     @property
     def dt(self) -> float:
@@ -278,24 +281,39 @@ def trajectory_values(cfg: KernelConfig, alpha, beta, spin) -> dict:
     return out
 
 
-def _chunk_moments(cfg: KernelConfig, q: dict, weight, groups):
-    """Masked chunk mean, M2 and per-group sums of per-trajectory values ``q``."""
-    n_c = jnp.sum(weight)
+def _tree_sum(x):
+    """Sum over axis 1 (a power of two) by a fixed pairwise tree of adds (explicit slices,
+    so XLA cannot reorder the reduction: the same bits for any chunk or device).
+    """
+    while x.shape[1] > 1:
+        x = x[:, 0::2] + x[:, 1::2]
+    return x[:, 0]
+
+
+def _chunk_moments(cfg: KernelConfig, q: dict, weight):
+    """Per-block (``cfg.traj_block`` consecutive trajectories) masked mean, M2 and sum of the
+    per-trajectory values ``q``, each ``(K, ...)`` for the ``K`` blocks of the chunk; the host
+    merges blocks in a fixed order (:class:`~.statistics.BlockMerger`).
+    """
+    w = weight.reshape(-1, cfg.traj_block)
+    n_b = jnp.maximum(_tree_sum(w), 1)  # exact (0/1 weights); an empty block is dropped
     mean, m2, gsum = {}, {}, {}
     for name, v in q.items():
-        w = weight.reshape((-1,) + (1,) * (v.ndim - 1)).astype(v.dtype)
+        vb = v.reshape(w.shape + v.shape[1:])
+        wb = w.reshape(w.shape + (1,) * (v.ndim - 1))
         # `where`, not `w * v`: a padding trajectory (w = 0) that blew up must not turn the
-        # chunk's statistics into NaN (0 * NaN = NaN) while the blow-up counter ignores it.
-        v = jnp.where(w > 0, v, jnp.zeros_like(v))
-        mu = jnp.sum(v, axis=0) / n_c
+        # block's statistics into NaN (0 * NaN = NaN) while the blow-up counter ignores it.
+        vb = jnp.where(wb > 0, vb, jnp.zeros_like(vb))
+        s = _tree_sum(vb)
+        mu = s / n_b.reshape(n_b.shape + (1,) * (v.ndim - 1)).astype(v.dtype)
         mean[name] = mu
-        m2[name] = jnp.sum(jnp.where(w > 0, (v - mu) ** 2, 0), axis=0)
+        m2[name] = _tree_sum(jnp.where(wb > 0, (vb - mu[:, None]) ** 2, 0))
         if name.split("__")[0] in cfg.grouped:
-            gsum[name] = jax.ops.segment_sum(v, groups, num_segments=cfg.n_groups)
+            gsum[name] = s
     return {"mean": mean, "m2": m2, "gsum": gsum}
 
 
-def run_chunk(cfg: KernelConfig, model, theta, phi, key, chunk_index):
+def run_chunk(cfg: KernelConfig, model, theta, phi, key, first):
     """Simulate one chunk of trajectories and return its statistics (device arrays).
 
     Args:
@@ -303,14 +321,15 @@ def run_chunk(cfg: KernelConfig, model, theta, phi, key, chunk_index):
         model: :class:`SpinModel` of one parameter point (PyTree argument).
         theta, phi: ``(n,)`` initial Bloch angles.
         key: PRNG key of the whole run.
-        chunk_index: integer (traced) index of this chunk.
+        first: integer (traced) global index of the chunk's first trajectory.
 
     Returns:
-        dict with ``saved`` (stacked over saving points: ``mean``, ``m2``, ``gsum``) or
-        ``avg`` (the same for the time averages), ``clipped`` (clipped site-steps) and ``bad``
-        (trajectories with a non-finite state).
+        dict with ``saved`` (stacked over saving points: per-block ``mean``, ``m2``, ``gsum``)
+        or ``avg`` (the same for the time averages), and per block ``clipped`` (clipped
+        site-steps), ``bad`` (trajectories with a non-finite state) and ``bad_block`` (the
+        first time block at whose end a trajectory was non-finite; ``n_blocks`` if none).
     """
-    idx = chunk_index * cfg.chunk_size + jnp.arange(cfg.chunk_size)
+    idx = first + jnp.arange(cfg.chunk_size)
     return run_indices(cfg, model, theta, phi, key, idx)
 
 
@@ -327,7 +346,6 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
     spin = model.spin
     n = spin.shape[0]
     weight = (idx < cfg.n_traj).astype(dtype)
-    groups = idx % cfg.n_groups
     tkeys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
     sampling = "fock" if cfg.fock else "coherent"
 
@@ -369,7 +387,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
         return z, clip, bad, acc
 
     def moments_of_state(z):
-        return _chunk_moments(cfg, observe(z), weight, groups)
+        return _chunk_moments(cfg, observe(z), weight)
 
     template = jax.eval_shape(moments_of_state, z_init)
     zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), template)
@@ -381,7 +399,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
     def end_of_block(carry, ib):
         z, clip, bad, acc = carry
         finite = functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(x), axis=-1) for x in z])
-        bad = bad | ~finite
+        bad = jnp.where(finite, bad, jnp.minimum(bad, ib).astype(bad.dtype))  # first bad block
         if cfg.avg_from is not None:
             acc = lax.cond(
                 ib >= cfg.avg_from,
@@ -396,13 +414,16 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
         return (z, clip, bad, acc), out
 
     clip0 = jnp.zeros(idx.shape[0], jnp.int32)
-    bad0 = jnp.zeros(idx.shape[0], bool)
+    bad0 = jnp.full(idx.shape[0], cfg.n_blocks, jnp.int32)
     (_, clip, bad, acc), saved = scan_blocks(
         cfg, n, (z_init, clip0, bad0, acc0), noise_at, advance, end_of_block
     )
-    result = {
-        "clipped": jnp.sum(weight * clip.astype(dtype)),
-        "bad": jnp.sum(weight * bad.astype(dtype)),
+    valid = (idx < cfg.n_traj).reshape(-1, cfg.traj_block)
+    per_block = clip.reshape(valid.shape), bad.reshape(valid.shape)
+    result = {  # integers, exact in any order
+        "clipped": jnp.sum(jnp.where(valid, per_block[0], 0), axis=1),
+        "bad": jnp.sum(valid & (per_block[1] < cfg.n_blocks), axis=1, dtype=jnp.int32),
+        "bad_block": jnp.min(jnp.where(valid, per_block[1], cfg.n_blocks), axis=1),
     }
     if cfg.save_blocks is not None:
         # the scan emits one row per block (zeros where nothing is saved): keep saved rows
@@ -415,7 +436,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
     if cfg.avg_from is not None:
         n_avg = cfg.n_blocks - cfg.avg_from
         q = jax.tree.map(lambda v: v / n_avg, acc)
-        result["avg"] = _chunk_moments(cfg, q, weight, groups)
+        result["avg"] = _chunk_moments(cfg, q, weight)
     return result
 
 

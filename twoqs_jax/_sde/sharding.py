@@ -2,13 +2,12 @@
 
 A chunk of ``chunk_size`` global trajectory indices is reshaped to ``(D, chunk_size / D)``
 and laid out over a 1D :class:`jax.sharding.Mesh` of ``D`` devices (axis name ``"traj"``).
-Every device runs :func:`twoqs_jax._sde.kernel.run_indices` on its own indices; the per-device
-statistics (a few numbers per observable) are all-gathered, so the output is replicated and
-every process can read it, and the host merges them exactly (:meth:`RunningStats.merge`,
-Chan). Trajectory ``i`` draws its numbers from
-``fold_in(key, i)`` whatever device runs it, so the result equals the one-device result for
-the same key up to the order of the floating-point reduction (about 1e-15 relative in
-float64).
+Every device runs :func:`twoqs_jax._sde.kernel.run_indices` on its own indices (whole
+statistics blocks of consecutive trajectories); the per-block statistics are all-gathered, so
+the output is replicated and every process can read it, and the host merges the blocks in
+their global order (:class:`~.statistics.BlockMerger`). Trajectory ``i`` draws its numbers
+from ``fold_in(key, i)`` whatever device runs it and every block is reduced by the same fixed
+tree, so the result equals the one-device result for the same key bit for bit.
 
 Multi-host: call ``jax.distributed.initialize()`` in every process first (on CPU hosts with
 ``jax_cpu_collectives_implementation = "gloo"``); ``jax.devices()`` then lists the devices of
@@ -29,14 +28,16 @@ from .kernel import KernelConfig, run_indices
 AXIS = "traj"
 
 
-def resolve_devices(shard, devices, chunk_size: int):
+def resolve_devices(shard, devices, chunk_size: int, block: int = 1):
     """The device tuple to shard over, or ``None`` for a plain one-device run.
 
     Args:
         shard: ``None`` (auto: shard when more than one device is given or visible and
-            ``chunk_size`` is divisible by their number), ``True`` (must shard) or ``False``.
+            the chunk's statistics blocks divide evenly among them), ``True`` (must shard) or
+            ``False``.
         devices: ``None`` (``jax.devices()``) or a sequence of devices.
-        chunk_size: trajectories per chunk.
+        chunk_size: trajectories per chunk (a multiple of ``block``).
+        block: trajectories per statistics block (every device gets whole blocks).
     """
     if shard not in (None, True, False):
         raise ValueError(f"`shard` must be None, True or False, got {shard!r}.")
@@ -58,12 +59,13 @@ def resolve_devices(shard, devices, chunk_size: int):
     devices = tuple(devices)
     n = len(devices)
     if shard is True:
-        if chunk_size % n:
+        if chunk_size % (n * block):
             raise ValueError(
-                f"`shard=True` needs `chunk_size` divisible by the {n} devices, got {chunk_size}."
+                f"`shard=True` needs `chunk_size` divisible by the {n} devices times the "
+                f"{block} trajectories of a statistics block ({n * block}), got {chunk_size}."
             )
         return devices
-    if n > 1 and chunk_size % n == 0:
+    if n > 1 and chunk_size % (n * block) == 0:
         return devices
     return None
 
@@ -96,9 +98,9 @@ def sharded_chunk(cfg: KernelConfig, batched: bool, state_batched: bool, devices
     return jax.jit(mapped), NamedSharding(mesh, P(AXIS))
 
 
-def chunk_indices(cfg: KernelConfig, chunk_index: int, n_devices: int) -> np.ndarray:
-    """``(D, chunk_size / D)`` global trajectory indices of chunk ``chunk_index``."""
-    idx = chunk_index * cfg.chunk_size + np.arange(cfg.chunk_size)
+def chunk_indices(cfg: KernelConfig, first: int, n_devices: int) -> np.ndarray:
+    """``(D, chunk_size / D)`` global trajectory indices of the chunk starting at ``first``."""
+    idx = first + np.arange(cfg.chunk_size)
     return idx.reshape(n_devices, -1).astype(np.int32)
 
 

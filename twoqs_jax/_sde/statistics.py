@@ -1,15 +1,33 @@
-"""Streaming statistics over trajectory chunks, merged exactly (Chan et al. pairwise update).
+"""Streaming statistics over trajectory blocks, merged in a fixed order (Chan et al. update).
 
-A chunk reports, per observable, its mean and sum of squared deviations ``M2`` over its
-valid trajectories, plus plain sums per jackknife group (trajectory ``i`` belongs to group
-``i mod G``, so groups do not depend on the chunk size). :class:`RunningStats` holds these
-as float64 numpy arrays; ``merge`` combines two of them exactly as if all trajectories had
-been processed together (up to float64 round-off), so chunks, devices and checkpointed runs
-can be combined in any order.
+The atomic unit is a *block* of ``B`` consecutive global trajectory indices (``B`` a power of
+two fixed by ``n_traj`` and the number of jackknife groups, :func:`traj_block`; chunk sizes
+are multiples of it). The device reports, per block and observable, the mean and the sum of
+squared deviations ``M2`` over its valid trajectories, each reduced by a fixed pairwise tree
+of adds (:func:`twoqs_jax._sde.kernel._chunk_moments`). :class:`BlockMerger` merges the blocks
+on the host, in float64, along a fixed binary tree over the *global* block index (a streaming
+pairwise merge: block pairs ``(2j, 2j+1)``, then pairs of pairs, ...), vectorised over the
+blocks of a chunk. The tree depends only on the block indices, so any chunk size, any number
+of devices and any resume (also on another number of devices) give the same numbers, bit for
+bit. Jackknife group ``g`` holds the blocks ``b`` with ``b mod G = g``; its sums are added in
+increasing block order. :class:`RunningStats` is the final (merged) form.
 """
 
 import equinox as eqx
 import numpy as np
+
+MAX_TRAJ_BLOCK = 64
+
+
+def traj_block(n_traj: int, n_groups: int) -> int:
+    """Trajectories per statistics block: the largest power of two ``<= 64`` that still
+    leaves every one of the ``n_groups`` jackknife groups at least one block (1 for small
+    runs). Depends on the run's size only, never on its chunking or devices.
+    """
+    b = 1
+    while b * 2 <= MAX_TRAJ_BLOCK and b * 2 * n_groups <= n_traj:
+        b *= 2
+    return b
 
 
 def _f64(tree):
@@ -94,3 +112,162 @@ class RunningStats(eqx.Module):
         reps = np.stack(reps)
         sem = np.sqrt((g - 1) / g * np.sum((reps - reps.mean(axis=0)) ** 2, axis=0))
         return full, sem
+
+
+def _chan(na, ma, m2a, nb, mb, m2b):
+    """Chan et al. merge of (count, mean, M2) pairs; counts broadcast over the leading axis."""
+    n = na + nb
+    shape = (-1,) + (1,) * (ma.ndim - 1)
+    fa, fb = (nb / n).reshape(shape), (na * nb / n).reshape(shape)
+    delta = mb - ma
+    return ma + delta * fa, m2a + m2b + delta**2 * fb
+
+
+def _merge_nodes(a: dict, b: dict) -> dict:
+    """Merge node arrays ``a`` and ``b`` elementwise along the leading axis."""
+    mean, m2 = {}, {}
+    for k in a["mean"]:
+        mean[k], m2[k] = _chan(a["n"], a["mean"][k], a["m2"][k], b["n"], b["mean"][k], b["m2"][k])
+    return {"n": a["n"] + b["n"], "mean": mean, "m2": m2}
+
+
+def _take(node: dict, sl) -> dict:
+    return {
+        "n": node["n"][sl],
+        "mean": {k: v[sl] for k, v in node["mean"].items()},
+        "m2": {k: v[sl] for k, v in node["m2"].items()},
+    }
+
+
+def _cat(a: dict, b: dict) -> dict:
+    return {
+        "n": np.concatenate([a["n"], b["n"]]),
+        "mean": {k: np.concatenate([a["mean"][k], b["mean"][k]]) for k in a["mean"]},
+        "m2": {k: np.concatenate([a["m2"][k], b["m2"][k]]) for k in a["m2"]},
+    }
+
+
+class BlockMerger:
+    """Fixed-order float64 merge of per-block statistics (module docstring).
+
+    Feed the blocks in global order with :meth:`add` (any number per call); :meth:`result`
+    gives the :class:`RunningStats`. The state is a binary counter of pending tree nodes
+    (at most one per level), the per-group sums, and integer health counters; it round-trips
+    through :meth:`state` / :meth:`from_state` (checkpoints).
+
+    Args:
+        n_groups: jackknife groups ``G``.
+    """
+
+    def __init__(self, n_groups: int):
+        self.n_groups = int(n_groups)
+        self.next_block = 0
+        self.nodes: list = []  # (level, node) from the left (highest level) to the right
+        self.group_count = None
+        self.group_sum = None
+        self.clipped = None
+        self.nonfinite = None
+        self.bad_block = None
+
+    def add(self, counts, mean, m2, gsum, clipped, bad, bad_block) -> None:
+        """Merge the next ``K`` blocks (leading axis ``K`` of every array; ``counts`` > 0).
+
+        ``clipped``, ``bad`` (``(K, ...)`` integers, summed) and ``bad_block`` (minimum) are
+        the health counters of the blocks (a trailing batch axis for sweeps).
+        """
+        counts = np.asarray(counts, np.float64)
+        k = counts.shape[0]
+        if k == 0:
+            return
+        cur = {
+            "n": counts,
+            "mean": {n: np.asarray(v, np.float64) for n, v in mean.items()},
+            "m2": {n: np.asarray(v, np.float64) for n, v in m2.items()},
+        }
+        groups = (self.next_block + np.arange(k)) % self.n_groups
+        if self.group_sum is None:
+            self.group_count = np.zeros(self.n_groups)
+            self.group_sum = {
+                n: np.zeros((self.n_groups,) + np.shape(v)[1:]) for n, v in gsum.items()
+            }
+            self.clipped = np.zeros(np.shape(clipped)[1:], np.int64)
+            self.nonfinite = np.zeros(np.shape(bad)[1:], np.int64)
+            self.bad_block = np.full(np.shape(bad_block)[1:], np.iinfo(np.int64).max)
+        for s in range(0, k, self.n_groups):  # distinct groups per slice: block order
+            g = groups[s : s + self.n_groups]
+            self.group_count[g] += counts[s : s + self.n_groups]
+            for n, v in gsum.items():
+                self.group_sum[n][g] += np.asarray(v[s : s + self.n_groups], np.float64)
+        self.clipped = self.clipped + np.sum(np.asarray(clipped, np.int64), axis=0)
+        self.nonfinite = self.nonfinite + np.sum(np.asarray(bad, np.int64), axis=0)
+        self.bad_block = np.minimum(self.bad_block, np.min(np.asarray(bad_block), axis=0))
+        self.next_block += k
+        leftovers, level = [], 0
+        while cur["n"].shape[0]:
+            if self.nodes and self.nodes[-1][0] == level:
+                cur = _cat(self.nodes.pop()[1], cur)
+            m = cur["n"].shape[0]
+            if m % 2:
+                leftovers.append((level, _take(cur, slice(m - 1, m))))
+            cur = _merge_nodes(_take(cur, slice(0, m - 1, 2)), _take(cur, slice(1, m, 2)))
+            level += 1
+        self.nodes.extend(reversed(leftovers))
+
+    def result(self) -> "RunningStats":
+        """The merged statistics (pending nodes folded from the left)."""
+        node = self.nodes[0][1]
+        for _, other in self.nodes[1:]:
+            node = _merge_nodes(node, other)
+        return RunningStats(
+            count=float(node["n"][0]),
+            mean={k: v[0] for k, v in node["mean"].items()},
+            m2={k: v[0] for k, v in node["m2"].items()},
+            group_count=self.group_count,
+            group_sum=self.group_sum,
+            clipped=self.clipped.astype(np.float64),
+            nonfinite=self.nonfinite.astype(np.float64),
+        )
+
+    def state(self) -> tuple[dict, dict]:
+        """``(meta, arrays)``: JSON-able metadata and named float64/int arrays."""
+        meta = {
+            "n_groups": self.n_groups,
+            "next_block": self.next_block,
+            "levels": [lv for lv, _ in self.nodes],
+            "names": sorted(self.nodes[0][1]["mean"]) if self.nodes else [],
+            "gsum_names": sorted(self.group_sum or {}),
+        }
+        arrays = {}
+        for i, (_, node) in enumerate(self.nodes):
+            arrays[f"node{i}/n"] = node["n"]
+            for k in node["mean"]:
+                arrays[f"node{i}/mean/{k}"] = node["mean"][k]
+                arrays[f"node{i}/m2/{k}"] = node["m2"][k]
+        if self.group_sum is not None:
+            arrays["group_count"] = self.group_count
+            for k, v in self.group_sum.items():
+                arrays[f"gsum/{k}"] = v
+            arrays["clipped"] = self.clipped
+            arrays["nonfinite"] = self.nonfinite
+            arrays["bad_block"] = self.bad_block
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict) -> "BlockMerger":
+        """Rebuild from :meth:`state` (``KeyError`` if an array is missing)."""
+        self = cls(meta["n_groups"])
+        self.next_block = int(meta["next_block"])
+        for i, lv in enumerate(meta["levels"]):
+            node = {
+                "n": np.asarray(arrays[f"node{i}/n"], np.float64),
+                "mean": {k: arrays[f"node{i}/mean/{k}"] for k in meta["names"]},
+                "m2": {k: arrays[f"node{i}/m2/{k}"] for k in meta["names"]},
+            }
+            self.nodes.append((int(lv), node))
+        if "group_count" in arrays:
+            self.group_count = np.asarray(arrays["group_count"], np.float64)
+            self.group_sum = {k: arrays[f"gsum/{k}"] for k in meta["gsum_names"]}
+            self.clipped = np.asarray(arrays["clipped"], np.int64)
+            self.nonfinite = np.asarray(arrays["nonfinite"], np.int64)
+            self.bad_block = np.asarray(arrays["bad_block"], np.int64)
+        return self
