@@ -52,23 +52,30 @@ def test_run_writes_self_describing_results(tmp_path, capsys):
     assert os.path.getmtime(out) == before
 
 
-def test_killed_run_resumes_bit_for_bit(tmp_path, monkeypatch):
+def test_killed_run_resumes_bit_for_bit(tmp_path, monkeypatch, capsys):
     cfg = _write(tmp_path, CONFIG.format(method="twa"))
     ref = str(tmp_path / "ref.h5")
     assert main(["run", cfg, "--out", ref, "--quiet"]) == 0
     out = str(tmp_path / "killed.h5")
     save = ckmod.Checkpoint.save
 
-    def dying_save(self, next_chunk, stats):
-        save(self, next_chunk, stats)
-        if next_chunk == 2:
+    def dying_save(self, merger):
+        save(self, merger)
+        if merger.next_block == 20:
             raise KeyboardInterrupt  # the run is killed after two of four chunks
 
     monkeypatch.setattr(ckmod.Checkpoint, "save", dying_save)
-    with pytest.raises(KeyboardInterrupt):
-        main(["run", cfg, "--out", out, "--quiet"])
+    assert main(["run", cfg, "--out", out, "--quiet"]) == 130
     monkeypatch.setattr(ckmod.Checkpoint, "save", save)
     assert not os.path.exists(out) and os.path.exists(out + ".checkpoint.npz")
+    # a fresh run does not replace the checkpoint of the killed run (old main: it did)
+    ck = out + ".checkpoint.npz"
+    with open(ck, "rb") as f:
+        before = f.read()
+    assert main(["run", cfg, "--out", out, "--quiet"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    with open(ck, "rb") as f:
+        assert f.read() == before
     assert main(["run", cfg, "--out", out, "--resume", "--quiet"]) == 0
     a, b = load_results(ref).solution, load_results(out).solution
     for name in a.mean:
@@ -124,21 +131,10 @@ def test_resume_refuses_other_config(tmp_path):
     # no checkpoint to resume from
     assert main(["run", cfg, "--out", out, "--resume"]) == 2
     ck = ckmod.Checkpoint(out + ".checkpoint.npz")
-    ck.fingerprint = {"config": {}, "model_state_sha256": "x", "key": None, "version": "0"}
-    from twoqs_jax._sde.statistics import RunningStats
+    ck.fingerprint = {"config": {}, "arrays": {}, "key": None, "version": "0"}
+    from twoqs_jax._sde.statistics import BlockMerger
 
-    ck.save(
-        1,
-        RunningStats(
-            count=1.0,
-            mean={},
-            m2={},
-            group_count=np.ones(2),
-            group_sum={},
-            clipped=np.zeros(()),
-            nonfinite=np.zeros(()),
-        ),
-    )
+    ck.save(BlockMerger(2))
     assert main(["run", cfg, "--out", out, "--resume"]) == 2
 
 
@@ -156,3 +152,45 @@ def test_info_and_demo_quick(tmp_path, capsys):
     assert np.all(np.abs(r["twa_z"] - r["exact_z"])[below] < 4 * r["twa_z_err"][below] + 0.03)
     # and exact approaches mean field there to O(1/S)
     assert np.all(np.abs(r["exact_z"] - r["mf_z"])[below] < 0.02)
+
+
+def test_exit_codes_and_preflight(tmp_path, capsys, monkeypatch):
+    """User errors exit 2 with one line, before any work; internal errors exit 1 with a
+    short message (the traceback only with --debug). Old main: RuntimeError, OSError and
+    BadZipFile ended in tracebacks; the output path was checked only at save.
+    """
+    import twoqs_jax.cli as cli
+
+    cfg = _write(tmp_path, CONFIG.format(method="meanfield"))
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    calls = []
+    monkeypatch.setattr(cli, "_execute", lambda *a, **k: calls.append(1) or 1 / 0)
+    # an output path that cannot be written: refused before any work
+    assert main(["run", cfg, "--out", str(blocker / "o.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "output" in err and "cannot be written" in err and len(err.splitlines()) == 1
+    assert calls == []
+    # an internal error: exit 1, short, no traceback; --debug shows it
+    assert main(["run", cfg, "--out", str(tmp_path / "o.h5")]) == 1
+    err = capsys.readouterr().err
+    assert "internal error: ZeroDivisionError" in err and "--debug" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "run", cfg, "--out", str(tmp_path / "o.h5")])
+    with pytest.raises(ZeroDivisionError):
+        main(["run", cfg, "--out", str(tmp_path / "o.h5"), "--debug"])
+
+
+def test_damaged_checkpoint_and_results_named(tmp_path, capsys):
+    cfg = _write(tmp_path, CONFIG.format(method="twa"))
+    out = str(tmp_path / "o.h5")
+    ck = out + ".checkpoint.npz"
+    with open(ck, "wb") as f:
+        f.write(b"PK\x03\x04 not really a zip")
+    assert main(["run", cfg, "--out", out, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert ck in err and "damaged" in err and len(err.splitlines()) == 1
+    with pytest.raises(ValueError, match="results file .*bad.h5.* damaged"):
+        (tmp_path / "bad.h5").write_text("no hdf5 here")
+        load_results(tmp_path / "bad.h5")

@@ -8,8 +8,12 @@ Commands::
     twoqs compare CONFIG.toml            the same model by TWOQS, mean field and exact
     twoqs info                           version, devices JAX sees, precision
 
-Exit code 2 for bad input (config errors name the key, the value and what is allowed);
-nothing is overwritten unless ``--overwrite`` is given. The command line (an application,
+Exit codes: 0 success; 2 a user error (bad input, config errors naming the key, the value
+and what is allowed; unwritable paths; damaged files; a blow-up), printed as one line; 1 an
+internal error, printed as a short message (the traceback only with ``--debug``). Output
+and checkpoint paths are checked before any work; nothing is overwritten unless
+``--overwrite`` is given (a checkpoint left by a killed run is continued with ``--resume``).
+Files are created with the user's umask. The command line (an application,
 unlike the library) turns on float64 in JAX for the deterministic methods; TWOQS
 trajectories use the config's ``precision`` (float32 by default).
 """
@@ -256,10 +260,14 @@ def _summary(sol, coords, S):
             f"{z[i, j] / S:+.4f}" + (f" +- {e[i, j] / S:.4f}" if e[i, j] > 0 else "")
             for j in range(z.shape[1])
         )
-        print(f"{head} [{cells}]")
+        status = sol.stats.get("status")
+        note = f"  ({status[i]})" if isinstance(status, list) and status[i] != "ok" else ""
+        print(f"{head} [{cells}]{note}")
 
 
 def _output_path(args, cfg):
+    from twoqs_jax._sde.checkpoint import check_writable
+
     path = args.out or cfg.output
     if path is None:
         stem = os.path.splitext(os.path.basename(args.config))[0]
@@ -268,6 +276,7 @@ def _output_path(args, cfg):
         raise FileExistsError(
             f"output {path!r} exists; pass --overwrite to replace it (nothing was written)."
         )
+    check_writable(path, "output")  # before any work, not after hours of it
     return path
 
 
@@ -285,6 +294,13 @@ def _run_cmd(args, require_sweep=False) -> int:
     ckpt = path + ".checkpoint.npz" if method == "twa" else None
     if args.resume and (ckpt is None or not os.path.exists(ckpt)):
         raise ValueError(f"--resume: no checkpoint {ckpt!r} to resume from.")
+    if ckpt is not None and os.path.exists(ckpt) and not args.resume:
+        if not args.overwrite:
+            raise FileExistsError(
+                f"checkpoint {ckpt!r} of an unfinished run exists; pass --resume to continue "
+                "it or --overwrite to start afresh (nothing was changed)."
+            )
+        os.remove(ckpt)  # explicitly asked: start afresh
     progress = True if args.progress else (False if args.quiet else None)
     t0 = time.perf_counter()
     sol, model, coords = _execute(
@@ -378,17 +394,27 @@ def _compare_cmd(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``twoqs``."""
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full traceback of an error",
+    )
     p = argparse.ArgumentParser(
         prog="twoqs",
         description="TWOQS, mean-field and exact simulations of driven-dissipative spins.",
+        parents=[debug],
     )
     sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="the main job: driven-spin steady state, three ways")
+    d = sub.add_parser(
+        "demo", help="the main job: driven-spin steady state, three ways", parents=[debug]
+    )
     d.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
     d.add_argument("--out", default="demo_output", help="output directory (default: %(default)s)")
     d.add_argument("--key", type=int, default=0, help="random seed (default: %(default)s)")
     d.set_defaults(func=_demo)
-    i = sub.add_parser("info", help="version, devices JAX sees, precision")
+    i = sub.add_parser("info", help="version, devices JAX sees, precision", parents=[debug])
     i.set_defaults(func=_info)
     for name, helptext, func in (
         ("run", "run one configuration (TOML) and write a results file", _run_cmd),
@@ -398,10 +424,14 @@ def build_parser() -> argparse.ArgumentParser:
             lambda a: _run_cmd(a, require_sweep=True),
         ),
     ):
-        r = sub.add_parser(name, help=helptext)
+        r = sub.add_parser(name, help=helptext, parents=[debug])
         r.add_argument("config", help="TOML configuration (see twoqs_jax._config)")
         r.add_argument("--out", help="results file (.h5); default: [output] path or CONFIG.h5")
-        r.add_argument("--overwrite", action="store_true", help="replace an existing output")
+        r.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="replace an existing output and start afresh over an existing checkpoint",
+        )
         r.add_argument(
             "--resume",
             action="store_true",
@@ -411,26 +441,55 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--progress", action="store_true", help="always show a progress bar")
         g.add_argument("--quiet", action="store_true", help="never show a progress bar")
         r.set_defaults(func=func)
-    c = sub.add_parser("compare", help="the same model by TWOQS, mean field and exact")
+    c = sub.add_parser(
+        "compare", help="the same model by TWOQS, mean field and exact", parents=[debug]
+    )
     c.add_argument("config", help="TOML configuration (twa settings dt, n_traj needed)")
     c.add_argument("--figure", help="figure file (default: CONFIG_compare.png)")
     c.set_defaults(func=_compare_cmd)
     return p
 
 
+def _one_line(err) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _user_errors() -> tuple:
+    from twoqs_jax._twoqs import TrajectoryBlowUp
+
+    # bad input or environment: the message says what to change; OSError covers unwritable
+    # or missing paths and a full disk (a checkpoint write keeps the previous checkpoint)
+    return (ValueError, OSError, TrajectoryBlowUp)
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``twoqs`` console script."""
+    """Entry point of the ``twoqs`` console script (exit codes: module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command != "info":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)  # the application, not the library
+    debug = getattr(args, "debug", False)
     try:
+        if args.command != "info":
+            import jax
+
+            jax.config.update("jax_enable_x64", True)  # the application, not the library
         return args.func(args)
-    except (ValueError, FileExistsError) as err:
-        print(f"twoqs: error: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("twoqs: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if debug:
+            raise
+        if isinstance(err, _user_errors()):
+            print(f"twoqs: error: {_one_line(err)}", file=sys.stderr)
+            return 2
+        print(
+            f"twoqs: internal error: {type(err).__name__}: {_one_line(err)[:300]} "
+            "(rerun with --debug for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":
