@@ -95,7 +95,9 @@ def _diff(a: dict, b: dict) -> str:
     if a.get("key") != b.get("key"):
         return f"the random `key` differs ({a.get('key')!r} in the file, {b.get('key')!r} now)"
     if a.get("jump_types") != b.get("jump_types"):
-        return f"the jump terms differ ({a.get('jump_types')} in the file, {b.get('jump_types')} now)"
+        return (
+            f"the jump terms differ ({a.get('jump_types')} in the file, {b.get('jump_types')} now)"
+        )
     ca, cb = a.get("config", {}), b.get("config", {})
     first = [k for k in ("n_traj", "dt") if k in ca or k in cb]
     for k in first + sorted((set(ca) | set(cb)) - set(first)):
@@ -134,9 +136,7 @@ def read_checkpoint(path: str) -> tuple[dict, dict, dict]:
         with open(path, "rb") as f:
             head = f.read(4)
     except OSError as err:
-        raise CheckpointError(
-            f"cannot read checkpoint {path!r}: {err.strerror or err}."
-        ) from None
+        raise CheckpointError(f"cannot read checkpoint {path!r}: {err.strerror or err}.") from None
     if size == 0:
         raise bad("is empty")
     if head != b"PK\x03\x04":
@@ -156,9 +156,7 @@ def read_checkpoint(path: str) -> tuple[dict, dict, dict]:
     if fmt != FORMAT:
         raise bad(f"is not a twoqs_jax checkpoint (format {fmt!r})")
     if version != FORMAT_VERSION:
-        raise bad(
-            f"has format version {version}; this twoqs_jax reads version {FORMAT_VERSION}"
-        )
+        raise bad(f"has format version {version}; this twoqs_jax reads version {FORMAT_VERSION}")
     if _checksum(arrays) != stored:
         raise bad("is damaged (checksum mismatch)")
     try:
