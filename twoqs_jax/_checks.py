@@ -51,6 +51,8 @@ def check_finite(name: str, value, where: str = "") -> None:
     if not is_concrete(value):
         return
     arr = np.asarray(value)
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"`{name}` must be a number{where}, got {value!r}.")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"`{name}` must be finite{where}, got {_short(value)}.")
 

@@ -124,10 +124,15 @@ def _chan(na, ma, m2a, nb, mb, m2b):
 
 
 def _merge_nodes(a: dict, b: dict) -> dict:
-    """Merge node arrays ``a`` and ``b`` elementwise along the leading axis."""
+    """Merge node arrays ``a`` and ``b`` elementwise along the leading axis (non-finite
+    values of failed trajectories propagate quietly: they are counted and flagged).
+    """
     mean, m2 = {}, {}
     for k in a["mean"]:
-        mean[k], m2[k] = _chan(a["n"], a["mean"][k], a["m2"][k], b["n"], b["mean"][k], b["m2"][k])
+        with np.errstate(invalid="ignore", over="ignore"):
+            mean[k], m2[k] = _chan(
+                a["n"], a["mean"][k], a["m2"][k], b["n"], b["mean"][k], b["m2"][k]
+            )
     return {"n": a["n"] + b["n"], "mean": mean, "m2": m2}
 
 
@@ -197,7 +202,8 @@ class BlockMerger:
             g = groups[s : s + self.n_groups]
             self.group_count[g] += counts[s : s + self.n_groups]
             for n, v in gsum.items():
-                self.group_sum[n][g] += np.asarray(v[s : s + self.n_groups], np.float64)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    self.group_sum[n][g] += np.asarray(v[s : s + self.n_groups], np.float64)
         self.clipped = self.clipped + np.sum(np.asarray(clipped, np.int64), axis=0)
         self.nonfinite = self.nonfinite + np.sum(np.asarray(bad, np.int64), axis=0)
         self.bad_block = np.minimum(self.bad_block, np.min(np.asarray(bad_block), axis=0))
