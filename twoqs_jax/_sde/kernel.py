@@ -1,4 +1,4 @@
-"""The jitted chunk function: ``(model, angles, key, chunk_index) -> chunk statistics``.
+"""The jitted chunk function: ``(model, angles, key, first_index) -> chunk statistics``.
 
 ``jax.vmap`` over the trajectories of a chunk inside a ``lax.scan`` over blocks of
 ``block`` Euler-Maruyama steps (an inner ``lax.scan``). Trajectory ``i`` (global index) draws
@@ -10,7 +10,7 @@ of the trajectory axis (:mod:`twoqs_jax._sde.sharding`).
 
 The model is an argument of the jitted function (a PyTree, never a closure constant), so a
 batch of models is a ``vmap`` away and pathwise gradients w.r.t. its parameters are possible.
-Statistics stay in the scan: chunk means and ``M2`` at the saving blocks, or per-trajectory
+Statistics stay in the scan: per-block means and ``M2`` at the saving blocks, or per-trajectory
 time averages over a window for steady states; never whole trajectories.
 """
 
