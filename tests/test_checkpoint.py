@@ -243,3 +243,16 @@ def test_sigkill_at_random_chunks_then_resume(tmp_path, ref, kills):
     subprocess.run([sys.executable, str(script), ck, "fast"], check=True, env=env)
     np.testing.assert_array_equal(np.load(ck + ".Sz.npy"), np.asarray(ref["Sz"]))
     np.testing.assert_array_equal(np.load(ck + ".varz_sem.npy"), np.asarray(ref.error("varz")))
+
+
+def test_unwritable_checkpoint_refused_before_any_work(tmp_path, monkeypatch):
+    """Old main: TWOQS failed on its temporary file after compiling and running chunk 1."""
+    from twoqs_jax._sde import driver
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setattr(driver, "compiled", lambda *a: pytest.fail("compiled before preflight"))
+    with pytest.raises(NotADirectoryError, match=r"checkpoint .*file/ck.npz.* cannot be written"):
+        _run(checkpoint=str(blocker / "ck.npz"))
+    with pytest.raises(IsADirectoryError, match="cannot be written"):
+        _run(checkpoint=str(tmp_path))

@@ -202,6 +202,8 @@ def check_writable(path: str, what: str) -> None:
 
     directory = os.path.dirname(os.path.abspath(path))
     try:
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise NotADirectoryError(f"{directory!r} is not a directory")
         os.makedirs(directory, exist_ok=True)
         if os.path.isdir(path):
             raise IsADirectoryError("it is a directory")
@@ -237,12 +239,12 @@ class Checkpoint:
 
     def preflight(self) -> None:
         """Before any work: the path is writable and a fresh run would not replace a file."""
+        check_writable(self.path, "checkpoint")
         if os.path.exists(self.path) and not self.resume and not self.overwrite:
             raise FileExistsError(
                 f"checkpoint {self.path!r} exists; a fresh run would replace it: resume it "
                 "(resume=True / --resume) or start afresh (overwrite=True / --overwrite)."
             )
-        check_writable(self.path, "checkpoint")
 
     def load(self, n_groups: int):
         """The :class:`BlockMerger` to continue from, or ``None`` if there is nothing to
