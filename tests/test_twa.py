@@ -255,8 +255,8 @@ def test_bad_input_and_blow_up():
     ):
         with pytest.raises(ValueError, match=match):
             bad()
-    # a step far beyond stability: the state overflows -> an error, never NaN means
-    with pytest.raises(RuntimeError, match="smaller `dt`"):
+    # a step far beyond stability: the state overflows -> an error naming chunk and cause
+    with pytest.raises(RuntimeError, match=r"blew up in chunk 1 of 1: 2 of its 2 .*halve `dt`"):
         tq.solve(
             tq.driven_spin(10, 50.0),
             st,

@@ -1,8 +1,9 @@
 """Run mechanics of :func:`twoqs_jax.solve`: chunks, devices, precision, progress, checkpoints.
 
-Nothing here changes the physics or the numbers beyond round-off: the same key gives the same
-result for any ``chunk_size``, sharding or resume (every trajectory draws its random numbers
-from ``fold_in(key, trajectory_index)``). Debug switches are environment variables, read in
+Nothing here changes the physics or the numbers: the same key gives the same result, bit for
+bit, for any ``chunk_size``, sharding or resume (every trajectory draws its random numbers
+from ``fold_in(key, trajectory_index)``, and statistics are reduced over fixed blocks of
+trajectories in a fixed order, docs/derivations/kernel.md#deterministic-reduction). Debug switches are environment variables, read in
 :mod:`twoqs_jax._config` (e.g. ``TWOQS_AUTODIFF_DRIFT=1``).
 """
 
@@ -29,13 +30,14 @@ class Options(eqx.Module):
 
     Attributes:
         chunk_size: TWOQS trajectories per compiled call (memory bound; default
-            ``min(n_traj, 4096)``).
+            ``min(n_traj, 4096)``), rounded up to whole statistics blocks (at most 64
+            trajectories; ``stats["traj_block"]``, ``stats["chunk_size"]``).
         devices: the devices to shard over (default ``jax.devices()``, all hosts after
             ``jax.distributed.initialize()``).
         shard: shard every chunk's trajectory axis over ``devices``. ``None`` (default):
             when there is more than one device and ``chunk_size`` is divisible by their
             number; ``True``: always (``chunk_size`` must be divisible); ``False``: one
-            device. The numbers equal the one-device numbers up to reduction order.
+            device. The numbers equal the one-device numbers bit for bit.
         dtype: ``"float32"`` or ``"float64"`` for TWOQS trajectories (default: float64 when
             ``jax_enable_x64`` is on, else float32).
         progress: a progress bar over chunks (``None``: only on an interactive terminal).
