@@ -191,3 +191,24 @@ def test_fuzz_config_files(tmp_path_factory, key, value, garbage):
         assert "\n" not in str(err).strip() or "TOML" in str(err) or "toml" in str(err), err
         return
     assert np.all(np.isfinite(np.asarray(model.field)))
+
+
+def test_chunk_beyond_memory_refused_before_compiling(monkeypatch):
+    """Preflight: a chunk whose estimated working set exceeds the device's memory is refused
+    naming chunk_size and a size that fits (here 1 GiB of memory is pretended).
+    """
+    from twoqs_jax import _twoqs
+    from twoqs_jax._sde import driver
+
+    monkeypatch.setattr(_twoqs, "device_memory", lambda devices: float(2**30))
+    monkeypatch.setattr(driver, "compiled", lambda *a: pytest.fail("compiled before preflight"))
+    with pytest.raises(ValueError, match=r"`chunk_size` = 1048576 needs about .* chunk_size <="):
+        tq.solve(
+            tq.driven_spin(5, 1.0),
+            tq.spin_down(),
+            SAVE,
+            METHOD,
+            n_traj=2**20,
+            key=0,
+            options=tq.Options(chunk_size=2**20, shard=False),
+        )

@@ -89,6 +89,62 @@ def check_state(model, state):
     return state_batched
 
 
+def device_memory(devices) -> float | None:
+    """Bytes one device can hold (GPU: its limit; CPU: the machine's memory), or ``None``."""
+    import os
+
+    dev = jax.devices()[0] if devices is None else devices[0]
+    try:
+        stats = dev.memory_stats() or {}
+        if stats.get("bytes_limit"):
+            return float(stats["bytes_limit"])
+    except Exception:  # not every backend reports memory
+        pass
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(cfg, n_sites: int, n_batch: int, devices) -> None:
+    """Refuse before compiling a chunk whose working set cannot fit on a device.
+
+    Estimate per trajectory (bytes = item size x): the carried state and its copies
+    (16 n), the noise window (at most 1024 numbers), and 4 copies of the per-trajectory
+    values of the observables (values, time averages, temporaries); times the trajectories
+    one device holds and the batch of models. A rough upper bound: only a chunk beyond it is
+    refused, naming ``chunk_size`` and a size that fits.
+    """
+    from ._sde.kernel import trajectory_values
+
+    limit = device_memory(devices)
+    if limit is None:
+        return
+    item = np.dtype(cfg.dtype).itemsize
+    cplx = jnp.complex64 if cfg.dtype == "float32" else jnp.complex128
+    amp = jax.ShapeDtypeStruct((n_sites,), cplx)
+    try:
+        values = jax.eval_shape(
+            lambda a, b, s: trajectory_values(cfg, a, b, s),
+            amp,
+            amp,
+            jax.ShapeDtypeStruct((n_sites,), jnp.dtype(cfg.dtype)),
+        )
+        n_values = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(values))
+    except Exception:  # an estimate only: fall back to one value per site
+        n_values = n_sites
+    per_traj = item * (16 * n_sites + 1024 + 4 * n_values) * n_batch
+    per_device = cfg.chunk_size // (1 if devices is None else len(devices))
+    need = per_traj * per_device
+    if need > limit:
+        fits = max(cfg.traj_block, int(0.5 * limit / per_traj) // cfg.traj_block * cfg.traj_block)
+        raise ValueError(
+            f"`chunk_size` = {cfg.chunk_size} needs about {need / 2**30:.3g} GiB per device "
+            f"(estimated), more than the {limit / 2**30:.3g} GiB available; use chunk_size <= "
+            f"{fits}."
+        )
+
+
 def finalize(stats, cfg, observables, spin, time_axis: bool):
     """Means and standard errors of the observables from the merged statistics."""
     spin = np.asarray(spin, dtype=np.float64)
@@ -173,6 +229,7 @@ def solve_twoqs(
     batched = model.spin.ndim == 2
     devs = resolve_devices(options.shard, options.devices, cfg.chunk_size, b)
     part = "saved" if isinstance(saveat, SaveAt) else "avg"
+    check_memory(cfg, model.n_sites, model.spin.shape[0] if batched else 1, devs)
 
     def on_blowup(c, n_chunks, count, first_block):
         # a single run stops at once; a sweep goes on (failed points are reported at the end)
