@@ -459,7 +459,8 @@ def _user_errors() -> tuple:
 
     # bad input or environment: the message says what to change; OSError covers unwritable
     # or missing paths and a full disk (a checkpoint write keeps the previous checkpoint)
-    return (ValueError, OSError, TrajectoryBlowUp)
+    # NotImplementedError: a combination the package refuses before any work (it says which)
+    return (ValueError, OSError, NotImplementedError, TrajectoryBlowUp)
 
 
 def main(argv=None) -> int:
