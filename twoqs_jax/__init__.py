@@ -12,9 +12,10 @@ namespaces: ``tq.central``, ``tq.qudit``, ``tq.lattice``, ``tq.analysis``, ``tq.
 float64 yourself with ``jax.config.update("jax_enable_x64", True)`` where you need it).
 """
 
+from importlib import metadata as _metadata
+
 from . import analysis as analysis
 from . import central as central
-from . import exact as exact
 from . import lattice as lattice
 from . import qudit as qudit
 
@@ -82,7 +83,10 @@ from ._sde.schemes import EulerMaruyama as EulerMaruyama
 from ._solution import Solution as Solution
 from ._solve import solve as solve
 
-__version__ = "0.1.0"
+try:  # written once, in pyproject.toml
+    __version__ = _metadata.version("twoqs_jax")
+except _metadata.PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
+    __version__ = "0+unknown"
 
 # Flat names of the previous API that moved into namespaces: still reachable for one
 # release, with a DeprecationWarning naming the new place.
@@ -192,7 +196,15 @@ _ADVICE = {
 }
 
 
+# Namespaces that need an optional library load on first access (``tq.exact``: QuTiP).
+_LAZY_NAMESPACES = ("exact", "plot")
+
+
 def __getattr__(name):
+    if name in _LAZY_NAMESPACES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     if name in _MOVED:
         import importlib
         import warnings

@@ -28,6 +28,7 @@ import platform
 import numpy as np
 
 from ._model.model import SpinModel
+from ._optional import require
 from ._solution import Solution
 
 FORMAT = "twoqs_jax-results"
@@ -99,7 +100,7 @@ class Results:
 
     def to_xarray(self):
         """The solution as an ``xarray.Dataset`` with the file's coordinates and axis names."""
-        import xarray as xr
+        xr = require("xarray", "Results.to_xarray")
 
         data = {}
         for name, value in self.solution.mean.items():
@@ -138,7 +139,7 @@ def save_results(
     Returns:
         The path written.
     """
-    import h5py
+    h5py = require("h5py", "tq.save and tq.load")
 
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
@@ -223,7 +224,7 @@ def load_results(path) -> Results:
 
 
 def _load_results(path) -> Results:
-    import h5py
+    h5py = require("h5py", "tq.save and tq.load")
 
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != FORMAT:

@@ -31,6 +31,8 @@ of the mean over independent trajectories); deterministic ones leave it empty.
 import equinox as eqx
 import numpy as np
 
+from ._optional import require
+
 
 def _numpy(table):
     """A dict of numpy arrays (jax arrays and scalars converted; ``None``: empty)."""
@@ -103,12 +105,7 @@ class Solution(eqx.Module):
             >>> ds = sol.to_xarray(coords={"batch": omegas})  # doctest: +SKIP
             >>> ds["Sz"].sel(site=0)  # doctest: +SKIP
         """
-        try:
-            import xarray as xr
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "Solution.to_xarray needs xarray: pip install twoqs_jax[xarray]."
-            ) from None
+        xr = require("xarray", "Solution.to_xarray")
         data = {}
         for name, value in self.mean.items():
             dims = self.dims_of(name)

@@ -23,6 +23,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from .._checks import check_finite, check_int, check_positive
 from .._model.presets import lmg_dimer
+from .._optional import require
 from .boundaries import lmg_dimer_critical_J_closed_form, lmg_dimer_critical_lambda_small_J
 from .dynamics import FAILED, IRREGULAR, LIMIT_CYCLE, classify, late_time
 from .fixed_points import candidate_fixed_points, count_distinct, random_unit_vectors
@@ -179,7 +180,7 @@ def plot_phase_diagram(pd: PhaseDiagram, *, ax=None, boundaries: bool = True):
     Returns:
         The matplotlib axes.
     """
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "tq.analysis.plot_phase_diagram")
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
     if ax is None:

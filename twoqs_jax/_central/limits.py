@@ -23,8 +23,8 @@ satellite, ``m_-(t) = m_-(0) exp(-(i eps + Gamma_T / 2) t)``.
 import diffrax
 import jax.numpy as jnp
 import numpy as np
-import qutip as qt
 
+from .._optional import require
 from .._solution import Solution
 from .model import CentralSpinModel
 
@@ -94,6 +94,7 @@ def solve_emergent_jc(
     """
     import warnings
 
+    qt = require("qutip", "tq.central.solve_emergent_jc")
     p = emergent_jc_parameters(model)
     d = n_max + 1
     a = qt.tensor(qt.qeye(2), qt.destroy(d))

@@ -10,11 +10,18 @@ Base moments, per site ``i`` (symmetric order): ``x, y, z`` (``<S_i^a>``) and
 ``pm`` (``<S_i^+ S_j^->``) and ``zz2`` (``<S_i^z S_j^z>``).
 """
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import qutip
 
 from .._observables import PRIMITIVES, evaluate, needed_primitives, resolve
+from .._optional import require
 from .operators import spin_lengths
+
+if TYPE_CHECKING:
+    import qutip
+else:  # imported on first use of the exact references: an optional dependency
+    qutip = require("qutip", "exact references (tq.Exact, tq.exact)")
 
 EXACT_PRIMITIVES = tuple(p for p in PRIMITIVES if p != "spin_drift")
 _FIRST = {"Sx": "x", "Sy": "y", "Sz": "z"}

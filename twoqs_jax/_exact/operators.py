@@ -17,15 +17,21 @@ with QuTiP ``dims = [[2 S_0 + 1, ..., 2 S_{n-1} + 1]] * 2`` so that ``ptrace`` w
 """
 
 import warnings
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
-import qutip
 import scipy.stats
 
 from .._model.model import SpinModel
 from .._model.states import SpinCoherentState
+from .._optional import require
 from .jumps import jump_operators
+
+if TYPE_CHECKING:
+    import qutip
+else:  # imported on first use of the exact references: an optional dependency
+    qutip = require("qutip", "exact references (tq.Exact, tq.exact)")
 
 AXES = ("x", "y", "z")
 

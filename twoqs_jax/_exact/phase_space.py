@@ -21,10 +21,17 @@ QuTiP's ``spin_wigner`` is Agarwal's ``W`` without the factor ``sqrt(4 pi/(2S+1)
 arrays indexed ``[phi, theta]``; here results are indexed ``[theta, phi]``.
 """
 
-import numpy as np
-import qutip
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from .._optional import require
 from .operators import spin_coherent_ket
+
+if TYPE_CHECKING:
+    import qutip
+else:  # imported on first use of the exact references: an optional dependency
+    qutip = require("qutip", "exact references (tq.Exact, tq.exact)")
 
 
 def _density_matrix(rho) -> np.ndarray:

@@ -11,14 +11,15 @@ estimate exceeds ``max_memory`` (default 8 GiB).
 
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-import qutip
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
 from .._model.states import SpinCoherentState
 from .._observables import dims_of
+from .._optional import require
 from .._solution import Solution
 from .cost import check_cost
 from .observables import check_observables, derive, expectations, moment_operators
@@ -30,6 +31,11 @@ from .operators import (
     site_dims,
     site_operators,
 )
+
+if TYPE_CHECKING:
+    import qutip
+else:  # imported on first use of the exact references: an optional dependency
+    qutip = require("qutip", "exact references (tq.Exact, tq.exact)")
 
 # Robust ODE settings. QuTiP's default nsteps (2500 per saving interval) fails on stiff
 # collective problems (driven spin S = 100 over t = 50: "Excess work done"); the spectral

@@ -24,6 +24,7 @@ value in the file and now. A fresh run never replaces an existing checkpoint unl
 """
 
 import hashlib
+import importlib.util
 import json
 import os
 import sys
@@ -32,6 +33,7 @@ import zlib
 
 import numpy as np
 
+from .._optional import require
 from .statistics import BlockMerger
 
 FORMAT = "twoqs_jax-checkpoint"
@@ -290,10 +292,10 @@ def progress_bar(total: int, initial: int, n_traj_per_chunk: int, enabled):
     ``enabled=None`` shows it only on an interactive terminal (quiet in CI and pipes).
     """
     if enabled is None:
-        enabled = sys.stderr.isatty()
+        enabled = sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    tqdm = require("tqdm.auto", "the progress bar (Options(progress=True))").tqdm
 
     return tqdm(
         total=total,

@@ -6,12 +6,13 @@ the matplotlib way. Stochastic results are drawn with error bands of ``z`` stand
 
 import numpy as np
 
+from .._optional import require
+
 __all__ = ["time_trace", "sweep", "phase_map", "sphere_map", "bloch_histogram"]
 
 
 def _axes(ax, **kw):
-    import matplotlib.pyplot as plt
-
+    plt = require("matplotlib.pyplot", "tq.plot")
     if ax is None:
         _, ax = plt.subplots(**kw)
     return ax
@@ -75,7 +76,7 @@ def phase_map(x, y, values, *, ax=None, cmap="viridis", label=None, boundaries=(
 
     ``boundaries`` is a sequence of ``(xs, ys)`` curves drawn dashed in black.
     """
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "tq.plot")
 
     ax = _axes(ax)
     mesh = ax.pcolormesh(
@@ -94,8 +95,7 @@ def sphere_map(theta, phi, values, *, ax=None, cmap="RdBu_r", label=None, symmet
         theta: ``(Nt,)`` polar angles from +z; ``phi``: ``(Np,)`` azimuths from +x.
         values: ``(Nt, Np)`` values.
     """
-    import matplotlib.pyplot as plt
-
+    plt = require("matplotlib.pyplot", "tq.plot")
     if ax is None:
         fig = plt.figure()
         ax = fig.add_subplot(projection="mollweide")
@@ -125,7 +125,7 @@ def bloch_histogram(vectors, *, bins=60, ax=None, cmap="magma"):
         vectors: ``(N, 3)`` spin vectors (any length; only the direction is used), e.g.
             per-trajectory ``(S_x, S_y, S_z)`` Weyl symbols.
     """
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "tq.plot")
 
     v = np.asarray(vectors, dtype=float)
     r = np.linalg.norm(v, axis=-1)
