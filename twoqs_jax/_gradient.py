@@ -246,7 +246,7 @@ def gradient(
         :class:`Gradient` (``mean``, ``sem``, ``grad``, ``grad_sem``); ``stats["estimator"]``
         names the estimator used (and ``stats["reason"]`` why, for :class:`Auto`).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> g = tq.gradient(lambda om: tq.driven_spin(20, om), 0.5, tq.spin_down(),
         ...                 tq.SteadyState(t_burn=5.0, t_avg=5.0),

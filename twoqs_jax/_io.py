@@ -285,7 +285,7 @@ def save(path, solution, *, model=None, coords=None, settings=None, overwrite=Fa
     Returns:
         The path written. Read it back with :func:`load`.
 
-    Example:
+    Examples:
         >>> tq.save("run.h5", sol, model=model)  # doctest: +SKIP
         >>> res = tq.load("run.h5"); res.solution["Sz"]  # doctest: +SKIP
     """

@@ -60,7 +60,7 @@ class TWOQS(AbstractMethod):
     The defaults are the recommended variant (Fock sampling, spin-length projection,
     two-point increments); :meth:`paper` gives paper 003's own variant.
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> method = tq.TWOQS(tq.EulerMaruyama(dt=0.01))
         >>> paper = tq.TWOQS.paper(tq.EulerMaruyama(dt=0.01))
@@ -130,7 +130,7 @@ class MeanField(_ODEMethod):
 
     For the central-spin models this is the first-order cumulant closure (paper 002).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> method = tq.MeanField(rtol=1e-8, atol=1e-8)
     """
@@ -170,7 +170,7 @@ class Exact(AbstractMethod):
             20; :class:`CavityModel`: default chosen per mode from the state and parameters,
             and the top level's population checked, docs/models/cavity.md).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> method = tq.Exact(max_memory=2 * 1024**3)
     """

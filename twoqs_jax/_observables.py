@@ -121,7 +121,7 @@ class PhaseSpaceFunction:
     caller chooses the ordering of the symbols (e.g. the Weyl symbol for the Wigner
     representation). Only TWOQS accepts it.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, twoqs_jax as tq
         >>> f = tq.PhaseSpaceFunction("nb", lambda a, b: jnp.abs(b) ** 2)
     """

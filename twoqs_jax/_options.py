@@ -54,7 +54,7 @@ class Options(eqx.Module):
             ``FailedPointsWarning``, and raises only if every point failed. ODE step limit.
             ``False`` returns NaN where the solve failed and says so in ``stats``.
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> opts = tq.Options(chunk_size=8192, dtype="float32", progress=False)
     """

@@ -42,7 +42,7 @@ class SaveAt(eqx.Module):
     multiple of ``dt`` (within 1e-9 relative), otherwise the solve is refused with the nearest
     valid times; the grid is never changed silently.
 
-    Example:
+    Examples:
         >>> import numpy as np, twoqs_jax as tq
         >>> saveat = tq.SaveAt(ts=np.linspace(0.0, 5.0, 51))
     """
@@ -101,7 +101,7 @@ class SteadyState(eqx.Module):
         t_avg: length of the averaging window (> 0), or ``None``.
         every: sampling interval inside the window (> 0), or ``None`` (see above).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> ss = tq.SteadyState(t_burn=250.0, t_avg=40.0, every=0.25)
     """

@@ -101,7 +101,7 @@ class Solution(eqx.Module):
         ``{"batch": omegas}`` or ``{"Omega": ("batch", omegas)}`` for a sweep). Complex
         observables stay complex. Needs ``xarray`` (``pip install twoqs_jax[xarray]``).
 
-        Example:
+        Examples:
             >>> ds = sol.to_xarray(coords={"batch": omegas})  # doctest: +SKIP
             >>> ds["Sz"].sel(site=0)  # doctest: +SKIP
         """

@@ -77,7 +77,7 @@ def solve(
         A :class:`Solution` of numpy arrays (``sol["Sz"]``, ``sol.error("Sz")``,
         ``sol.times``, ``sol.stats``; ``sol.to_xarray()``).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, twoqs_jax as tq
         >>> model = tq.driven_spin(S=100, Omega=1.5, Gamma=1.0)
         >>> sol = tq.solve(model, tq.spin_down(), tq.SaveAt(ts=jnp.linspace(0.0, 5.0, 51)),

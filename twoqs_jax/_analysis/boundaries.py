@@ -71,7 +71,7 @@ def find_boundary(
         RuntimeError: Newton did not converge, or converged to a point where ``|G|`` is not
             at round-off (e.g. a kink of the max over eigenvalues).
 
-    Example:
+    Examples:
         >>> def dimer_J(J, lam):
         ...     return tq.lmg_dimer(1, J, lam)
         >>> tq.find_boundary(dimer_J, tq.NORMAL_STATE, 0.6, 0.2)  # 0.62482689910...

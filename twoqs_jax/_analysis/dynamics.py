@@ -170,7 +170,7 @@ def classify_dynamics(
     Returns:
         :class:`Dynamics` with a leading axis over initial conditions.
 
-    Example:
+    Examples:
         >>> d = tq.classify_dynamics(tq.lmg_dimer(1, 0.0, 0.8), tq.spin_down(2))
         >>> d.classes   # [1]: the PT limit cycle
     """

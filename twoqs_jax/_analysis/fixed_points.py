@@ -198,7 +198,7 @@ def find_fixed_points(
     Returns:
         :class:`FixedPoints`, ordered by decreasing number of Newton runs that found them.
 
-    Example:
+    Examples:
         >>> fps = tq.find_fixed_points(tq.lmg_dimer(1, J=1.0, lam=0.1))
         >>> fps.n_stable   # two symmetry-broken states of spin B
         2

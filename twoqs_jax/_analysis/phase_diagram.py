@@ -123,7 +123,7 @@ def lmg_dimer_phase_diagram(
     Returns:
         :class:`PhaseDiagram`.
 
-    Example:
+    Examples:
         >>> pd = tq.lmg_dimer_phase_diagram(jnp.linspace(-2, 2, 41), jnp.linspace(0, 1.5, 31))
         >>> tq.plot_phase_diagram(pd)
     """

@@ -118,7 +118,7 @@ class CentralSpinModel(_NetworkModel):
         Gamma_up, Gamma_down: satellite pump and decay rates.
         w_x, w_z: paper 004's central drive ``w_x tau_x + w_z tau_z`` (default 0).
 
-    Example:
+    Examples:
         >>> m = CentralSpinModel(N=50, omega=1.0, eps=1.0, g=0.75, kappa=50 / 16,
         ...                      Gamma_up=1.5, Gamma_down=0.5)
     """

@@ -187,7 +187,7 @@ def estimate_exact_cost(
         :class:`ExactCost` with ``hilbert_dim``, ``liouville_dim``, ``nnz_liouvillian`` and
         ``memory`` (bytes).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> c = tq.estimate_exact_cost(tq.driven_spin(100, 0.5), "steady")
         >>> c.liouville_dim

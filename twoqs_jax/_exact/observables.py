@@ -157,7 +157,7 @@ def expectations(model, rho, observables=None) -> dict:
         dict name -> array: per-site ``(n,)`` moments, ``SpSm``/``SzSz`` ``(n, n)``, ``xi2``
         scalar (site 0).
 
-    Example:
+    Examples:
         >>> m = tq.driven_spin(5, 0.5)
         >>> tq.expectations(m, tq.steady_state_rho(m))["Sz"]  # doctest: +SKIP
     """

@@ -119,7 +119,7 @@ def spin_wigner(rho, theta, phi) -> np.ndarray:
         ``(T, P)`` array ``W[i, l] = W(theta[i], phi[l])``, normalised so that
         ``(2S+1)/(4 pi) int W sin(theta) dtheta dphi = 1``.
 
-    Example:
+    Examples:
         >>> import numpy as np, qutip
         >>> W = spin_wigner(qutip.spin_coherent(3, 0.0, 0.0), np.linspace(0, np.pi, 5), [0.0])
         >>> int(np.argmax(W[:, 0]))  # peaked at the north pole

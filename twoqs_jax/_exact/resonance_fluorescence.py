@@ -70,7 +70,7 @@ def driven_spin_steady_state(S, Omega, Gamma=1.0) -> dict:
         dict of floats: ``"Sz"``, ``"Sz2"`` (``<S_z^2>``), ``"SpSm"`` (``<S^+ S^->``), ``"Sx"``,
         ``"Sy"`` and ``"purity"`` (``Tr rho^2``).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> r = tq.driven_spin_steady_state(1000, Omega=0.5)
         >>> round(r["Sz"] / 1000, 3)  # mean field: -sqrt(1 - 0.5**2) = -0.866

@@ -119,7 +119,7 @@ def solve_exact(model, state, times, *, observables=None, max_memory=None, optio
         (``(T, n)``, ``(T, n, n)`` or ``(T,)``); ``stats`` holds the dimensions, memory
         estimate, options and wall time.
 
-    Example:
+    Examples:
         >>> import numpy as np, twoqs_jax as tq
         >>> m = tq.collective_dephasing(5, Gamma_phi=0.5)  # kappa = 1
         >>> sol = tq.solve_exact(m, tq.along_x(), np.linspace(0, 2, 5))
@@ -309,7 +309,7 @@ def steady_state_exact(model, *, observables=None, max_memory=None) -> Solution:
         ``Solution(method="exact", times=None)`` with steady-state ``mean[name]`` (no time
         axis) and ``stats`` with the residual, LU fill, dimensions and wall time.
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> sol = tq.steady_state_exact(tq.driven_spin(20, Omega=0.5))
         >>> float(sol["Sz"][0]) / 20  # doctest: +SKIP

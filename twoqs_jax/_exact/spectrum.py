@@ -36,7 +36,7 @@ def liouvillian_gap(model, n_eigs: int = 6, *, dense=None, sigma=None, tol=1e-9,
         ``(gap, eigenvalues)``: the gap (``nan`` if every returned eigenvalue is zero) and the
         ``(n_eigs,)`` complex eigenvalues sorted by decreasing real part.
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> gap, ev = tq.liouvillian_gap(tq.superradiance(0.5, Gamma=0.5))  # kappa = 1
         >>> round(gap, 12)  # coherences of a decaying spin-1/2 relax at kappa / 2

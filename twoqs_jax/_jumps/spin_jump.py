@@ -62,7 +62,7 @@ class SpinJump(AbstractJump):
     ``SpinJump(kappa, 1, 0, 0)`` is :class:`Decay`, ``(0, 1, 0)`` :class:`Gain`,
     ``(0, 0, 1)`` :class:`Dephasing`.
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> # a spin losing excitations along a tilted axis
         >>> L = tq.SpinJump(0.1, c_minus=1.0, c_plus=0.3j, c_z=0.5)

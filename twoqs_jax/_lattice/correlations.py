@@ -51,7 +51,7 @@ def translation_averaged_functions(lattice, part="real") -> tuple:
         (``(lx * ly,)``, index ``dx * ly + dy``). Pass the solution to
         :func:`correlation_function`.
 
-    Example:
+    Examples:
         >>> obs = ("Sz",) + tq.lattice.translation_averaged_functions(100)  # doctest: +SKIP
     """
     shape = (

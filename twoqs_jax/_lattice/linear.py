@@ -218,7 +218,7 @@ def linearize(model: SpinModel, polarization=None, *, atol: float = 1e-9) -> Lin
     Returns:
         :class:`LinearizedModel` (the derivation is in the module docstring).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> lin = tq.linearize(tq.heisenberg_chain(10, 100, Jx=0.125, Jy=-0.3, convention="fig7"))
         >>> lin.growth_rate() < 0
@@ -439,7 +439,7 @@ def linear_steady_state(
     Raises:
         ValueError: bad input, or the polarised state is linearly unstable.
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> m = tq.heisenberg_chain(100, 5000, Jx=0.125, Jy=-0.3, convention="fig7")
         >>> sol = tq.linear_steady_state(m, lattice=(100, 1))

@@ -139,7 +139,7 @@ def meanfield_rhs(model: SpinModel):
         ``f(t, y, args)`` with ``y`` of shape ``(n, 3)`` (normalised spin vectors); ``t`` and
         ``args`` are ignored.
 
-    Example:
+    Examples:
         >>> m = tq.lmg_dimer(10, J=0.3, lam=0.2)
         >>> f = tq.meanfield_rhs(m)
         >>> f(0.0, jnp.array([[0, 0, -1.0], [0, 0, 1.0]]), None)  # the normal state: zeros

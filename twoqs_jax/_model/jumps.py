@@ -91,7 +91,7 @@ def _rate(name, rate):
 class Decay(AbstractJump):
     """Collective decay ``L = S_i^-`` at standard rates ``rate_i``.
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> m = tq.SpinModel(10, field={"x": 1.5}, jumps=[tq.Decay(0.1)])  # = decay=0.1
     """

@@ -99,7 +99,7 @@ class Coupling(eqx.Module):
         matrix: ``(3, 3)`` coupling tensor in the ``(x, y, z)`` basis, the same on every
             edge, or ``(m, 3, 3)``, one per edge.
 
-    Example:
+    Examples:
         >>> g = chain(4, periodic=True)
         >>> xy = Coupling(g, {"xx": 0.5, "yy": -0.25})
     """
@@ -148,7 +148,7 @@ class SpinModel(eqx.Module):
         decay, gain, dephasing: ``(n,)`` read-only totals of the rates of the
             :class:`Decay`, :class:`Gain` and :class:`Dephasing` jumps (zeros if none).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> # a driven spin S = 10: H = Omega S_x, kappa = Gamma / S
         >>> m = tq.SpinModel(10, field={"x": 1.5}, decay=1.0 / 10)

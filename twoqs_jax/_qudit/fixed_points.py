@@ -306,7 +306,7 @@ def bistable_upper_end(model: QuditLMG, *, n_z: int = 120, return_branch: bool =
         dissipator), ``gamma_fold`` is the largest ``gamma_I`` reached on the branch
         (the pitchfork at ``2|V| - gamma_C``) and no fold refinement is made.
 
-    Example:
+    Examples:
         >>> g, X, Z = bistable_upper_end(QuditLMG.m_independent(5))
     """
     V = float(jnp.abs(model.V))

@@ -169,7 +169,7 @@ def solve_qudit_meanfield(
         ``purity`` ``(T,)`` (``Tr rhobar^2``), ``rho`` ``(T, d, d)`` and ``coords``.
         Use float64 (``jax_enable_x64``) for fixed points and boundaries.
 
-    Example:
+    Examples:
         >>> m = QuditLMG.spin_ladder(4, V=1.0, gamma_I=1.5)
         >>> sol = solve_qudit_meanfield(m, coherent_rho(4, 2.0, 0.7), 50.0)
         >>> sol["Z"][-1]

@@ -71,7 +71,7 @@ class QuditLMG(eqx.Module):
         gamma_C: collective decay rate (paper convention, >= 0).
         ladder: ``(d - 1,)`` coefficients ``l_m``, ``m = -j..j-1`` (real or complex).
 
-    Example:
+    Examples:
         >>> model = QuditLMG.m_independent(4, V=1.0, gamma_I=2.02, gamma_C=0.0)
         >>> model.j
         1.5

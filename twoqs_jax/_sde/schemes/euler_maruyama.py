@@ -28,7 +28,7 @@ class EulerMaruyama(AbstractItoScheme):
             ``"gaussian"``: ``sqrt(dt) N(0, 1)`` increments, needed when single trajectories
             should be Wiener paths (not only their averages).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> scheme = tq.EulerMaruyama(dt=0.01)
     """
