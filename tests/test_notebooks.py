@@ -1,10 +1,11 @@
 """Every notebook in notebooks/ runs top to bottom in quick mode (TWOQS_QUICK=1).
 
 A broken notebook fails CI. Quick mode shrinks sizes (fewer trajectories, smaller grids);
-the notebooks read it from the environment in their first cell.
+the notebooks read it from the environment in their first cell (``QUICK``). The test appends
+one cell that prints ``QUICK``, and checks that every code cell ran, in order, and that the
+last one saw quick mode on: a notebook that stops early or ignores quick mode fails.
 """
 
-import os
 import pathlib
 
 import pytest
@@ -22,6 +23,7 @@ def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
     # Single-device, default JAX settings inside the kernel, whatever the test process has.
     monkeypatch.setenv("XLA_FLAGS", "")
     nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell('print("notebook finished, QUICK =", QUICK)'))
     client = nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
@@ -34,4 +36,8 @@ def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
         if o.get("output_type") == "error"
     ]
     assert not errors, f"{path.name} raised: {errors[0].get('ename')}: {errors[0].get('evalue')}"
-    assert os.path.exists(path)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    counts = [c.get("execution_count") for c in code]
+    assert counts == list(range(1, len(code) + 1)), f"{path.name}: cells ran as {counts}"
+    last = "".join(o.get("text", "") for o in code[-1].get("outputs", []))
+    assert last.strip() == "notebook finished, QUICK = True", f"{path.name}: {last!r}"
