@@ -32,10 +32,11 @@ def stack(*trees):
     return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
-def check(sol, p, ex, name, bias, skip_t0=False):
+def check(sol, p, ex, name, bias, skip_t0=False, times=slice(None)):
     est, sem, ref = np.asarray(sol[name][p]), np.asarray(sol.error(name)[p]), np.asarray(ex[name])
     if skip_t0:
         est, sem, ref = est[1:], sem[1:], ref[1:]
+    est, sem, ref = est[times], sem[times], ref[times]
     dev = np.abs(est - ref)
     bad = dev > Z * np.abs(sem) + bias
     assert not bad.any(), (
@@ -54,6 +55,15 @@ SYSTEMS = [
     ("driven", 10, tq.driven_spin(10, 1.5), tq.spin_down()),
     ("driven", 100, tq.driven_spin(100, 1.5), tq.spin_down()),
 ]
+
+
+# Absolute part of the variance budgets, in units of S. Measured (W, P, Q; key 11, 2000
+# trajectories; t <= 2), the largest deviation beyond 4 sem: decay 0.43 S at t = 0 (the S/2
+# spread) and 1.01 S at t = 2, S = 10, where the exact varz is 2.8 S; dephasing 0.43 S (t = 0);
+# driven 0.86 S (vary at t = 2, where the exact value is 0.06 S and TWOQS gives 1.0 S).
+VAR_BIAS = {"decay": 0.6, "dephasing": 0.6, "driven": 1.1}
+# axes transverse to the initial polarisation (m = +S, along x, m = -S)
+TRANSVERSE = {"decay": "xy", "dephasing": "yz", "driven": "xy"}
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +87,24 @@ def test_figs_1_to_3_single_spin(rep, single_site_exact):
     )
     assert sol["Sz"].shape == (len(SYSTEMS), N_SAVE, 1)
     np.testing.assert_allclose(sol.times, np.linspace(0, T_FINAL, N_SAVE))
-    for p, ((_kind, S, _, _), ex) in enumerate(zip(SYSTEMS, single_site_exact)):
+    for p, ((kind, S, _, _), ex) in enumerate(zip(SYSTEMS, single_site_exact)):
         # first moments: O(1) absolute error (measured <= 1.3 at S = 10 and 100 up to t = 2)
         for a in "xyz":
             check(sol, p, ex, f"S{a}", bias=2.0)
         # variances: O(S) error, plus the spin-length spread S/2 of the coherent
-        # approximation of the initial Fock state (W, P); measured <= 1.3 S
+        # approximation of the initial Fock state (W, P). The budget grows with the exact
+        # variance, so that a zero (or halved) variance fails wherever the exact one exceeds
+        # about S: (VAR_BIAS S + 0.25 |exact|) beyond Z sem.
         for a in "xyz":
-            check(sol, p, ex, f"var{a}", bias=1.6 * S)
+            ref = np.abs(np.asarray(ex[f"var{a}"]))
+            check(sol, p, ex, f"var{a}", bias=VAR_BIAS[kind] * S + 0.25 * ref)
+        # tight where the method is exact: the initial coherent state's transverse variances
+        # are S/2 (sampled to within 0.05 S, measured) and collective dephasing conserves S_z
+        # (Var S_z = S/2 at all times, within 0.03 S measured)
+        for a in TRANSVERSE[kind]:
+            check(sol, p, ex, f"var{a}", bias=0.1 * S, times=slice(0, 1))
+        if kind == "dephasing":
+            check(sol, p, ex, "varz", bias=0.1 * S)
     # Wigner decay clips its negative diffusion argument; the fraction is reported per system
     clip = np.asarray(sol.stats["clip_fraction"])
     assert clip.shape == (len(SYSTEMS),)
@@ -269,8 +289,7 @@ def test_bad_input_and_blow_up():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fock", ["coherent", "fock"])
-def test_driven_spin_fock_sampling_s10(fock):
+def test_driven_spin_fock_sampling_s10():
     """Improved Wigner sampling of the Fock state against exact results at S = 10 (driven
     spin up to t = 4). Measured (docs/derivations/twoqs.md): "fock" halves the <S_z> error of the
     coherent sampling; both stay within the O(1)/O(S) budgets used here.
@@ -278,17 +297,21 @@ def test_driven_spin_fock_sampling_s10(fock):
     m = tq.driven_spin(10, 1.5)
     times = np.linspace(0, 4, 9)
     ex = exact.solve(m, tq.spin_down(), times)
-    sol = tq.solve(
-        m,
-        tq.spin_down(),
-        tq.SaveAt(times),
-        tq.TWOQS(tq.EulerMaruyama(0.01), sampling=fock, constraint=None),
-        n_traj=8000,
-        key=21,
-        observables=("Sx", "Sy", "Sz", "varz"),
-    )
-    dev = check(sol, slice(None), ex, "Sz", bias=4.0 if fock == "coherent" else 2.5)
-    assert dev > 0
+    devs = {}
+    for sampling, bias in (("coherent", 4.0), ("fock", 2.5)):
+        sol = tq.solve(
+            m,
+            tq.spin_down(),
+            tq.SaveAt(times),
+            tq.TWOQS(tq.EulerMaruyama(0.01), sampling=sampling, constraint=None),
+            n_traj=8000,
+            key=21,
+            observables=("Sx", "Sy", "Sz", "varz"),
+        )
+        devs[sampling] = check(sol, slice(None), ex, "Sz", bias=bias)
+    # what the test is named for: Fock sampling is the better one (max deviations measured
+    # 2.15 and 3.46, ratio 0.62)
+    assert devs["fock"] < 0.8 * devs["coherent"], devs
 
 
 @pytest.mark.slow
