@@ -196,4 +196,5 @@ def pt_chain(n_sites, S, J=1.0, gamma=1.0, periodic=False, lattice=None) -> Spin
         parity = (x + y) % 2
     k = jnp.asarray(gamma) / S
     hop = flip_flop(graph, jnp.asarray(J) / (2 * S))
-    return SpinModel(S, n_sites=n, couplings=hop, decay=k * (parity == 0), gain=k * (parity == 1))
+    even = (parity == 0).astype(k.dtype)
+    return SpinModel(S, n_sites=n, couplings=hop, decay=k * even, gain=k * (1 - even))
