@@ -54,6 +54,7 @@ Debug switches of the library are environment variables, read here (as equinox's
 """
 
 import dataclasses
+import importlib.resources
 import inspect
 import math
 import os
@@ -62,6 +63,20 @@ import tomllib
 import numpy as np
 
 from ._model import presets as _presets
+
+
+def example_names() -> list[str]:
+    """Names of the example configurations shipped in ``twoqs_jax/examples/``."""
+    files = importlib.resources.files("twoqs_jax").joinpath("examples").iterdir()
+    return sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml"))
+
+
+def example_text(name: str) -> str:
+    """The commented TOML text of the shipped example ``name`` (see :func:`example_names`)."""
+    names = example_names()
+    if name not in names:
+        raise ConfigError(f"`--example` = {name!r}; the shipped examples are {names}.")
+    return importlib.resources.files("twoqs_jax").joinpath("examples", f"{name}.toml").read_text()
 
 
 def autodiff_drift() -> bool:

@@ -5,6 +5,7 @@ Commands::
     twoqs demo [--quick]                 the README's main job
     twoqs run CONFIG.toml [--resume]     one run from a config file -> results .h5
     twoqs sweep CONFIG.toml              a parameter grid ([sweep] section), vmapped for twa
+    twoqs config --example NAME [--out F]  a commented example configuration (no NAME: list)
     twoqs compare CONFIG.toml            the same model by TWOQS, mean field and exact
     twoqs info                           version, devices JAX sees, precision
 
@@ -392,6 +393,26 @@ def _compare_cmd(args) -> int:
     return 0
 
 
+def _config_cmd(args) -> int:
+    from twoqs_jax._config import example_names, example_text
+
+    if args.example is None:
+        print("shipped example configurations (twoqs config --example NAME [--out FILE]):")
+        for name in example_names():
+            print(f"  {name}")
+        return 0
+    text = example_text(args.example)
+    if args.out is None:
+        print(text, end="")
+        return 0
+    if os.path.exists(args.out) and not args.overwrite:
+        raise FileExistsError(f"{args.out!r} exists; pass --overwrite to replace it.")
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``twoqs``."""
     debug = argparse.ArgumentParser(add_help=False)
@@ -425,7 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     ):
         r = sub.add_parser(name, help=helptext, parents=[debug])
-        r.add_argument("config", help="TOML configuration (see twoqs_jax._config)")
+        r.add_argument(
+            "config", help="TOML configuration (commented examples: twoqs config --example NAME)"
+        )
         r.add_argument("--out", help="results file (.h5); default: [output] path or CONFIG.h5")
         r.add_argument(
             "--overwrite",
@@ -441,6 +464,13 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--progress", action="store_true", help="always show a progress bar")
         g.add_argument("--quiet", action="store_true", help="never show a progress bar")
         r.set_defaults(func=func)
+    e = sub.add_parser(
+        "config", help="print or write a commented example configuration", parents=[debug]
+    )
+    e.add_argument("--example", help="name of a shipped example (omit to list them)")
+    e.add_argument("--out", help="write to this file instead of printing")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    e.set_defaults(func=_config_cmd)
     c = sub.add_parser(
         "compare", help="the same model by TWOQS, mean field and exact", parents=[debug]
     )
