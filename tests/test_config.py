@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+import twoqs_jax as tq
 from twoqs_jax._config import (
     ConfigError,
     example_names,
@@ -60,7 +61,7 @@ def _with(section, **kw):
         (_with("method", representation="X"), "representation"),
         (_with("method", bogus=1), "method.bogus"),
         (_with("state", kind="sideways"), "state.kind"),
-        (_with("sweep", parameter="S"), "sweep.parameter"),
+        (_with("sweep", parameter="Delta"), "sweep.parameter"),
         ({"model": {"preset": "driven_spin", "S": 2}}, "Omega"),
     ],
 )
@@ -115,7 +116,11 @@ def _quick(table):
         m["t_final"] = min(m.get("t_final", 1.0), 1.0)
     if "sweep" in table:
         s = table["sweep"]
-        if "values" in s:
+        if "parameter" not in s:
+            for k, v in s.items():
+                if isinstance(v, list):
+                    s[k] = v[:2]
+        elif "values" in s:
             s["values"] = s["values"][:2]
         else:
             s["num"] = 2
@@ -135,7 +140,8 @@ def test_shipped_examples_run_in_quick_mode(name):
         sol, model, coords = _execute(cfg, cfg.method["name"], progress=False)
     z = np.asarray(sol["Sz"])
     assert np.all(np.isfinite(z))
-    n_points = len(cfg.sweep_values()) if cfg.sweep is not None else None
+    points = cfg.sweep_points()
+    n_points = len(next(iter(points.values()))) if points else None
     if n_points is not None:
         assert z.shape[0] == n_points == len(next(iter(coords.values())))
     assert z.shape[-1] == model.n_sites if n_points is None else model.spin.shape[-1]
@@ -154,3 +160,46 @@ def test_config_command_lists_prints_and_writes_examples(tmp_path, capsys):
     assert main(["config", "--example", "superradiance", "--out", str(out)]) == 2  # exists
     assert main(["config", "--example", "nope"]) == 2
     assert "shipped examples" in capsys.readouterr().err
+
+
+MULTI = {
+    "model": {"preset": "driven_spin", "S": 10, "Omega": 1.5},
+    "method": {"name": "meanfield", "t_final": 1.0, "n_save": 3},
+}
+
+
+def test_sweep_over_several_parameters_including_S(tmp_path, capsys):
+    grid = parse_config({**MULTI, "sweep": {"S": [10, 20], "Omega": [0.5, 1.0, 1.5]}})
+    points = grid.sweep_points()
+    np.testing.assert_allclose(points["S"], [10, 10, 10, 20, 20, 20])
+    np.testing.assert_allclose(points["Omega"], [0.5, 1.0, 1.5] * 2)
+    batch = grid.build_batch()
+    np.testing.assert_allclose(np.asarray(batch.spin)[:, 0], points["S"])
+    np.testing.assert_allclose(np.asarray(batch.field)[:, 0, 0], points["Omega"])
+    z = parse_config({**MULTI, "sweep": {"mode": "zip", "S": [10, 20], "Omega": [0.5, 1.0]}})
+    np.testing.assert_allclose(np.asarray(z.build_batch().spin)[:, 0], [10, 20])
+    for sweep, match in (
+        ({"mode": "zip", "S": [10, 20], "Omega": [0.5]}, "equal length"),
+        ({"mode": "outer", "S": [10]}, "sweep.mode"),
+        ({"Delta": [1.0]}, "sweep.Delta"),
+        ({"S": []}, "sweep.S"),
+        ({"mode": "grid"}, "lists of values"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            parse_config({**MULTI, "sweep": sweep})
+    # the command line runs it and writes the results file
+    from twoqs_jax.cli import main
+
+    cfg = tmp_path / "multi.toml"
+    cfg.write_text(
+        '[model]\npreset = "driven_spin"\nS = 10\nOmega = 1.5\n'
+        '[method]\nname = "meanfield"\nt_final = 1.0\nn_save = 3\n'
+        '[sweep]\nmode = "grid"\nS = [10, 20]\nOmega = [0.5, 1.5]\n'
+    )
+    out = tmp_path / "multi.h5"
+    with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
+        assert main(["sweep", str(cfg), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "S = 20" in text and "Omega = 1.5" in text
+    res = tq.load(out)
+    assert np.asarray(res["Sz"]).shape[0] == 4

@@ -41,6 +41,11 @@ a run from the command line equals the same call in Python, seed for seed. The k
     parameter = "Omega"
     values = [0.5, 1.0, 1.5]   # or  start = 0.0, stop = 2.0, num = 9
 
+    [sweep]                    # or several parameters, S included
+    mode = "grid"              # grid: every combination | zip: the i-th values together
+    S = [10, 20, 40]
+    Omega = [0.5, 1.5]
+
     [output]
     path = "results.h5"
 
@@ -187,12 +192,41 @@ class RunConfig:
         )
 
     def sweep_values(self) -> np.ndarray | None:
-        """The swept parameter's grid, or ``None``."""
-        if self.sweep is None:
+        """The swept parameter's grid (one-parameter sweeps), or ``None``."""
+        if self.sweep is None or "parameter" not in self.sweep:
             return None
         if "values" in self.sweep:
             return np.asarray(self.sweep["values"], dtype=float)
         return np.linspace(self.sweep["start"], self.sweep["stop"], self.sweep["num"])
+
+    def sweep_points(self) -> dict | None:
+        """``{parameter: (P,) values}`` of every swept parameter at the ``P`` sweep points
+        (a grid is flattened in C order, the last parameter fastest), or ``None``.
+        """
+        if self.sweep is None:
+            return None
+        if "parameter" in self.sweep:
+            return {self.sweep["parameter"]: self.sweep_values()}
+        names = [k for k in self.sweep if k != "mode"]
+        lists = [np.asarray(self.sweep[k], dtype=float) for k in names]
+        if self.sweep.get("mode", "grid") == "zip":
+            return dict(zip(names, lists))
+        mesh = np.meshgrid(*lists, indexing="ij")
+        return {k: m.ravel() for k, m in zip(names, mesh)}
+
+    def build_batch(self):
+        """The batch of models at the sweep points (``jax.vmap`` over the swept parameters;
+        ``S`` included), or the single model without a sweep.
+        """
+        points = self.sweep_points()
+        if points is None:
+            return self.build_model()
+        import jax
+        import jax.numpy as jnp
+
+        return jax.vmap(lambda p: self.build_model(**p))(
+            {k: jnp.asarray(v) for k, v in points.items()}
+        )
 
     @property
     def steady(self) -> bool:
@@ -253,6 +287,35 @@ class RunConfig:
     def as_dict(self) -> dict:
         """Plain-dict form (stored in results and checkpoints)."""
         return dataclasses.asdict(self)
+
+
+_NOT_SWEPT = ("n_sites", "convention", "periodic", "lattice")
+
+
+def _parse_multi_sweep(table, sig, preset) -> dict:
+    """``[sweep]`` over several parameters: ``mode = "grid"`` (default: every combination)
+    or ``"zip"`` (the i-th values together), each parameter a list of numbers.
+    """
+    if not isinstance(table, dict):
+        raise ConfigError(f"[sweep] must be a table, got {table!r}.")
+    mode = table.get("mode", "grid")
+    if mode not in ("grid", "zip"):
+        raise ConfigError(f"`sweep.mode` = {mode!r}; allowed: ['grid', 'zip'].")
+    allowed = [p for p in sig.parameters if p not in _NOT_SWEPT]
+    names = [k for k in table if k != "mode"]
+    if not names:
+        raise ConfigError(
+            "[sweep] needs `parameter = ...` with its values, or lists of values per "
+            f"parameter (allowed for {preset!r}: {allowed})."
+        )
+    for k in names:
+        if k not in allowed:
+            raise ConfigError(f"`sweep.{k}`: not a parameter of {preset!r}; allowed: {allowed}.")
+    out = _check_keys("sweep", {k: table[k] for k in names}, dict.fromkeys(names, list))
+    if mode == "zip" and len({len(v) for v in out.values()}) > 1:
+        lengths = {k: len(v) for k, v in out.items()}
+        raise ConfigError(f"[sweep] mode = 'zip' needs lists of equal length, got {lengths}.")
+    return {"mode": mode, **out}
 
 
 def parse_config(table: dict) -> RunConfig:
@@ -342,14 +405,12 @@ def parse_config(table: dict) -> RunConfig:
                 raise ConfigError(f"method 'twa' needs `method.{k}`.")
 
     sweep = None
-    if "sweep" in table:
+    if "sweep" in table and "parameter" not in table["sweep"]:
+        sweep = _parse_multi_sweep(table["sweep"], sig, preset)
+    elif "sweep" in table:
         sweep = _check_keys("sweep", table["sweep"], _SWEEP_KEYS)
         par = sweep.get("parameter")
-        allowed = [
-            p
-            for p in sig.parameters
-            if p not in ("S", "n_sites", "convention", "periodic", "lattice")
-        ]
+        allowed = [p for p in sig.parameters if p not in _NOT_SWEPT]
         if par not in allowed:
             raise ConfigError(f"`sweep.parameter` = {par!r}; allowed for {preset!r}: {allowed}.")
         if "num" in sweep and sweep["num"] < 1:

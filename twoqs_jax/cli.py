@@ -219,20 +219,12 @@ def _execute(cfg, method, *, checkpoint=None, resume=False, progress=None):
     A sweep is a batch of models built with ``jax.vmap``: one compiled call for TWOQS and the
     ODEs, point by point for the exact solver (:func:`twoqs_jax.solve` does both).
     """
-    import jax
-    import jax.numpy as jnp
-
     import twoqs_jax as tq
 
-    values = cfg.sweep_values()
     model0 = cfg.build_model()
     state = cfg.build_state(model0.n_sites)
-    coords = {}
-    model = model0
-    if values is not None:
-        par = cfg.sweep["parameter"]
-        coords = {par: values}
-        model = jax.vmap(lambda v: cfg.build_model(**{par: v}))(jnp.asarray(values))
+    coords = cfg.sweep_points() or {}
+    model = cfg.build_batch()
     kwargs = {}
     if method == "twa":
         kwargs = dict(n_traj=cfg.method["n_traj"], key=cfg.method.get("key", 0))
@@ -251,14 +243,14 @@ def _summary(sol, coords, S):
     if sol.times is not None:
         z, e = z[..., -1, :], e[..., -1, :]
     z, e = np.atleast_2d(z), np.atleast_2d(e)
-    label = next(iter(coords), None)
-    vals = coords[label] if label else [None]
+    S = np.broadcast_to(np.atleast_2d(np.asarray(S, dtype=float)), z.shape)  # per point, site
+    n_points = len(next(iter(coords.values()))) if coords else 1
     when = "steady state" if sol.times is None else f"t = {float(sol.times[-1]):g}"
     print(f"<S_z>/S at {when} ({sol.method}):")
-    for i, v in enumerate(vals):
-        head = f"  {label} = {v:<8.4g}" if label else "  "
+    for i in range(n_points):
+        head = "  " + ", ".join(f"{k} = {float(v[i]):<8.4g}" for k, v in coords.items())
         cells = ", ".join(
-            f"{z[i, j] / S:+.4f}" + (f" +- {e[i, j] / S:.4f}" if e[i, j] > 0 else "")
+            f"{z[i, j] / S[i, j]:+.4f}" + (f" +- {e[i, j] / S[i, j]:.4f}" if e[i, j] > 0 else "")
             for j in range(z.shape[1])
         )
         status = sol.stats.get("status")
@@ -320,8 +312,7 @@ def _run_cmd(args, require_sweep=False) -> int:
     )
     if ckpt is not None and os.path.exists(ckpt):
         os.remove(ckpt)
-    S = float(np.asarray(model.spin).ravel()[0])
-    _summary(sol, coords, S)
+    _summary(sol, coords, np.asarray(model.spin))
     print(f"wrote {path} ({wall:.1f} s)")
     return 0
 
