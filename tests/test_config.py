@@ -203,3 +203,11 @@ def test_sweep_over_several_parameters_including_S(tmp_path, capsys):
     assert "S = 20" in text and "Omega = 1.5" in text
     res = tq.load(out)
     assert np.asarray(res["Sz"]).shape[0] == 4
+
+
+def test_observables_key_is_checked_and_passed_on():
+    cfg = parse_config({**MULTI, "method": {**MULTI["method"], "observables": ["Sz", "varz"]}})
+    assert cfg.method["observables"] == ("Sz", "varz")
+    for bad, match in ((["Sz", "Sq"], "unknown"), (["varz"], "include 'Sz'"), ([1], "names")):
+        with pytest.raises(ConfigError, match=match):
+            parse_config({**MULTI, "method": {**MULTI["method"], "observables": bad}})

@@ -27,6 +27,7 @@ state, a method with its settings, optionally a parameter sweep, and an output f
     representation = "W"       # twa: W | P | Q
     sampling = "fock"          # twa: fock | coherent (default: tq.TWOQS's)
     constraint = "spin_length" # twa: spin_length | none (default: tq.TWOQS's)
+    observables = ["Sz", "varz", "xi2"]  # any registered names (default: the standard set)
     precision = "float32"      # float32 | float64
     chunk_size = 4096
     device = "auto"            # auto | cpu | gpu
@@ -127,6 +128,7 @@ _METHOD_KEYS = {
     "constraint": str,
     "noise": str,
     "every": float,
+    "observables": tuple,  # a list of observable names
 }
 _STATE_KEYS = {"theta": float, "phi": float, "kind": str}
 _SWEEP_KEYS = {"parameter": str, "values": list, "start": float, "stop": float, "num": int}
@@ -149,7 +151,11 @@ def _check_keys(section: str, table: dict, allowed: dict) -> dict:
         typ = allowed[k]
         if typ is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
-        if typ is list:
+        if typ is tuple:
+            if not (isinstance(v, list) and v and all(isinstance(x, str) for x in v)):
+                raise ConfigError(f"`{section}.{k}` = {v!r} must be a non-empty list of names.")
+            v = tuple(v)
+        elif typ is list:
             if not (
                 isinstance(v, list)
                 and v
@@ -355,6 +361,20 @@ def parse_config(table: dict) -> RunConfig:
         raise ConfigError(f"`state.kind` = {state['kind']!r}; allowed: ['down', 'up', 'x'].")
 
     method = _check_keys("method", table.get("method", {}), _METHOD_KEYS)
+    if "observables" in method:
+        from ._observables import OBSERVABLES
+
+        unknown = [o for o in method["observables"] if o not in OBSERVABLES]
+        if unknown:
+            raise ConfigError(
+                f"`method.observables` = {list(method['observables'])!r}: unknown {unknown}; "
+                f"registered: {sorted(OBSERVABLES)}."
+            )
+        if "Sz" not in method["observables"]:
+            raise ConfigError(
+                f"`method.observables` = {list(method['observables'])!r} must include 'Sz' "
+                "(the run summary reports it)."
+            )
     name = method.setdefault("name", "twa")
     if name not in METHODS:
         raise ConfigError(f"`method.name` = {name!r}; allowed: {list(METHODS)}.")

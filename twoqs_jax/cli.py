@@ -225,9 +225,9 @@ def _execute(cfg, method, *, checkpoint=None, resume=False, progress=None):
     state = cfg.build_state(model0.n_sites)
     coords = cfg.sweep_points() or {}
     model = cfg.build_batch()
-    kwargs = {}
+    kwargs = {"observables": cfg.method.get("observables")}
     if method == "twa":
-        kwargs = dict(n_traj=cfg.method["n_traj"], key=cfg.method.get("key", 0))
+        kwargs.update(n_traj=cfg.method["n_traj"], key=cfg.method.get("key", 0))
         kwargs["options"] = cfg.options(checkpoint=checkpoint, resume=resume, progress=progress)
     with _device_context(cfg.method.get("device")):
         sol = tq.solve(model, state, cfg.saveat(), cfg.method_object(method), **kwargs)
