@@ -54,7 +54,7 @@ class Pathwise(AbstractEstimator):
         mode: ``"forward"`` (``jax.jvp`` per parameter; memory independent of the number of
             steps) or ``"reverse"`` (``jax.jacrev`` with ``jax.checkpoint`` per block).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> est = tq.Pathwise()
     """
@@ -83,7 +83,7 @@ class LikelihoodRatio(AbstractEstimator):
             autocorrelation and ``m0`` >= 2.5 correlation times (:func:`memory_rule`).
             ``"auto"``: ``(m0, width)`` from a pilot run.
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> est = tq.LikelihoodRatio(memory=(30.0, 11.5))
     """
@@ -110,7 +110,7 @@ class Auto(AbstractEstimator):
         pilot_traj: trajectories of the pilot (its own key, ``pilot_key``).
         pilot_key: integer seed of the pilot (independent of the main run's key).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> est = tq.Auto(pilot_traj=256)
     """

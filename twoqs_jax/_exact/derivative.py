@@ -41,17 +41,18 @@ variances and ``xi2`` follow by the chain rule ``df = sum_k (df/dm_k) dm_k``
 """
 
 import functools
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import qutip
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 from jax.flatten_util import ravel_pytree
 
 from .._model.model import SpinModel
 from .._observables import dims_of
+from .._optional import require
 from .cost import check_cost
 from .jumps import jump_matrix
 from .observables import check_observables, derive, moment_operators
@@ -63,6 +64,11 @@ from .solve import (
     factorised_steady_state,
     normalised_density_matrix,
 )
+
+if TYPE_CHECKING:
+    import qutip
+else:  # imported on first use of the exact references: an optional dependency
+    qutip = require("qutip", "exact references (tq.Exact, tq.exact)")
 
 AXES = ("x", "y", "z")
 LADDER = ("-", "+", "z")
@@ -279,7 +285,7 @@ def steady_state_derivative(make_model, params, *, observables=None, max_memory=
             exceeds ``max_memory``, before anything is built.
         RuntimeError: when the steady state is not unique.
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> g = tq.exact.steady_state_derivative(lambda om: tq.driven_spin(5, om), 1.3,
         ...                                      observables=("Sz", "varz"))
@@ -355,7 +361,7 @@ def time_derivative(make_model, params, state, times, *, observables=None, max_m
         :class:`twoqs_jax.Gradient` with ``times``, ``mean[name]`` ``(T, ...)`` and
         ``grad[name]`` (leaves ``(T, ...) + leaf shape``).
 
-    Example:
+    Examples:
         >>> import numpy as np, twoqs_jax as tq
         >>> g = tq.exact.time_derivative(lambda om: tq.driven_spin(3, om), 1.0,
         ...                              tq.spin_down(), np.linspace(0, 2, 5),
@@ -409,7 +415,7 @@ def derivative(make_model, params, state, saveat, *, observables=None, max_memor
     with ``tq.exact.derivative`` in place of ``tq.gradient`` (and no method, trajectories or
     key).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> g = tq.exact.derivative(lambda om: tq.driven_spin(5, om), 0.5, tq.spin_down(),
         ...                         tq.SteadyState(), observables=("Sz",))
@@ -460,7 +466,7 @@ def stationary_response(make_model, params, observable, t_max, num=201, *, site=
         parameter), ``acf`` ``(num,)``, ``mean`` (``<O>``) and ``grad`` ``(P,)`` (the exact
         derivative from the trace-zero solve).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> r = tq.exact.stationary_response(
         ...     lambda om: tq.driven_spin(3, om), 0.7, "Sz", 40.0, num=2001

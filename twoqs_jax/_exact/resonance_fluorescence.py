@@ -149,7 +149,7 @@ def driven_spin_steady_state_derivative(S, Omega, Gamma=1.0) -> dict:
         each a dict of floats with the keys of :func:`driven_spin_steady_state`
         (``Sz``, ``Sz2``, ``SpSm``, ``Sx``, ``Sy``, ``purity``).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> d = tq.exact.driven_spin_steady_state_derivative(20, 1.5)
         >>> round(d["Omega"]["Sz"] / 20, 4)  # d(<S_z>/S)/dOmega above threshold
