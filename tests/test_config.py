@@ -135,7 +135,7 @@ def test_shipped_examples_run_in_quick_mode(name):
     text = example_text(name)
     assert text.lstrip().startswith("#"), "an example starts with a comment saying what it is"
     cfg = parse_config(_quick(tomllib.loads(text)))
-    # standard promotion: the TWOQS path is not strict yet (see conftest.STANDARD_PROMOTION)
+    # standard promotion: the TWOQS path is not strict yet (see conftest.STRICT_PROMOTION)
     with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
         sol, model, coords = _execute(cfg, cfg.method["name"], progress=False)
     z = np.asarray(sol["Sz"])

@@ -29,16 +29,22 @@ ladder with offsets -1, 0, +1), checked before anything is built.
 import math
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-import qutip
 
 from .._model.cavity import SQRT2, check_cavity, resolve_cavity
 from .._observables import MODE_PRIMITIVES, dims_of, evaluate, needed_primitives
+from .._optional import require
 from .._solution import Solution
 from .cost import cost_of_structure, offset_structure
 from .observables import EXACT_PRIMITIVES, moment_operators, primitives
 from .operators import AXES, collapse_operators, spin_coherent_ket, spin_lengths
+
+if TYPE_CHECKING:
+    import qutip
+else:  # imported on first use of the exact references: an optional dependency
+    qutip = require("qutip", "exact references (tq.Exact, tq.exact)")
 
 FOCK_TOP_TOLERANCE = 1e-6
 """Largest accepted population of a mode's top Fock level (else warn and flag)."""

@@ -63,7 +63,7 @@ class CorrelatedJump(AbstractJump):
     ensembles decaying through one channel: superradiance of the pair). On one site it is
     :class:`SpinJump` ``(kappa, c_minus, c_plus, c_z)``.
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> L = tq.CorrelatedJump(0.1, c_minus=[1.0, 1.0])  # L = S_1^- + S_2^-
         >>> m = tq.SpinModel([2, 2], jumps=[L])

@@ -79,7 +79,7 @@ class CavityModel(eqx.Module):
         coupling: ``(M, n, 2, 3)`` spin-mode couplings ``G[k, i, q, alpha]`` of
             ``X_k^q S_i^alpha`` (``X^0 = x``, ``X^1 = p``; ``alpha`` in x, y, z).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> # the open Dicke model, N = 10 spins 1/2 as one spin S = 5
         >>> spins = tq.SpinModel(5, field={"z": 1.0})
@@ -212,7 +212,7 @@ class CavityState(eqx.Module):
         alpha: ``(M,)`` complex displacements.
         n_thermal: ``(M,)`` thermal occupations (>= 0).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> st = tq.CavityState(tq.spin_down(), alpha=0.0)  # spins down, cavity empty
     """

@@ -49,7 +49,7 @@ def open_dicke(S, omega=1.0, omega0=1.0, g=0.5, kappa=1.0) -> CavityModel:
             is the collective coupling).
         kappa: cavity loss rate (standard Lindblad form, field decays at ``kappa/2``).
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> gc = tq.dicke_critical_coupling(10, omega=1.0, omega0=0.5, kappa=1.0)
         >>> m = tq.open_dicke(10, omega=1.0, omega0=0.5, g=1.2 * gc, kappa=1.0)
@@ -84,7 +84,7 @@ def tavis_cummings_cavity(
     ``kappa >> g sqrt(2S)``, gives the collective decay rate ``4 g^2 / kappa`` of
     ``L = S^-``); with ``gain > 0`` it is a collectively pumped laser model.
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> m = tq.tavis_cummings_cavity(5, g=0.1, kappa=2.0)
     """
@@ -106,7 +106,7 @@ def two_ensembles(S1, S2=None, Gamma=1.0, phase=0.0, detuning=0.0, drive=0.0) ->
     moments cancel in ``<L>`` (equal polar angles, azimuths 0 and ``pi + phase``) do not
     radiate in mean field.
 
-    Example:
+    Examples:
         >>> import twoqs_jax as tq
         >>> m = tq.two_ensembles(3, Gamma=0.2)  # S1 = S2 = 3
     """
