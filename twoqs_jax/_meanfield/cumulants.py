@@ -148,7 +148,7 @@ def _frozen(poly: dict) -> tuple:
     return tuple(sorted(poly.items()))
 
 
-def dissipator_slot(site: int, products) -> tuple:
+def dissipator_slot(site: int | tuple[int, ...], products) -> tuple:
     """A hashable cumulant slot on ``site``: ``products`` is a sequence of
     ``(coefficient, L_left, L_right)`` with polynomial operators; the slot stands for
     ``sum coefficient (L_left^+ A L_right - {L_left^+ L_right, A}/2)`` (times its parameter).
