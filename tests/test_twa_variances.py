@@ -40,7 +40,7 @@ B_S, C_REL = 0.025, 0.3
 TIMES = np.arange(9.0)  # 0 .. 8 in steps of 1
 NAMES = ("superradiance_up", "driven_down", "superradiance_x")
 CONFIGS = {
-    "default": dict(sampling="coherent", constraint=None),  # paper 003
+    "default": dict(sampling="coherent", constraint=None, diffusion="paper"),  # paper 003
     "fock_projected": dict(sampling="fock", constraint="spin_length"),
 }
 # per-trajectory moments of |alpha|^2 and N (the mechanism of the ground-state residual)

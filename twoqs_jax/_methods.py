@@ -7,8 +7,8 @@
   guarded by one memory limit in bytes.
 
 The recommended TWOQS variant is the default, and the defaults live in this file only
-(``DEFAULT_SAMPLING``, ``DEFAULT_CONSTRAINT``; the default noise is in
-:mod:`twoqs_jax._sde.schemes.euler_maruyama`).
+(``DEFAULT_SAMPLING``, ``DEFAULT_CONSTRAINT``, ``DEFAULT_DIFFUSION``; the default increments
+are in :mod:`twoqs_jax._sde.schemes.euler_maruyama`).
 """
 
 import diffrax
@@ -20,8 +20,10 @@ from ._sde.schemes.base import AbstractScheme
 
 SAMPLINGS = ("fock", "coherent")
 CONSTRAINTS = (None, "spin_length")
+DIFFUSIONS = ("tangential", "paper")
 DEFAULT_SAMPLING = "fock"
 DEFAULT_CONSTRAINT = "spin_length"
+DEFAULT_DIFFUSION = {"W": "tangential", "P": "paper", "Q": "paper"}
 DEFAULT_N_GROUPS = 32
 
 
@@ -36,10 +38,10 @@ class TWOQS(AbstractMethod):
 
     Every site is a pair of Schwinger bosons ``(a, b)`` with phase-space amplitudes
     ``(alpha, beta)``; the master equation (standard Lindblad form, hbar = 1) becomes Ito
-    SDEs after the truncated Wigner and positive diffusion approximations, integrated by
+    SDEs after the truncation of the Wigner equation at second order, integrated by
     ``scheme`` for many independent trajectories; expectation values are trajectory
     averages of ordering-corrected symbols, each with its standard error. Error of the
-    method: O(1/S).
+    method: O(1/S) (docs/methods/fidelity.md for where and why it is larger).
 
     Attributes:
         scheme: the integration scheme, e.g. ``EulerMaruyama(dt=0.01)`` (two-point noise).
@@ -55,10 +57,21 @@ class TWOQS(AbstractMethod):
             projection; paper 003's positive diffusion otherwise lets the spin length
             diffuse although the master equation conserves it; docs/derivations/twoqs.md). ``None``:
             the paper's SDEs as printed.
+        diffusion: the noise of decay, gain and :class:`SpinJump`. ``"tangential"`` (the
+            default for ``"W"``): one complex increment ``xi`` per jump operator
+            ``L = v^+ M v``, ``dv += sqrt(kappa/2)(M^+ v xi - M v conj(xi))``, the whole
+            second-order Wigner diffusion but its O(1/S) vacuum part; a random rotation of
+            the spin, no clipping. ``"paper"``: paper 003 Eqs. 22-23 (independent noises on
+            ``alpha`` and ``beta``, the Wigner argument clipped at 0), which drops the cross
+            diffusion ``E[dalpha dbeta] = -(kappa/2) alpha beta dt``: O(1) relative errors
+            of variances and, above threshold, of means (docs/methods/fidelity.md). ``None``
+            (default): tangential for W, paper for P and Q (their exact diffusion of decay
+            is indefinite at leading order; the paper noise keeps its Hermitian block exact;
+            the tangential noise is refused there).
         n_groups: jackknife groups for the standard errors of nonlinear observables.
 
     The defaults are the recommended variant (Fock sampling, spin-length projection,
-    two-point increments); :meth:`paper` gives paper 003's own variant.
+    tangential noise, two-point increments); :meth:`paper` gives paper 003's own variant.
 
     Examples:
         >>> import twoqs_jax as tq
@@ -71,6 +84,7 @@ class TWOQS(AbstractMethod):
     sampling: str = eqx.field(static=True, default=DEFAULT_SAMPLING)
     constraint: str | None = eqx.field(static=True, default=DEFAULT_CONSTRAINT)
     n_groups: int = eqx.field(static=True, default=DEFAULT_N_GROUPS)
+    diffusion: str | None = eqx.field(static=True, default=None)
 
     stochastic = True
 
@@ -92,11 +106,29 @@ class TWOQS(AbstractMethod):
                 f"`constraint` must be one of {list(CONSTRAINTS)}, got {self.constraint!r}."
             )
         check_int("n_groups", self.n_groups, minimum=2)
+        if self.diffusion is not None and self.diffusion not in DIFFUSIONS:
+            raise ValueError(
+                f"`diffusion` must be one of {list(DIFFUSIONS)} or None, got {self.diffusion!r}."
+            )
+        if self.diffusion == "tangential" and self.representation != "W":
+            raise ValueError(
+                f"`diffusion`='tangential' is the Wigner noise; representation="
+                f"{self.representation!r} takes diffusion='paper' (or None)."
+            )
 
     @classmethod
     def paper(cls, scheme, representation: str = "W") -> "TWOQS":
-        """Paper 003's variant: coherent sampling of the Fock state, no constraint."""
-        return cls(scheme, representation, sampling="coherent", constraint=None)
+        """Paper 003's variant: coherent sampling of the Fock state, no constraint, the
+        paper's decay/gain noise (Eqs. 22-23).
+        """
+        return cls(scheme, representation, sampling="coherent", constraint=None, diffusion="paper")
+
+    @property
+    def resolved_diffusion(self) -> str:
+        """The noise actually used: ``diffusion``, or its default for the representation."""
+        if self.diffusion is not None:
+            return self.diffusion
+        return DEFAULT_DIFFUSION[self.representation]
 
     @property
     def k(self) -> int:

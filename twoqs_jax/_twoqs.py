@@ -292,6 +292,7 @@ def solve_twoqs(
         "representation": method.representation,
         "sampling": method.sampling,
         "constraint": method.constraint,
+        "diffusion": method.resolved_diffusion,
         "scheme": type(method.scheme).__name__,
         "noise": getattr(method.scheme, "noise", None),
         "key": key_info(key, seed),

@@ -21,7 +21,17 @@ left, give (symbolic operator algebra, every coefficient checked for general com
 
 For ``c = (1, 0, 0)`` this is paper 003's Eq. 12 (decay), for ``(0, 0, 1)`` dephasing.
 
-**Positive diffusion.** Paper 003 (Sec. 2.4) keeps the drift as it is and drops the diffusion
+**Tangential noise (the default, Wigner).** With one complex increment
+``xi = (dW1 + i dW2)/sqrt(2)`` per site (``E|xi|^2 = dt``, ``E xi^2 = 0``),
+``dz = A dt + sqrt(kappa/2) (h xi - g conj(xi))`` realises ``D_A`` and the rank-one part
+``(kappa/2)(g g^+ + h h^+)`` of ``D_N`` exactly; only the vacuum part
+``(kappa/4)[M^+, M]`` (traceless, indefinite, O(kappa) against O(kappa S)) is dropped. The
+noise is ``dz = G z`` with the anti-Hermitian ``G = sqrt(kappa/2)(xi M^+ - conj(xi) M)``: a
+random unitary of the Schwinger-boson vector, which conserves ``|alpha|^2 + |beta|^2`` in the
+continuum (docs/methods/fidelity.md). For decay and gain it is the fused step's tangential
+noise of :mod:`twoqs_jax._phase_space.drift`; the rows ``dW3``, ``dW4`` are unused.
+
+**Paper-style positive diffusion** (``diffusion="paper"``, and P, Q). Paper 003 (Sec. 2.4) keeps the drift as it is and drops the diffusion
 terms that make ``D`` non-positive while leaving the equations of the spin means (which only
 see ``D_N``) unchanged. Decay and gain drop the anomalous block ``D_A`` (their cross-mode
 ``d^2/dalpha dbeta`` terms); dephasing keeps it (its full ``D`` is positive, a real phase
@@ -171,8 +181,22 @@ class SpinJumpTerm(AbstractPhaseSpaceTerm):
         cov = cov.reshape(n, 4, 4)
         return 0.5 * (cov + jnp.swapaxes(cov, -1, -2))
 
-    def increment(self, z, dW, dt, k, sqrt):
-        """``(A dt + V sqrt(w_+) dW, clipped)`` of one trajectory (module docstring)."""
+    def tangential_noise(self, z, dW):
+        """``sqrt(kappa/2)(h xi - g conj(xi))`` as ``(n, 2)`` complex (module docstring)."""
+        ar, ai, br, bi = z
+        dtype = jnp.result_type(ar.dtype, jnp.complex64)
+        M = (self.m_re + 1j * self.m_im).astype(dtype)
+        v = jnp.stack([ar + 1j * ai, br + 1j * bi], axis=-1).astype(dtype)
+        g = jnp.einsum("nij,nj->ni", M, v)
+        h = jnp.einsum("nij,nj->ni", jnp.conj(jnp.swapaxes(M, -1, -2)), v)
+        xi = (dW[0] + 1j * dW[1]).astype(dtype)[:, None]  # sqrt(2) xi
+        amp = jnp.sqrt(self.rate.astype(ar.dtype) / 4)[:, None]
+        return amp * (h * xi - g * jnp.conj(xi))
+
+    def increment(self, z, dW, dt, k, sqrt, tangential=False):
+        """``(A dt + noise, clipped)`` of one trajectory: the tangential noise, or
+        ``V sqrt(w_+) dW`` of the paper-style positive diffusion (module docstring).
+        """
         drift, _, _ = self.coefficients(z, k)
         dz = [
             jnp.real(drift[:, 0]) * dt,
@@ -181,7 +205,11 @@ class SpinJumpTerm(AbstractPhaseSpaceTerm):
             jnp.imag(drift[:, 1]) * dt,
         ]
         clipped = jnp.zeros(z[0].shape, bool)
-        if dW is not None:
+        if dW is not None and tangential:
+            nz = self.tangential_noise(z, dW)
+            noise = (jnp.real(nz[:, 0]), jnp.imag(nz[:, 0]), jnp.real(nz[:, 1]), jnp.imag(nz[:, 1]))
+            dz = [dz[i] + noise[i] for i in range(4)]
+        elif dW is not None:
             cov = self.covariance(z, k)
             w, V = jacobi_eigh(cov)
             scale = jnp.max(jnp.abs(w), axis=-1, keepdims=True)

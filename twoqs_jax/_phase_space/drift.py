@@ -16,7 +16,22 @@ Decay (paper 003 Eqs. 22-23 with ``Gamma/(2S) -> kappa/2``)::
 Gain: the same with ``alpha <-> beta``. The Wigner (``k = 0``) square-root argument
 ``|alpha|^2 - 1/2`` can be negative: it is clipped at 0 and the clipped site-steps counted.
 Independent complex Gaussian noises on one mode add in variance, so decay and gain share
-the two complex noises of a site.
+the two complex noises of a site. This is the *paper* noise: it drops the cross diffusion
+``E[dalpha dbeta] = -(kappa/2) alpha beta dt`` of the Wigner equation, an O(1) relative
+error of the Bloch-vector diffusion (docs/methods/fidelity.md).
+
+Tangential noise (``tangential=True``, Wigner only; the default of :class:`TWOQS`): one
+complex increment per jump, ``xi_d = (dW1 + i dW2)/sqrt(2)`` for decay and
+``xi_g = (dW3 + i dW4)/sqrt(2)`` for gain, same drift::
+
+    dalpha += sqrt(kappa_d/2) beta xi_d - sqrt(kappa_g/2) beta conj(xi_g)
+    dbeta  += -sqrt(kappa_d/2) alpha conj(xi_d) + sqrt(kappa_g/2) alpha xi_g
+
+i.e. ``dv += sqrt(kappa/2)(M^+ v xi - M v conj(xi))`` for ``L = v^+ M v``: the whole
+state-dependent second-order Wigner diffusion of the jump (both the Hermitian and the
+symmetric block), without its O(1/S) vacuum part ``(kappa/4)[M^+, M]``. It is an
+infinitesimal random unitary of ``v`` (tangential to ``|alpha|^2 + |beta|^2 = const``) and
+needs no clipping.
 
 Dephasing (exact in every representation)::
 
@@ -142,8 +157,24 @@ def hamiltonian_drift(model, alpha, beta, k: int = 0):
     return lax.complex(dar, dai), lax.complex(dbr, dbi)
 
 
+def dissipation_drift(model, na, nb, k: int = 0):
+    """``(ca, cb)``: the decay/gain/dephasing drifts ``dalpha = ca alpha dt``,
+    ``dbeta = cb beta dt`` (the same for the paper and the tangential noise).
+    """
+    dt_ = na.dtype
+    kd = model.decay.astype(dt_)
+    kg = model.gain.astype(dt_)
+    kp = model.dephasing.astype(dt_)
+    up, um = (1 + k) / 2, (1 - k) / 2
+    # decay: alpha loses, beta gains; gain: exchanged
+    ca = -(kd / 2) * (nb + up) + (kg / 2) * (nb - um) - kp / 8
+    cb = (kd / 2) * (na - um) - (kg / 2) * (na + up) - kp / 8
+    return ca, cb
+
+
 def dissipation_coefficients(model, na, nb, k: int = 0, sqrt=jnp.sqrt):
-    """Real coefficients of :func:`dissipation` from ``na = |alpha|^2``, ``nb = |beta|^2``.
+    """Real coefficients of :func:`dissipation` from ``na = |alpha|^2``, ``nb = |beta|^2``
+    (the paper noise).
 
     Returns:
         ``(ca, cb, amp_a, amp_b, amp_phi, clipped)`` with drifts ``dalpha = ca alpha dt``,
@@ -154,9 +185,7 @@ def dissipation_coefficients(model, na, nb, k: int = 0, sqrt=jnp.sqrt):
     kg = model.gain.astype(dt_)
     kp = model.dephasing.astype(dt_)
     up, um = (1 + k) / 2, (1 - k) / 2
-    # decay: alpha loses, beta gains; gain: exchanged
-    ca = -(kd / 2) * (nb + up) + (kg / 2) * (nb - um) - kp / 8
-    cb = (kd / 2) * (na - um) - (kg / 2) * (na + up) - kp / 8
+    ca, cb = dissipation_drift(model, na, nb, k)
     var_a = kd * (um / 2) * (nb + up)  # always >= 0
     var_b = kg * (um / 2) * (na + up)
     arg_b = na - um  # decay's beta diffusion argument (negative possible for k = 0)
@@ -191,7 +220,17 @@ def split(alpha, beta) -> tuple:
     return jnp.real(alpha), jnp.imag(alpha), jnp.real(beta), jnp.imag(beta)
 
 
-def em_increment(model, alpha, beta, dW, dt, k: int = 0, fused: bool = True, sqrt=jnp.sqrt):
+def em_increment(
+    model,
+    alpha,
+    beta,
+    dW,
+    dt,
+    k: int = 0,
+    fused: bool = True,
+    sqrt=jnp.sqrt,
+    tangential: bool = False,
+):
     """One Euler-Maruyama (Ito) increment.
 
     Args:
@@ -200,24 +239,36 @@ def em_increment(model, alpha, beta, dW, dt, k: int = 0, fused: bool = True, sqr
         dW: ``(N_NOISE, n)`` real Wiener increments of variance ``dt`` (or any weak
             increments with the same first three moments), or a sequence of ``N_NOISE``
             rows where ``dW[0]`` (then rows 0-3: no decay/gain noise) or ``dW[4]`` (no
-            dephasing noise) may be ``None``, which skips those terms; then the rows of
+            dephasing noise) may be ``None``, which skips those terms (with ``tangential``,
+            the decay rows 0-1 and the gain rows 2-3 independently); then the rows of
             the model's other jump terms (``model.terms`` of a lowered model), if any.
         dt: time step.
         k: representation.
         fused: hand-written Hamiltonian drift (``True``) or the autodiff reference.
         sqrt: square root of the diffusion amplitudes (pathwise gradients pass one whose
             derivative is 0 where a Wigner argument is clipped, instead of inf).
+        tangential: the tangential decay/gain noise (module docstring; ``k = 0`` only)
+            instead of the paper noise.
 
     Returns:
         ``(new_alpha, new_beta, clipped)``.
     """
     (nar, nai, nbr, nbi), clipped = em_increment_real(
-        model, split(alpha, beta), dW, dt, k, fused, sqrt
+        model, split(alpha, beta), dW, dt, k, fused, sqrt, tangential
     )
     return lax.complex(nar, nai), lax.complex(nbr, nbi), clipped
 
 
-def em_increment_real(model, z, dW, dt, k: int = 0, fused: bool = True, sqrt=jnp.sqrt):
+def em_increment_real(
+    model,
+    z,
+    dW,
+    dt,
+    k: int = 0,
+    fused: bool = True,
+    sqrt=jnp.sqrt,
+    tangential: bool = False,
+):
     """:func:`em_increment` on the real components ``z = (Re alpha, Im alpha, Re beta,
     Im beta)`` (a tuple of ``(n,)`` arrays), in real arithmetic (the TWOQS kernel's step:
     XLA on CPU vectorises it, complex arithmetic it does not). ``fused=False`` takes the
@@ -232,14 +283,32 @@ def em_increment_real(model, z, dW, dt, k: int = 0, fused: bool = True, sqrt=jnp
     else:
         ha, hb = hamiltonian_drift_autodiff(model, lax.complex(ar, ai), lax.complex(br, bi), k)
         har, hai, hbr, hbi = jnp.real(ha), jnp.imag(ha), jnp.real(hb), jnp.imag(hb)
-    ca, cb, amp_a, amp_b, amp_phi, clipped = dissipation_coefficients(
-        model, ar**2 + ai**2, br**2 + bi**2, k, sqrt
-    )
+    na, nb = ar**2 + ai**2, br**2 + bi**2
+    if tangential:
+        ca, cb = dissipation_drift(model, na, nb, k)
+        amp_phi = sqrt(model.dephasing.astype(ar.dtype) / 4)
+        clipped = jnp.zeros(ar.shape, bool)
+    else:
+        ca, cb, amp_a, amp_b, amp_phi, clipped = dissipation_coefficients(model, na, nb, k, sqrt)
     nar = ar + (har + ca * ar) * dt
     nai = ai + (hai + ca * ai) * dt
     nbr = br + (hbr + cb * br) * dt
     nbi = bi + (hbi + cb * bi) * dt
-    if dW[0] is not None:
+    if tangential:
+        # decay: dalpha = cd beta (w0 + i w1), dbeta = -cd alpha (w0 - i w1);
+        # gain: dalpha = -cg beta (w2 - i w3), dbeta = cg alpha (w2 + i w3); c = sqrt(kappa/4)
+        # (a pair of rows is None where the model has no such jump: its terms are skipped)
+        if dW[0] is not None:
+            cd = sqrt(model.decay.astype(ar.dtype) / 4)
+            w0, w1 = cd * dW[0], cd * dW[1]
+            nar, nai = nar + (br * w0 - bi * w1), nai + (br * w1 + bi * w0)
+            nbr, nbi = nbr - (ar * w0 + ai * w1), nbi - (ai * w0 - ar * w1)
+        if dW[2] is not None:
+            cg = sqrt(model.gain.astype(ar.dtype) / 4)
+            w2, w3 = cg * dW[2], cg * dW[3]
+            nar, nai = nar - (br * w2 + bi * w3), nai - (bi * w2 - br * w3)
+            nbr, nbi = nbr + (ar * w2 - ai * w3), nbi + (ar * w3 + ai * w2)
+    elif dW[0] is not None:
         nar, nai = nar + amp_a * dW[0], nai + amp_a * dW[1]
         nbr, nbi = nbr + amp_b * dW[2], nbi + amp_b * dW[3]
     if dW[4] is not None:
@@ -253,7 +322,7 @@ def em_increment_real(model, z, dW, dt, k: int = 0, fused: bool = True, sqrt=jnp
         rows = dW[row : row + term.noise_rows] if len(dW) > row else None
         rows = None if rows is None or rows[0] is None else tuple(rows)
         row += term.noise_rows
-        dz, c = term.increment(z, rows, dt, k, sqrt)
+        dz, c = term.increment(z, rows, dt, k, sqrt, tangential)
         nar, nai, nbr, nbi = nar + dz[0], nai + dz[1], nbr + dz[2], nbi + dz[3]
         clipped = clipped | c
     return (nar, nai, nbr, nbi), clipped

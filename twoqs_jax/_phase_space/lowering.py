@@ -30,11 +30,13 @@ class AbstractPhaseSpaceTerm(eqx.Module):
 
     noise_rows: eqx.AbstractClassVar[int]
 
-    def increment(self, z, dW, dt, k: int, sqrt):
+    def increment(self, z, dW, dt, k: int, sqrt, tangential: bool = False):
         """``(dz, clipped)``: ``dz`` the increment ``A dt + B dW`` of
         ``z = (Re alpha, Im alpha, Re beta, Im beta)`` (each ``(n,)``), ``dW`` a tuple of
         ``noise_rows`` ``(n,)`` rows (or ``None`` without noise); ``clipped`` ``(n,)`` bool
         where a diffusion matrix had to be projected to positive semi-definite.
+        ``tangential``: the method's ``diffusion="tangential"`` (Wigner, full diffusion
+        without the vacuum part) instead of paper 003's positive diffusion.
         """
         raise NotImplementedError
 

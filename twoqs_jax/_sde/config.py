@@ -80,16 +80,22 @@ def time_grid(saveat, dt: float) -> Grid:
 
 
 def noise_structure(lowered) -> tuple:
-    """``(jumps, dephasing, term_rows)`` from the concrete rates of a lowered model."""
+    """``(jumps, dephasing, term_rows, ladder)`` from the concrete rates of a lowered model
+    (``ladder``: whether any decay, any gain rate is nonzero).
+    """
     try:
-        jumps = bool(np.any(np.asarray(lowered.decay) > 0) or np.any(np.asarray(lowered.gain) > 0))
+        ladder = (
+            bool(np.any(np.asarray(lowered.decay) > 0)),
+            bool(np.any(np.asarray(lowered.gain) > 0)),
+        )
+        jumps = ladder[0] or ladder[1]
         deph = bool(np.any(np.asarray(lowered.dephasing) > 0))
     except jax.errors.TracerArrayConversionError:
         raise ValueError(
             "`model` must hold concrete arrays (call the solver outside jit)."
         ) from None
     term_rows = tuple(int(t.noise_rows) for t in lowered.terms)
-    return jumps, deph, term_rows
+    return jumps, deph, term_rows, ladder
 
 
 def sort_observables(observables) -> tuple:
@@ -124,7 +130,7 @@ def kernel_config(lowered, saveat, method, observables, n_traj, chunk_size, dtyp
         dtype: ``"float32"`` or ``"float64"``.
     """
     grid = time_grid(saveat, method.scheme.dt)
-    jumps, deph, term_rows = noise_structure(lowered)
+    jumps, deph, term_rows, ladder = noise_structure(lowered)
     prims, linear, grouped = sort_observables(observables)
     cfg = KernelConfig(
         k=method.k,
@@ -147,5 +153,7 @@ def kernel_config(lowered, saveat, method, observables, n_traj, chunk_size, dtyp
         term_rows=term_rows,
         fused=not autodiff_drift(),
         conserve_spin=method.constraint == "spin_length",
+        tangential=method.resolved_diffusion == "tangential",
+        ladder=ladder,
     )
     return cfg, grid

@@ -62,6 +62,10 @@ class KernelConfig:
             ``|alpha|^2 + |beta|^2`` keeps its initial value (the spin-length constraint).
         traj_block: trajectories per statistics block (a power of two dividing
             ``chunk_size``): the atomic unit of the reduction (:func:`_chunk_moments`).
+        tangential: the tangential (full-diffusion) Wigner noise of decay, gain and the
+            general spin jumps (else paper 003's noise; :mod:`twoqs_jax._phase_space.drift`).
+        ladder: ``(decay, gain)``, whether any decay, gain rate is nonzero: the tangential
+            noise reads only the rows of the jumps present (decay rows 0-1, gain rows 2-3).
     """
 
     k: int
@@ -85,6 +89,8 @@ class KernelConfig:
     fused: bool = True
     conserve_spin: bool = False
     traj_block: int = 1
+    tangential: bool = False
+    ladder: tuple = (True, True)
 
     @property
     def dt(self) -> float:
@@ -181,8 +187,8 @@ def scan_blocks(
 def block_noise(cfg: KernelConfig, key, nb: int, n: int, dtype):
     """The random material of one trajectory for a noise window of ``nb`` steps (one key).
 
-    Gaussian: ``(nb, rows, n)`` increments ``sqrt(dt) N(0, 1)``. Two-point: ``(rows, n)``
-    uint32 words, whose bit ``s`` gives the increments ``+-sqrt(dt)`` of step ``s``.
+    One array per noise row: Gaussian ``(nb, n)`` increments ``sqrt(dt) N(0, 1)``, two-point
+    ``(n,)`` uint32 words, whose bit ``s`` gives the increments ``+-sqrt(dt)`` of step ``s``.
     ``None`` when the model drives no noise.
     """
     rows = noise_rows(cfg)
@@ -198,12 +204,13 @@ def step_increments(cfg: KernelConfig, noise, s, dtype) -> tuple:
     """
     if noise is None:
         return (None,) * N_NOISE + (None,) * sum(cfg.term_rows)
-    x = cfg.increments.at(noise, s, dtype, cfg.dt)
-    rows = [x[r] for r in range(x.shape[0])]
+    rows = list(cfg.increments.at(noise, s, dtype, cfg.dt))
     r = 0
     jump = [None] * 4
     if cfg.jumps:
         jump, r = rows[:4], 4
+        if cfg.tangential:  # one complex increment per jump present (decay, gain)
+            jump = [x if cfg.ladder[i // 2] else None for i, x in enumerate(jump)]
     deph = None
     if cfg.dephasing:
         deph, r = rows[r], r + 1
@@ -253,7 +260,7 @@ def trajectory_step(cfg: KernelConfig, model, z, dW, r0, sqrt=jnp.sqrt):
     pass a clip-safe ``sqrt``).
     """
     z = project(cfg, z, r0)
-    z, c = cfg.scheme.step(model, z, dW, cfg.k, cfg.fused, sqrt)
+    z, c = cfg.scheme.step(model, z, dW, cfg.k, cfg.fused, sqrt, cfg.tangential)
     return z, jnp.sum(c, dtype=jnp.int32)
 
 
@@ -369,7 +376,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
         return jax.vmap(
             lambda kk: block_noise(cfg, jax.random.fold_in(kk, s0 + 1), length, n, dtype),
             out_axes=axis,
-        )(tkeys)  # Gaussian: (L, chunk, rows, n); two-point: (chunk, rows, n) words
+        )(tkeys)  # per noise row: Gaussian (L, chunk, n); two-point (chunk, n) words
 
     def advance(carry, noise, offsets):
         z, clip, bad, acc = carry

@@ -29,7 +29,7 @@ class AbstractScheme(eqx.Module):
         """The :class:`~.increments.AbstractIncrements` whose material the step reads."""
 
     @abc.abstractmethod
-    def step(self, model, z, dW, k: int, fused: bool, sqrt):
+    def step(self, model, z, dW, k: int, fused: bool, sqrt, tangential: bool = False):
         """One step of one trajectory.
 
         Args:
@@ -41,6 +41,8 @@ class AbstractScheme(eqx.Module):
             k: representation (0 W, 1 P, -1 Q).
             fused: hand-written Hamiltonian drift (else the autodiff reference).
             sqrt: square root of the diffusion amplitudes.
+            tangential: the tangential (full-diffusion) Wigner noise of decay, gain and
+                spin jumps instead of paper 003's (:mod:`twoqs_jax._phase_space.drift`).
 
         Returns:
             ``(z_next, clipped)`` with ``clipped`` ``(n,)`` bool (Wigner diffusion clips).

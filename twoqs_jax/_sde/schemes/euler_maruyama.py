@@ -48,6 +48,6 @@ class EulerMaruyama(AbstractItoScheme):
         """Two-point or Gaussian increments (a static object chosen from ``noise``)."""
         return NOISES[self.noise]()
 
-    def step(self, model, z, dW, k, fused, sqrt):
+    def step(self, model, z, dW, k, fused, sqrt, tangential=False):
         """One fused Euler-Maruyama step in real arithmetic (``em_increment_real``)."""
-        return em_increment_real(model, z, dW, self.dt, k, fused, sqrt)
+        return em_increment_real(model, z, dW, self.dt, k, fused, sqrt, tangential)
