@@ -82,6 +82,7 @@ from ._saveat import SteadyState as SteadyState
 from ._sde.schemes import EulerMaruyama as EulerMaruyama
 from ._solution import Solution as Solution
 from ._solve import solve as solve
+from ._validity import TWOQSAccuracyWarning as TWOQSAccuracyWarning
 
 try:  # written once, in pyproject.toml
     __version__ = _metadata.version("twoqs_jax")

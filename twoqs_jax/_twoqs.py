@@ -33,6 +33,7 @@ from ._sde.driver import run_chunks
 from ._sde.sharding import resolve_devices
 from ._sde.statistics import traj_block
 from ._solution import Solution
+from ._validity import assess, spin_length_change, window_drift
 
 
 class TrajectoryBlowUp(RuntimeError):
@@ -300,6 +301,8 @@ def solve_twoqs(
         "spin_drift_max": float(np.nanmax(np.abs(stats.mean["spin_drift"])))
         if not np.all(np.isnan(stats.mean["spin_drift"]))
         else float("nan"),
+        "spin_length_change": spin_length_change(stats, model.spin),
+        "window_drift": window_drift(stats),
         "nonfinite_trajectories": float(np.max(stats.nonfinite)),
         "status": status if batched else status[0],
         "traj_block": cfg.traj_block,
@@ -314,6 +317,7 @@ def solve_twoqs(
     }
     if grid.window is not None:
         info.update(t_burn=grid.window[0], t_avg=grid.window[1])
+    info["flags"] = assess(info)
     return Solution(
         method="twa",
         times=None if grid.times is None else np.asarray(grid.times),

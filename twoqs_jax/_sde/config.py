@@ -117,6 +117,13 @@ def sort_observables(observables) -> tuple:
     return prims, tuple(linear), grouped
 
 
+def window_names(linear) -> tuple:
+    """The per-trajectory keys of the spin components among the linear observables (the
+    relaxation signal compares their first and second half-window averages).
+    """
+    return tuple(key for key, _ in linear if key in ("Sx", "Sy", "Sz"))
+
+
 def kernel_config(lowered, saveat, method, observables, n_traj, chunk_size, dtype) -> tuple:
     """``(KernelConfig, Grid)`` of a TWOQS run (module docstring).
 
@@ -155,5 +162,6 @@ def kernel_config(lowered, saveat, method, observables, n_traj, chunk_size, dtyp
         conserve_spin=method.constraint == "spin_length",
         tangential=method.resolved_diffusion == "tangential",
         ladder=ladder,
+        window_names=window_names(linear),
     )
     return cfg, grid

@@ -66,6 +66,9 @@ class KernelConfig:
             general spin jumps (else paper 003's noise; :mod:`twoqs_jax._phase_space.drift`).
         ladder: ``(decay, gain)``, whether any decay, gain rate is nonzero: the tangential
             noise reads only the rows of the jumps present (decay rows 0-1, gain rows 2-3).
+        window_names: per-trajectory values whose first-half minus second-half window
+            average is also kept (steady states; the relaxation signal of
+            :mod:`twoqs_jax._validity`).
     """
 
     k: int
@@ -91,6 +94,7 @@ class KernelConfig:
     traj_block: int = 1
     tangential: bool = False
     ladder: tuple = (True, True)
+    window_names: tuple = ()
 
     @property
     def dt(self) -> float:
@@ -364,7 +368,10 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
     def observe(z):
         def one(z, r):
             x, y = observed(cfg, z, r)
-            return trajectory_values(cfg, x, y, spin)
+            out = trajectory_values(cfg, x, y, spin)
+            # validity signal: the trajectory's change of the spin length (N - N_0) / 2
+            out[SPIN_CHANGE] = 0.5 * (jnp.abs(x) ** 2 + jnp.abs(y) ** 2 - r**2)
+            return out
 
         return jax.vmap(one)(z, r0)
 
@@ -400,7 +407,10 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
     zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), template)
 
     q_template = jax.eval_shape(observe, z_init)
-    acc0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), q_template)
+    zeros_q = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), q_template)
+    # steady states: the window's total and the total of its second half (validity signal)
+    acc0 = (zeros_q, zeros_q)
+    n_half = 0 if cfg.avg_from is None else (cfg.n_blocks - cfg.avg_from) // 2
     save_flags = jnp.asarray(cfg.save_blocks if cfg.save_blocks is not None else (False,))
 
     def end_of_block(carry, ib):
@@ -408,12 +418,16 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
         finite = functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(x), axis=-1) for x in z])
         bad = jnp.where(finite, bad, jnp.minimum(bad, ib).astype(bad.dtype))  # first bad block
         if cfg.avg_from is not None:
-            acc = lax.cond(
-                ib >= cfg.avg_from,
-                lambda acc: jax.tree.map(jnp.add, acc, observe(z)),
-                lambda acc: acc,
-                acc,
-            )
+
+            def add(acc):
+                q = observe(z)
+                total = jax.tree.map(jnp.add, acc[0], q)
+                late = jax.tree.map(
+                    lambda a, v: jnp.where(ib >= cfg.n_blocks - n_half, a + v, a), acc[1], q
+                )
+                return total, late
+
+            acc = lax.cond(ib >= cfg.avg_from, add, lambda acc: acc, acc)
         if cfg.save_blocks is not None:
             out = lax.cond(save_flags[ib], moments_of_state, lambda z: zeros, z)
         else:
@@ -442,9 +456,22 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
         result["saved"] = saved
     if cfg.avg_from is not None:
         n_avg = cfg.n_blocks - cfg.avg_from
-        q = jax.tree.map(lambda v: v / n_avg, acc)
+        total, late = acc
+        q = jax.tree.map(lambda v: v / n_avg, total)
+        if n_half > 0:  # first-half minus second-half average, per trajectory
+            n_first = n_avg - n_half
+            for name in list(q):
+                if name in cfg.window_names:
+                    first = (total[name] - late[name]) / n_first
+                    q[HALF_DIFF + name] = first - late[name] / n_half
         result["avg"] = _chunk_moments(cfg, q, weight)
     return result
+
+
+SPIN_CHANGE = "__spin_length_change"
+"""Per-trajectory ``(N - N_0)/2`` of every site, ``N = |alpha|^2 + |beta|^2`` as observed."""
+HALF_DIFF = "__half_difference:"
+"""Prefix of the per-trajectory (first half - second half) window averages (steady states)."""
 
 
 @functools.lru_cache(maxsize=64)
