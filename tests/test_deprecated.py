@@ -52,7 +52,8 @@ def test_simulate_and_steady_state_twa():
         M,
         tq.spin_down(),
         tq.SteadyState(t_burn=0.2, t_avg=0.2, every=0.05),
-        tq.TWOQS(tq.EulerMaruyama(0.01)),
+        # the previous API had only paper 003's decay noise: the wrappers keep it
+        tq.TWOQS(tq.EulerMaruyama(0.01), diffusion="paper"),
         n_traj=20,
         key=3,
         observables=obs,

@@ -167,7 +167,10 @@ def test_ground_state_residual_is_intrinsic(runs):
     """
     _, twa = runs
     sol = twa["fock_projected"]
-    for p, t_relaxed in ((0, 7.0), (2, 4.0)):  # the decay from spin up starts slowly
+    # the decay from spin up starts slowly: at t = 7 its tail is still visible in
+    # Var|alpha|^2 (0.31 with the default tangential noise, key 5; 0.25-0.33 over keys 5-7
+    # with the paper noise, which this test pinned before), at t = 8 it has relaxed (0.256)
+    for p, t_relaxed in ((0, 8.0), (2, 4.0)):
         late = TIMES >= t_relaxed
         m = {f.name: np.asarray(sol[f.name])[p, :, 0] for f in FUNCTIONS}
         var_na = m["na2"] - m["na"] ** 2

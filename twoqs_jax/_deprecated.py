@@ -52,6 +52,7 @@ def _twoqs_method(dt, representation, fock_sampling, noise, n_groups, conserve_s
         sampling=fock_sampling,
         constraint="spin_length" if conserve_spin else None,
         n_groups=n_groups,
+        diffusion="paper",  # the previous API had paper 003's decay/gain noise only
     )
 
 
