@@ -74,7 +74,8 @@ def step_score(cfg, model, dmodels, y, inc, sqrt=_safe_sqrt):
     zeros = tuple(None if r is None else jnp.zeros_like(r) for r in inc)
 
     def step(m, w):
-        return jnp.stack(cfg.scheme.step(m, y, w, cfg.k, cfg.fused, sqrt)[0], axis=-1)  # (n, 4)
+        z = cfg.scheme.step(m, y, w, cfg.k, cfg.fused, sqrt, cfg.tangential)[0]
+        return jnp.stack(z, axis=-1)  # (n, 4)
 
     drift_tangents = [jax.jvp(lambda m: step(m, zeros), (model,), (dm,))[1] for dm in dmodels]
     cols = []
