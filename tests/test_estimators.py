@@ -168,7 +168,9 @@ def test_score_matches_the_drift_tangent_on_the_physical_directions():
     @jax.jit
     def probe(y, rows):
         def step(m, w):
-            return jnp.stack(cfg.scheme.step(m, y, w, cfg.k, cfg.fused, jnp.sqrt)[0], -1)[0]
+            # the step with the run's noise (the default tangential one), as the kernel reads it
+            z = cfg.scheme.step(m, y, w, cfg.k, cfg.fused, jnp.sqrt, cfg.tangential)[0]
+            return jnp.stack(z, -1)[0]
 
         # the score is linear in the increments: delta row by row from unit increments
         def unit(e):
