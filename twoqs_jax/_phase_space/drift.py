@@ -213,6 +213,14 @@ def dissipation(model, alpha, beta, k: int = 0, sqrt=jnp.sqrt):
     return ca * alpha, cb * beta, amp_a, amp_b, amp_phi, clipped
 
 
+def _rate_amplitude(kappa):
+    """``sqrt(kappa / 4)`` with a zero (not infinite) derivative at ``kappa = 0``: a rate that
+    is zero drives no noise, also along a parameter tangent (score, pathwise gradients).
+    """
+    pos = kappa > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, kappa, 1.0) / 4), 0.0)
+
+
 def split(alpha, beta) -> tuple:
     """The real state ``z = (Re alpha, Im alpha, Re beta, Im beta)`` of
     :func:`em_increment_real`.
@@ -286,7 +294,7 @@ def em_increment_real(
     na, nb = ar**2 + ai**2, br**2 + bi**2
     if tangential:
         ca, cb = dissipation_drift(model, na, nb, k)
-        amp_phi = sqrt(model.dephasing.astype(ar.dtype) / 4)
+        amp_phi = _rate_amplitude(model.dephasing.astype(ar.dtype))
         clipped = jnp.zeros(ar.shape, bool)
     else:
         ca, cb, amp_a, amp_b, amp_phi, clipped = dissipation_coefficients(model, na, nb, k, sqrt)
@@ -299,12 +307,12 @@ def em_increment_real(
         # gain: dalpha = -cg beta (w2 - i w3), dbeta = cg alpha (w2 + i w3); c = sqrt(kappa/4)
         # (a pair of rows is None where the model has no such jump: its terms are skipped)
         if dW[0] is not None:
-            cd = sqrt(model.decay.astype(ar.dtype) / 4)
+            cd = _rate_amplitude(model.decay.astype(ar.dtype))
             w0, w1 = cd * dW[0], cd * dW[1]
             nar, nai = nar + (br * w0 - bi * w1), nai + (br * w1 + bi * w0)
             nbr, nbi = nbr - (ar * w0 + ai * w1), nbi - (ai * w0 - ar * w1)
         if dW[2] is not None:
-            cg = sqrt(model.gain.astype(ar.dtype) / 4)
+            cg = _rate_amplitude(model.gain.astype(ar.dtype))
             w2, w3 = cg * dW[2], cg * dW[3]
             nar, nai = nar - (br * w2 + bi * w3), nai - (bi * w2 - br * w3)
             nbr, nbi = nbr + (ar * w2 - ai * w3), nbi + (ar * w3 + ai * w2)
