@@ -19,8 +19,9 @@ are recorded at the saving times (:class:`SaveAt`) or time-averaged over the win
   mean of the per-trajectory derivatives, with their standard error.
 - A *nonlinear* observable ``O = f(m)`` of primitive means ``m`` (variances, ``xi2``) gets
   ``d<O>/dp = sum_q (df/dm_q) dm_q/dp`` by the chain rule over the moments (``jax.jvp`` of
-  ``f``), with a delete-one-group jackknife standard error (trajectory ``i`` in group
-  ``i mod n_groups``), like its value.
+  ``f``), with a delete-one-group jackknife standard error (the groups of :func:`twoqs_jax.solve`:
+  trajectory ``i`` in block ``i // B``, block ``b`` in group ``b mod n_groups``), like its
+  value.
 
 Non-smooth points: the Wigner decay noise amplitude ``sqrt(max(|alpha|^2 - 1/2, 0))`` is
 clipped at 0; there the path is continuous but not differentiable, and a parameter change
@@ -58,7 +59,7 @@ from ._sde.kernel import (
     trajectory_step,
     trajectory_values,
 )
-from ._sde.statistics import RunningStats
+from ._sde.statistics import RunningStats, traj_block
 from ._twoqs import resolve_dtype
 
 
@@ -483,7 +484,8 @@ class _Run:
                     "non-finite value or derivative. The step is unstable; use a smaller `dt`."
                 )
             idx = start + np.arange(n_valid)  # global trajectory indices
-            groups = idx % self.method.n_groups
+            # jackknife groups as in tq.solve: block b = i // B in group b mod G
+            groups = (idx // traj_block(n_traj, self.method.n_groups)) % self.method.n_groups
             out = {
                 "mean": {k: v.mean(0) for k, v in piece.items()},
                 "m2": {k: ((v - v.mean(0)) ** 2).sum(0) for k, v in piece.items()},
