@@ -566,6 +566,9 @@ def main(argv=None):
     p.add_argument("--n-traj", type=int, default=None)
     p.add_argument("--key", type=int, default=0)
     p.add_argument("--out", default=None, help="output stem (default results/error_map)")
+    p.add_argument(
+        "--report-only", action="store_true", help="tables and figure from the JSON, no runs"
+    )
     a = p.parse_args(argv)
     unknown = sorted(set(a.variants) - set(_variants()))
     if unknown:
@@ -573,7 +576,11 @@ def main(argv=None):
     n_traj = a.n_traj or (200 if a.quick else 2000)
     stem = a.out or os.path.join(RESULTS, "error_map" + ("_quick" if a.quick else ""))
     os.makedirs(os.path.dirname(stem), exist_ok=True)
-    doc = run(a.regimes, a.variants, n_traj, a.key, a.quick, stem + ".json")
+    if a.report_only:
+        with open(stem + ".json") as f:
+            doc = json.load(f)
+    else:
+        doc = run(a.regimes, a.variants, n_traj, a.key, a.quick, stem + ".json")
     summary = summarise(doc)
     write_markdown(doc, summary, stem + ".md")
     plot(summary, stem + ".png")
