@@ -211,3 +211,84 @@ def test_observables_key_is_checked_and_passed_on():
     for bad, match in ((["Sz", "Sq"], "unknown"), (["varz"], "include 'Sz'"), ([1], "names")):
         with pytest.raises(ConfigError, match=match):
             parse_config({**MULTI, "method": {**MULTI["method"], "observables": bad}})
+
+
+def test_explicit_model_equals_the_api_model():
+    """`preset = "explicit"` builds the SpinModel the API builds from the same arrays."""
+    text = """
+    [model]
+    preset = "explicit"
+    S = 3
+    n_sites = 2
+    field = { x = 0.5, z = [0.0, 0.2] }
+    decay = 0.1
+    [[model.couplings]]
+    edges = [[0, 1]]
+    zz = 0.25
+    [[model.jumps]]
+    rate = 0.2
+    c_minus = 1.0
+    c_z = [0.0, 0.5]
+    [method]
+    name = "exact"
+    t_final = 1.0
+    """
+    cfg = parse_config(tomllib.loads(text))
+    m = cfg.build_model()
+    ref = tq.SpinModel(
+        3,
+        n_sites=2,
+        field={"x": 0.5, "z": np.array([0.0, 0.2])},
+        couplings=tq.Coupling(tq.edge_list([(0, 1)], 2), {"zz": 0.25}),
+        decay=0.1,
+        jumps=[tq.SpinJump(0.2, c_minus=1.0, c_z=0.5j)],
+    )
+    for a, b in zip(jax.tree.leaves(m), jax.tree.leaves(ref)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize(
+    ("model", "match"),
+    [
+        ("field = { w = 1.0 }", "model.field"),
+        ("[[model.couplings]]\nedges = [[0, 1]]\nqq = 1.0", r"model.couplings\[0\]"),
+        ("[[model.jumps]]\nrate = 0.1\nc_minus = [1, 2, 3]", r"model.jumps\[0\]"),
+        ("[[model.jumps]]\nc_minus = 1.0", r"model.jumps\[0\]"),
+    ],
+)
+def test_explicit_model_errors_name_the_key(model, match):
+    text = f'[model]\npreset = "explicit"\nS = 2\nn_sites = 2\n{model}\n[method]\nname = "exact"\nt_final = 1.0\n'
+    with pytest.raises(ValueError, match=match):
+        parse_config(tomllib.loads(text)).build_model()
+
+
+def test_explicit_model_sweeps_S_and_rates():
+    from twoqs_jax.cli import _execute
+
+    text = """
+    [model]
+    preset = "explicit"
+    S = 3
+    field = { x = 0.5 }
+    decay = 0.1
+    [method]
+    name = "meanfield"
+    t_final = 1.0
+    n_save = 3
+    [sweep]
+    mode = "grid"
+    S = [3, 5]
+    decay = [0.1, 0.2]
+    """
+    cfg = parse_config(tomllib.loads(text))
+    sol, _, coords = _execute(cfg, "meanfield", progress=False)
+    np.testing.assert_array_equal(coords["S"], [3, 3, 5, 5])
+    np.testing.assert_array_equal(coords["decay"], [0.1, 0.2, 0.1, 0.2])
+    for i, (S, k) in enumerate(zip(coords["S"], coords["decay"])):
+        one = tq.solve(
+            tq.SpinModel(S, field={"x": 0.5}, decay=k),
+            tq.spin_down(),
+            tq.SaveAt(np.linspace(0.0, 1.0, 3)),
+            tq.MeanField(),
+        )
+        np.testing.assert_allclose(np.asarray(sol["Sz"])[i], one["Sz"], rtol=1e-6, atol=1e-9)

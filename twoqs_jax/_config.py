@@ -5,6 +5,7 @@ state, a method with its settings, optionally a parameter sweep, and an output f
 
     [model]
     preset = "driven_spin"     # any name in PRESETS; parameters are the preset's arguments
+                               # ("explicit": arrays, couplings and jumps; explicit_model)
     S = 100
     Omega = 1.5
     Gamma = 1.0
@@ -27,6 +28,7 @@ state, a method with its settings, optionally a parameter sweep, and an output f
     representation = "W"       # twa: W | P | Q
     sampling = "fock"          # twa: fock | coherent (default: tq.TWOQS's)
     constraint = "spin_length" # twa: spin_length | none (default: tq.TWOQS's)
+    diffusion = "tangential"   # twa: tangential | paper (default: tq.TWOQS's)
     observables = ["Sz", "varz", "xi2"]  # any registered names (default: the standard set)
     precision = "float32"      # float32 | float64
     chunk_size = 4096
@@ -93,7 +95,114 @@ def autodiff_drift() -> bool:
     return value == "1"
 
 
+def _complex(key: str, v):
+    """A TOML number, or a ``[re, im]`` pair, as a complex number (TOML has no complex)."""
+    if isinstance(v, bool):
+        raise ConfigError(f"`{key}` = {v!r} must be a number or a [re, im] pair.")
+    if isinstance(v, int | float):
+        return complex(v)
+    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) for x in v):
+        return complex(v[0], v[1])
+    if isinstance(v, list):  # one per site
+        return [_complex(f"{key}[{i}]", x) for i, x in enumerate(v)]
+    raise ConfigError(f"`{key}` = {v!r} must be a number, a [re, im] pair, or a list of them.")
+
+
+def explicit_model(
+    S, n_sites=None, field=None, decay=None, gain=None, dephasing=None, couplings=(), jumps=()
+):
+    """A :class:`SpinModel` from explicit arrays (``preset = "explicit"`` in a config).
+
+    TOML form (every key but ``S`` optional)::
+
+        [model]
+        preset = "explicit"
+        S = 10                       # or one per site: [10, 10, 5]
+        n_sites = 3
+        field = { x = 1.0, z = [0.0, 0.1, 0.2] }   # H += sum_i h_i . S_i
+        decay = 0.1                  # standard rates of S^-, S^+, S^z: scalar or per site
+        dephasing = [0.0, 0.0, 0.05]
+        [[model.couplings]]          # sum_e w_e sum_ab J_ab S_i^a S_j^b on the listed edges
+        edges = [[0, 1], [1, 2]]     # or edges = "on_site" for S_i^a S_i^b
+        weights = [1.0, 0.5]         # optional
+        xx = 0.5
+        yy = 0.5
+        [[model.jumps]]              # tq.SpinJump: L = c_- S^- + c_+ S^+ + c_z S^z per site
+        rate = 0.2
+        c_minus = 1.0
+        c_z = [0.0, 0.5]             # complex coefficients as [re, im]
+    """
+    from ._jumps.spin_jump import SpinJump
+    from ._model.graphs import edge_list, on_site
+    from ._model.model import Coupling, SpinModel
+
+    n = n_sites if n_sites is not None else (len(S) if isinstance(S, list) else None)
+    if n is None:
+        n = 1
+    if field is not None and not isinstance(field, dict):
+        raise ConfigError(f"`model.field` = {field!r} must be a table such as {{ x = 1.0 }}.")
+    if field is not None:
+        bad = sorted(set(field) - {"x", "y", "z"})
+        if bad:
+            raise ConfigError(f"`model.field` has the keys {bad}; allowed: x, y, z.")
+    built = []
+    for i, c in enumerate(couplings or ()):
+        where = f"model.couplings[{i}]"
+        if not isinstance(c, dict) or "edges" not in c:
+            raise ConfigError(f"`{where}` must be a table with `edges` and axis pairs (xx = ...).")
+        pairs = {k: v for k, v in c.items() if k not in ("edges", "weights")}
+        allowed = {a + b for a in "xyz" for b in "xyz"}
+        if not pairs or set(pairs) - allowed:
+            raise ConfigError(
+                f"`{where}` has the keys {sorted(pairs)}; axis pairs allowed: {sorted(allowed)}."
+            )
+        if c["edges"] == "on_site":
+            graph = on_site(n)
+        else:
+            try:
+                graph = edge_list(c["edges"], n, c.get("weights"))
+            except (ValueError, TypeError) as err:
+                raise ConfigError(f"`{where}.edges` = {c['edges']!r}: {err}") from None
+        try:
+            built.append(Coupling(graph, pairs))
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"`{where}`: {err}") from None
+    spin_jumps = []
+    for i, j in enumerate(jumps or ()):
+        where = f"model.jumps[{i}]"
+        if not isinstance(j, dict) or "rate" not in j:
+            raise ConfigError(f"`{where}` must be a table with `rate` and c_minus/c_plus/c_z.")
+        bad = sorted(set(j) - {"rate", "c_minus", "c_plus", "c_z"})
+        if bad:
+            raise ConfigError(
+                f"`{where}` has unknown keys {bad}; allowed: rate, c_minus, c_plus, c_z."
+            )
+        coef = {k: _complex(f"{where}.{k}", j[k]) for k in ("c_minus", "c_plus", "c_z") if k in j}
+        for k, v in {"rate": j["rate"], **coef}.items():
+            if isinstance(v, list) and len(v) != n:
+                raise ConfigError(
+                    f"`{where}.{k}` has {len(v)} values for {n} site(s): give one per site or "
+                    "one for all."
+                )
+        try:
+            spin_jumps.append(SpinJump(j["rate"], **coef))
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"`{where}`: {err}") from None
+    return SpinModel(
+        S,
+        n_sites=n,
+        field=field,
+        couplings=tuple(built),
+        decay=decay,
+        gain=gain,
+        dephasing=dephasing,
+        jumps=tuple(spin_jumps),
+    )
+
+
 PRESETS = {
+    "explicit": explicit_model,
+} | {
     name: getattr(_presets, name)
     for name in (
         "superradiance",
@@ -127,6 +236,7 @@ _METHOD_KEYS = {
     "sampling": str,
     "constraint": str,
     "noise": str,
+    "diffusion": str,
     "every": float,
     "observables": tuple,  # a list of observable names
 }
@@ -275,6 +385,7 @@ class RunConfig:
                 representation=m.get("representation", "W"),
                 sampling=sampling,
                 constraint=constraint,
+                diffusion=m.get("diffusion"),
             )
         return {"meanfield": MeanField, "cumulants": Cumulants, "exact": Exact}[name]()
 
@@ -295,7 +406,7 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-_NOT_SWEPT = ("n_sites", "convention", "periodic", "lattice")
+_NOT_SWEPT = ("n_sites", "convention", "periodic", "lattice", "field", "couplings", "jumps")
 
 
 def _parse_multi_sweep(table, sig, preset) -> dict:

@@ -32,6 +32,8 @@ leaves is measured against finite differences and exact results in tests/test_gr
 
 import functools
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -210,18 +212,18 @@ def _grad_tree(array, leaves, treedef):
 
 
 def gradient(
-    make_model,
-    params,
-    state,
-    saveat,
-    method,
+    make_model: Callable[[Any], SpinModel],
+    params: Any,
+    state: Any,
+    saveat: Any,
+    method: TWOQS,
     *,
-    n_traj,
-    key,
-    observables=("Sz",),
-    options=None,
-    mode="forward",
-    estimator=None,
+    n_traj: int,
+    key: int | jax.Array,
+    observables: str | Sequence[Any] = ("Sz",),
+    options: Options | None = None,
+    mode: str = "forward",
+    estimator: Any = None,
 ) -> Gradient:
     r"""Gradients of TWOQS observables w.r.t. model parameters (module docstring).
 

@@ -2,6 +2,11 @@
 ``mesolve`` does for its methods).
 """
 
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+
 from ._methods import TWOQS, AbstractMethod, Cumulants, Exact, MeanField
 from ._model.model import SpinModel
 from ._options import Options
@@ -43,7 +48,15 @@ def _lookup(model, method):
 
 
 def solve(
-    model, state, saveat, method, *, n_traj=None, key=None, observables=None, options=None
+    model: Any,
+    state: Any,
+    saveat: SaveAt | SteadyState,
+    method: AbstractMethod,
+    *,
+    n_traj: int | None = None,
+    key: int | jax.Array | None = None,
+    observables: str | Sequence[Any] | None = None,
+    options: Options | None = None,
 ) -> Solution:
     r"""Solve ``model`` from ``state`` with ``method``, saving what ``saveat`` asks for.
 
