@@ -11,22 +11,11 @@ Derivations (the Dicke critical coupling in particular) are in ``docs/models/cav
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_finite, check_nonnegative, check_positive, check_real, check_spin_length
+from .._checks import check_positive, check_spin_length
 from .._jumps.correlated import CorrelatedJump
 from .cavity import CavityModel
 from .model import SpinModel
-
-
-def _real(**params):
-    for name, value in params.items():
-        check_real(name, value)
-        check_finite(name, value)
-
-
-def _rates(**params):
-    for name, value in params.items():
-        check_real(name, value)
-        check_nonnegative(name, value)
+from .presets import _rates, _real
 
 
 def open_dicke(S, omega=1.0, omega0=1.0, g=0.5, kappa=1.0) -> CavityModel:
