@@ -8,6 +8,15 @@ tail test and the wall time (compilation included).
 
     python benchmarks/gradient_estimators.py --n-traj 2048 --key 1
 
+Other rows of the Measurements table: ``--S``, ``--omega``, ``--t-burn``, ``--t-avg`` and
+``--memory M0 WIDTH`` (the likelihood ratio's triangular memory; ``--memory auto``: the
+package's rule from a 256-trajectory pilot), e.g. below threshold and at S = 50:
+
+    python benchmarks/gradient_estimators.py --omega 0.5 --t-burn 20 --t-avg 40 --memory auto
+    python benchmarks/gradient_estimators.py --S 50 --t-burn 200 --t-avg 100 --memory 86 11.5
+
+``--estimators likelihood_ratio`` runs one of the two.
+
 ``--honesty K``: instead, the tapered likelihood ratio at S = 10, Omega = 1.5 (t_burn =
 t_avg = 50, memory (15, 11.5)) on K independent keys (100, 101, ...) of ``--n-traj``
 trajectories each: the spread of the K estimates over their reported standard errors
@@ -30,6 +39,10 @@ def main(argv=None):
     parser.add_argument("--key", type=int, default=1)
     parser.add_argument("--S", type=float, default=20)
     parser.add_argument("--omega", type=float, default=1.5)
+    parser.add_argument("--t-burn", type=float, default=80.0)
+    parser.add_argument("--t-avg", type=float, default=100.0)
+    parser.add_argument("--memory", nargs="+", default=["30", "11.5"])
+    parser.add_argument("--estimators", default="likelihood_ratio,pathwise")
     parser.add_argument("--honesty", type=int, default=0)
     args = parser.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
@@ -45,13 +58,16 @@ def main(argv=None):
 
     exact = tq.exact.driven_spin_steady_state_derivative(S, om)["Omega"]["Sz"] / S
     method = tq.TWOQS(tq.EulerMaruyama(dt=0.01))
-    window = tq.SteadyState(t_burn=80.0, t_avg=100.0, every=0.1)
+    window = tq.SteadyState(t_burn=args.t_burn, t_avg=args.t_avg, every=0.1)
+    memory = "auto" if args.memory == ["auto"] else tuple(float(m) for m in args.memory)
     out = {"S": S, "Omega": om, "n_traj": N, "key": args.key, "exact": exact}
+    out.update(t_burn=args.t_burn, t_avg=args.t_avg)
     estimators = {
-        "likelihood_ratio": tq.LikelihoodRatio(memory=(30.0, 11.5)),
+        "likelihood_ratio": tq.LikelihoodRatio(memory=memory),
         "pathwise": tq.Pathwise(),
     }
-    for name, est in estimators.items():
+    for name in args.estimators.split(","):
+        est = estimators[name]
         t0 = time.perf_counter()
         g = tq.gradient(
             make, om, tq.spin_down(), window, method, n_traj=N, key=args.key,
@@ -60,6 +76,7 @@ def main(argv=None):
         d, e = float(g.grad["Sz"][0]) / S, float(g.grad_sem["Sz"][0]) / S
         tail = g.stats.get("tail_test", {}).get("Sz")
         out[name] = {
+            "memory": g.stats.get("memory"),
             "grad": d,
             "sem": e,
             "sem_at_1e4_over_exact": e * np.sqrt(N / 1e4) / abs(exact),

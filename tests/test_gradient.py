@@ -109,3 +109,82 @@ def test_bad_gradient_input():
     # a jnp parameter works like a float
     g = tq.gradient(_make, jnp.asarray(0.5), tq.spin_down(), WINDOW, METHOD, n_traj=4, key=0)
     assert np.shape(g.grad["Sz"]) == (1,)
+
+
+# ------------------------------------------- time-resolved and variance gradients vs exact
+SAVE3 = tq.SaveAt([0.0, 1.0, 2.0, 3.0])
+
+
+def _check_against_exact(grad, grad_sem, exact, bias):
+    """|TWOQS - exact| <= 3 sem + bias |exact| at every saving time after the first."""
+    d, e, x = (np.ravel(np.asarray(a))[1:] for a in (grad, grad_sem, exact))
+    assert np.all(np.abs(d - x) <= 3 * e + bias * np.abs(x)), (d, e, x)
+    return d, e, x
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        "pathwise",
+        pytest.param("likelihood_ratio", marks=pytest.mark.slow),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:the likelihood-ratio score could not match")
+def test_time_resolved_and_variance_gradients_match_exact_driven_spin(estimator):
+    """d<S_z>(t)/dOmega and dVar(S_z)(t)/dOmega of the driven spin above threshold (S = 20,
+    Omega = 1.5), t = 1, 2, 3, against the exact time-resolved derivative (Liouvillian
+    tangent, tq.exact.derivative). Bias budget 2/S |exact| = 10 %: TWOQS's own O(1/S) error
+    (measured, 1024 trajectories, key 6: pathwise S_z within 1 %, Var S_z within 5 %;
+    likelihood ratio within 4 % and 17 % at 0.2-0.5 sem).
+    """
+    S = 20
+
+    def make(om):
+        return tq.driven_spin(S, om)
+
+    obs = ("Sz", "varz")
+    est = tq.Pathwise() if estimator == "pathwise" else tq.LikelihoodRatio()
+    g = tq.gradient(
+        make, 1.5, tq.spin_down(), SAVE3, tq.TWOQS(tq.EulerMaruyama(0.01)),
+        n_traj=1024, key=6, observables=obs, estimator=est,
+    )  # fmt: skip
+    ex = tq.exact.derivative(make, 1.5, tq.spin_down(), SAVE3, observables=obs)
+    for o in obs:
+        d, e, x = _check_against_exact(g.grad[o], g.grad_sem[o], ex.grad[o], 2 / S)
+        if o == "Sz":  # precise enough that the comparison can fail
+            assert np.all(e < 0.1 * np.abs(x)) and np.all(np.abs(x) > 5), (e, x)
+    if estimator == "likelihood_ratio":
+        # the score matches the drift's tangent almost everywhere (the warning says where not)
+        assert g.stats["lr_unmatched_fraction"] < 1e-4
+
+
+def test_variance_and_squeezing_gradients_match_exact_one_axis_twisting():
+    """One-axis twisting with decay, S = 50, from m = -S: the time-resolved derivatives of
+    <S_z>, Var(S_y) and xi^2 in the twisting strength g and the decay rate Gamma (a rate:
+    pathwise) against the exact ones. Bias budget 10 % of |exact|: TWOQS's own error of
+    these derivatives, measured +4-5 % at S = 50 (4000 trajectories; finite differences of
+    tq.solve with the same key agree with the pathwise derivative to 1e-3 there), not an
+    estimator bias: the values share it (Var S_y at t = 3: 130.6 +- 2.6 against exact 125.0,
+    the same 4 % at S = 200 against cumulants: the O(1) depletion near the dark state).
+    """
+    S = 50
+
+    def make(p):
+        return tq.one_axis_twisting(S, p["g"], Gamma=p["Gamma"])
+
+    p = {"g": 1.0, "Gamma": 0.2}
+    obs = ("Sz", "vary", "xi2")
+    g = tq.gradient(
+        make, p, tq.spin_down(), SAVE3, tq.TWOQS(tq.EulerMaruyama(0.01)),
+        n_traj=1024, key=5, observables=obs,
+    )  # fmt: skip
+    ex = tq.exact.derivative(make, p, tq.spin_down(), SAVE3, observables=obs)
+    for o in obs:
+        for name in p:
+            d, e, x = _check_against_exact(
+                g.grad[o][name], g.grad_sem[o][name], ex.grad[o][name], 0.1
+            )
+            # squeezing improves with g and degrades with Gamma: the signs are resolved
+            assert np.all(np.abs(d) > 3 * e), (o, name, d, e)
+    # the value itself agrees with exact (the derivative is of the right quantity)
+    assert np.all(np.abs(g["xi2"][1:] - ex["xi2"][1:]) <= 3 * g.sem["xi2"][1:] + 0.05)
