@@ -73,6 +73,35 @@ def test_full_memory_lr_and_its_baseline():
     assert np.all(es.loo_mean(f[:1]) == 0)  # a single trajectory: baseline 0
 
 
+def test_length_control_variate_is_cross_fitted_and_removes_the_length_part():
+    """A trajectory's shift depends on its own lengths and on the *other* half's values only
+    (so it is independent of its own scores: unbiased), and it removes the part of the
+    values that the lengths explain.
+    """
+    rng = np.random.default_rng(5)
+    c, n = 400, 30
+    x = rng.normal(size=(c, 2))
+    f = (x @ np.array([1.5, -0.7]))[:, None] + 0.3 * rng.normal(size=(c, n))
+    out = es.length_control(f, x, n_skip=5)
+    assert out.shape == f.shape
+    # the length part is gone: residual variance of the window means near the noise's
+    assert np.var(out[:, 5:].mean(1)) < 0.01 < np.var(f[:, 5:].mean(1))
+    # cross-fitting: changing trajectory 0's values moves none of the even half's shifts
+    g = f.copy()
+    g[0] += 100.0
+    shift_f, shift_g = f - out, g - es.length_control(g, x, n_skip=5)
+    assert np.allclose(shift_f[::2], shift_g[::2]) and not np.allclose(shift_f, shift_g)
+    # few trajectories: unchanged
+    assert np.array_equal(es.length_control(f[:4], x[:4]), f[:4])
+    # unbiased: with scores independent of the values and of the lengths, the tapered LR
+    # with and without the control variate has the same mean and a smaller variance
+    W = np.cumsum(rng.normal(size=(c, n)), axis=1)[..., None]
+    plain = es.lr_tapered(f, W, 20, 9, 6)[:, 0]
+    cv = es.lr_tapered(out, W, 20, 9, 6)[:, 0]
+    assert abs(cv.mean() - plain.mean()) < 3 * np.std(cv - plain) / math.sqrt(c)
+    assert np.var(cv) < 0.2 * np.var(plain)
+
+
 def test_triangular_taper_cancels_an_oscillating_response_tail():
     # a response oscillating with the orbit period under a slow envelope (the driven spin
     # above threshold): plain truncation at m0 = 1.5 tau is off by more than the derivative

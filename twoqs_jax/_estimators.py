@@ -230,6 +230,40 @@ def lr_tapered(f: np.ndarray, W: np.ndarray, n_skip: int, m0: int, width: int) -
     return (fc[..., None] * V[extra]).mean(axis=1)
 
 
+def length_control(f: np.ndarray, x: np.ndarray, n_skip: int = 0) -> np.ndarray:
+    """``f`` less a control variate on the conserved spin lengths, cross-fitted.
+
+    With the spin-length constraint each trajectory keeps its sampled lengths ``x_i``
+    (fixed at ``t = 0``, before any score), and its stationary values depend on them (the
+    length classes of the LMG dimer: R^2 = 0.5-0.7 of the window means). Any baseline
+    that is a function of ``x_i`` and of *other* trajectories keeps the likelihood ratio
+    unbiased (``E[x_i V_ij] = 0``), so ``f_ij - (x_i - xbar) . beta`` with ``beta`` the
+    least-squares slope of the window means on the lengths, fitted on the other half of
+    the trajectories (even / odd index), removes that part of the variance.
+
+    Args:
+        f: ``(c, n, *shape)`` observable at the recorded samples.
+        x: ``(c, k)`` conserved lengths (or any ``F_0``-measurable covariates).
+        n_skip: leading samples outside the averaging window (not used for the fit).
+
+    Returns:
+        ``f`` with the control variate subtracted (unchanged for fewer than 8 trajectories).
+    """
+    c = f.shape[0]
+    if c < 8:
+        return f
+    X = x.reshape(c, -1) - x.reshape(c, -1).mean(0)
+    m = f[:, n_skip:].mean(1).reshape(c, -1)
+    half = np.arange(c) % 2
+    out = f.copy()
+    for h in (0, 1):
+        fit = half != h
+        beta = np.linalg.lstsq(X[fit], m[fit] - m[fit].mean(0), rcond=None)[0]
+        shift = (X[half == h] @ beta).reshape((-1, 1) + f.shape[2:])
+        out[half == h] = f[half == h] - shift
+    return out
+
+
 def mean_sem(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean over axis 0 and its standard error ``std / sqrt(N)`` (independent trajectories)."""
     x = np.asarray(x, float)

@@ -404,10 +404,15 @@ class _Run:
         """
         from ._estimators import LikelihoodRatio
 
+        lr = isinstance(estimator, LikelihoodRatio)
         obs = tuple(observables) + tuple(extra)
+        drop = ()
+        if lr and isinstance(memory, tuple) and "spin_drift" not in {o.name for o in obs}:
+            from ._observables import OBSERVABLES
+
+            obs, drop = obs + (OBSERVABLES["spin_drift"],), ("spin_drift",)  # the lengths
         cfg = self.config(obs, n_traj, chunk)
         shapes = tuple(tuple(np.shape(x)) for x in self.leaves)
-        lr = isinstance(estimator, LikelihoodRatio)
         if lr:
             from ._score import compiled_lr
 
@@ -424,7 +429,7 @@ class _Run:
             out = jax.tree.map(lambda x: x[:n_valid], jax.device_get(out))  # noqa: B023
             if lr:
                 vals, Ws, unmatched = out
-                piece = self._lr_piece(cfg, memory, vals, Ws)
+                piece = self._lr_piece(cfg, memory, vals, Ws, drop)
                 yield c * chunk, n_valid, piece, 0.0, float(np.sum(unmatched)), cfg
             else:
                 vals, tang, clip = out
@@ -443,8 +448,8 @@ class _Run:
             first -= _memory_blocks(self, cfg, memory)[2]
         return tuple(range(first, cfg.n_blocks))
 
-    def _lr_piece(self, cfg, memory, vals, Ws):
-        from ._estimators import lr_tapered, lr_time, lr_window
+    def _lr_piece(self, cfg, memory, vals, Ws, drop=()):
+        from ._estimators import length_control, lr_tapered, lr_time, lr_window
 
         vals = {k: np.asarray(v, np.float64) for k, v in vals.items()}
         Ws = np.asarray(Ws, np.float64)
@@ -460,8 +465,13 @@ class _Run:
                 piece[k], piece["d/" + k] = f.mean(1), lr_window(f, Ws)
             return piece
         m0, width, n_skip, tail = _memory_blocks(self, cfg, memory)
+        lengths = vals["spin_drift"][:, 0] if self.method.constraint else None
         for k, f in vals.items():
+            if k in drop:
+                continue
             piece[k] = f[:, n_skip:].mean(1)
+            if lengths is not None and k != "spin_drift":  # control variate (unbiased)
+                f = length_control(f, lengths, n_skip)
             piece["d/" + k] = lr_tapered(f, Ws, n_skip, m0, width)
             if tail:
                 piece["tail/" + k] = lr_tapered(f, Ws, n_skip, 2 * m0, width) - piece["d/" + k]
@@ -515,6 +525,8 @@ class _Run:
         }
         if lr:
             info["memory"] = memory
+            if isinstance(memory, tuple):
+                info["control_variate"] = "spin lengths (cross-fitted)"
             info["lr_unmatched_fraction"] = unmatched / site_steps
             if unmatched:
                 warnings.warn(
