@@ -360,9 +360,12 @@ def test_auto_below_threshold_picks_pathwise_within_budget():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("estimator", ["auto", "tapered"])
+@pytest.mark.filterwarnings("ignore:the likelihood-ratio score could not match")
 def test_above_threshold_within_budget(estimator):
     # S = 10, Omega = 1.5 (oscillating phase): the rule's pick and the tapered likelihood
-    # ratio named explicitly both agree with the exact derivative within 3 sem + 3/S |exact|
+    # ratio named explicitly both agree with the exact derivative within 3 sem + 3/S |exact|.
+    # With the tangential noise the score is unmatched in ~1e-5 of the site-steps (the
+    # warning is expected; its size is checked below).
     S, om = 10, 1.5
     est = tq.Auto(pilot_traj=256) if estimator == "auto" else tq.LikelihoodRatio((15.0, 11.5))
     g = tq.gradient(
@@ -379,6 +382,8 @@ def test_above_threshold_within_budget(estimator):
     d, e = float(g.grad["Sz"][0]), float(g.grad_sem["Sz"][0])
     if estimator == "tapered":
         assert g.stats["estimator"] == "LikelihoodRatio" and "tail_test" in g.stats
+        assert g.stats["lr_unmatched_fraction"] < 1e-4
+        assert g.stats["control_variate"].startswith("spin lengths")
     assert e < 0.5 * abs(exact)  # the comparison below can fail
     assert abs(d - exact) <= 3 * e + 3 / S * abs(exact), (d, e, exact, g.stats)
 
