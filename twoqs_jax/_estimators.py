@@ -12,7 +12,8 @@ trajectories (derivations: ``docs/methods/gradients.md``):
   increments; the exact likelihood ratio of a tilted two-point chain for two-point ones).
   ``memory=None``: full memory (exact for finite times; variance grows with the time since
   ``ts[0]``). ``memory=(m0, width)``: for steady states, the stationary response summed
-  with a triangular memory taper (bounded variance ~ ``1/t_avg``).
+  with a triangular memory taper (bounded variance ~ ``1/t_avg``), less a control variate
+  on the conserved spin lengths (:func:`length_control`; unbiased, cross-fitted).
 - :class:`Auto`: a pilot run picks one by the documented rule (:func:`choose`).
 
 This module holds the Modules and everything that does not depend on the noise model: the
