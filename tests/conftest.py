@@ -8,6 +8,9 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# the command line's persistent compilation cache stays off in tests run in-process (a test
+# of the cache turns it on in a subprocess with its own directory)
+os.environ.setdefault("TWOQS_NO_CACHE", "1")
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (
         os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"

@@ -125,6 +125,28 @@ def test_bad_config_exit_code_2(tmp_path, capsys, text, needle):
     assert not os.path.exists(tmp_path / "o.h5")
 
 
+def test_config_error_is_reported_before_jax_loads(tmp_path):
+    """`twoqs run bad.toml` reads and checks the file before importing JAX or the package's
+    heavy parts (what it imports is checked, not how long it takes).
+    """
+    import subprocess
+    import sys
+
+    bad = _write(tmp_path, '[model]\npreset = "driven_spin"\nS = 5\nOmega = 1\nfoo = 2\n')
+    code = (
+        "import sys\n"
+        "from twoqs_jax.cli import main\n"
+        f"rc = main(['run', {bad!r}, '--out', {str(tmp_path / 'o.h5')!r}])\n"
+        "heavy = ('jax', 'jaxlib', 'equinox', 'diffrax', 'scipy', 'qutip', 'h5py')\n"
+        "print(rc, sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.stdout.split("\n")[0] == "2 []", proc.stdout + proc.stderr
+    assert "model.foo" in proc.stderr
+
+
 def test_resume_refuses_other_config(tmp_path):
     cfg = _write(tmp_path, CONFIG.format(method="twa"))
     out = str(tmp_path / "o.h5")

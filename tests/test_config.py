@@ -292,3 +292,18 @@ def test_explicit_model_sweeps_S_and_rates():
             tq.MeanField(),
         )
         np.testing.assert_allclose(np.asarray(sol["Sz"])[i], one["Sz"], rtol=1e-6, atol=1e-9)
+
+
+def test_preset_signatures_read_without_import_match_the_functions():
+    # the config is checked before JAX loads, so preset signatures are read from the source
+    import inspect
+
+    from twoqs_jax._config import PRESETS, preset_function, preset_signature
+
+    for name in PRESETS:
+        read = preset_signature(name)
+        real = inspect.signature(preset_function(name))
+        assert list(read.parameters) == list(real.parameters), name
+        for p, q in zip(read.parameters.values(), real.parameters.values()):
+            assert (p.default is p.empty) == (q.default is q.empty), (name, p.name)
+            assert p.kind == q.kind, (name, p.name)

@@ -125,6 +125,43 @@ def test_missing_optional_library_names_its_extra(blocked, extra, call):
     assert blocked in proc.stdout, proc.stdout
 
 
+def test_import_is_light_and_names_load_on_first_use():
+    # `import twoqs_jax` imports no JAX (the command line checks a config first); every public
+    # name loads its module on first access
+    proc = _python(
+        """
+        import sys
+        import twoqs_jax
+        print(sorted(m for m in ("jax", "numpy", "equinox", "diffrax") if m in sys.modules))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", f"import twoqs_jax loaded {proc.stdout.strip()}"
+
+
+def test_lazy_table_matches_the_type_checking_imports():
+    import ast
+
+    import twoqs_jax
+
+    tree = ast.parse((ROOT / "twoqs_jax" / "__init__.py").read_text())
+    block = next(
+        n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)
+    )
+    imported = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom) and node.level == 1
+        for alias in node.names:
+            assert alias.asname == alias.name  # re-exported under its own name
+            imported[alias.name] = node.module or alias.name
+    assert imported == twoqs_jax._LAZY
+    for name, module in imported.items():
+        obj = getattr(twoqs_jax, name)
+        mod = importlib.import_module(f"twoqs_jax.{module}")
+        assert obj is (mod if module == name else getattr(mod, name)), name
+    assert set(twoqs_jax._LAZY) <= set(dir(twoqs_jax))
+
+
 def test_version_comes_from_package_metadata():
     import twoqs_jax
 

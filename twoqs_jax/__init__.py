@@ -9,85 +9,161 @@ with ``saveat`` a :class:`SaveAt` (the initial state sits at ``ts[0]``) or
 :class:`Cumulants`, :class:`Exact`. Subsystems and paper-specific helpers live in
 namespaces: ``tq.central``, ``tq.qudit``, ``tq.lattice``, ``tq.analysis``, ``tq.exact``,
 ``tq.plot``. Importing the package has no side effects: no JAX settings are changed (enable
-float64 yourself with ``jax.config.update("jax_enable_x64", True)`` where you need it).
+float64 yourself with ``jax.config.update("jax_enable_x64", True)`` where you need it), and
+nothing heavy is imported: each public name loads its module (and JAX) on first use.
 """
 
-from importlib import metadata as _metadata
+from typing import TYPE_CHECKING
 
-from . import analysis as analysis
-from . import central as central
-from . import lattice as lattice
-from . import qudit as qudit
+if TYPE_CHECKING:  # what type checkers, IDEs and the docs see; at run time: _LAZY
+    from . import analysis as analysis
+    from . import central as central
+    from . import exact as exact
+    from . import lattice as lattice
+    from . import plot as plot
+    from . import qudit as qudit
 
-# the previous API, for one release (each call warns and names its replacement)
-from ._deprecated import simulate_twa as simulate_twa
-from ._deprecated import solve_cumulants as solve_cumulants
-from ._deprecated import solve_exact as solve_exact
-from ._deprecated import solve_meanfield as solve_meanfield
-from ._deprecated import steady_state_exact as steady_state_exact
-from ._deprecated import steady_state_twa as steady_state_twa
-from ._deprecated import twa_gradient as twa_gradient
-from ._estimators import Auto as Auto
-from ._estimators import LikelihoodRatio as LikelihoodRatio
-from ._estimators import Pathwise as Pathwise
-from ._gradient import Gradient as Gradient
-from ._gradient import gradient as gradient
-from ._io import Results as Results
-from ._io import load as load
-from ._io import save as save
-from ._jumps.correlated import CorrelatedJump as CorrelatedJump
-from ._jumps.spin_jump import SpinJump as SpinJump
-from ._methods import TWOQS as TWOQS
-from ._methods import Cumulants as Cumulants
-from ._methods import Exact as Exact
-from ._methods import MeanField as MeanField
-from ._model.cavity import CavityModel as CavityModel
-from ._model.cavity import CavityState as CavityState
-from ._model.cavity_presets import dicke_critical_coupling as dicke_critical_coupling
-from ._model.cavity_presets import open_dicke as open_dicke
-from ._model.cavity_presets import tavis_cummings_cavity as tavis_cummings_cavity
-from ._model.cavity_presets import two_ensembles as two_ensembles
-from ._model.graphs import Graph as Graph
-from ._model.graphs import chain as chain
-from ._model.graphs import edge_list as edge_list
-from ._model.graphs import on_site as on_site
-from ._model.graphs import ring as ring
-from ._model.graphs import square_lattice as square_lattice
-from ._model.jumps import AbstractJump as AbstractJump
-from ._model.jumps import Decay as Decay
-from ._model.jumps import Dephasing as Dephasing
-from ._model.jumps import Gain as Gain
-from ._model.model import Coupling as Coupling
-from ._model.model import SpinModel as SpinModel
-from ._model.model import flip_flop as flip_flop
-from ._model.presets import collective_dephasing as collective_dephasing
-from ._model.presets import driven_spin as driven_spin
-from ._model.presets import heisenberg_chain as heisenberg_chain
-from ._model.presets import lmg as lmg
-from ._model.presets import lmg_dimer as lmg_dimer
-from ._model.presets import one_axis_twisting as one_axis_twisting
-from ._model.presets import pt_chain as pt_chain
-from ._model.presets import pt_dimer as pt_dimer
-from ._model.presets import superradiance as superradiance
-from ._model.states import SpinCoherentState as SpinCoherentState
-from ._model.states import along_x as along_x
-from ._model.states import spin_down as spin_down
-from ._model.states import spin_up as spin_up
-from ._observables import Observable as Observable
-from ._observables import PhaseSpaceFunction as PhaseSpaceFunction
-from ._observables import register_observable as register_observable
-from ._options import Options as Options
-from ._saveat import SaveAt as SaveAt
-from ._saveat import SteadyState as SteadyState
-from ._sde.schemes import EulerMaruyama as EulerMaruyama
-from ._solution import Solution as Solution
-from ._solve import solve as solve
-from ._validity import TWOQSAccuracyWarning as TWOQSAccuracyWarning
+    # the previous API, for one release (each call warns and names its replacement)
+    from ._deprecated import simulate_twa as simulate_twa
+    from ._deprecated import solve_cumulants as solve_cumulants
+    from ._deprecated import solve_exact as solve_exact
+    from ._deprecated import solve_meanfield as solve_meanfield
+    from ._deprecated import steady_state_exact as steady_state_exact
+    from ._deprecated import steady_state_twa as steady_state_twa
+    from ._deprecated import twa_gradient as twa_gradient
+    from ._estimators import Auto as Auto
+    from ._estimators import LikelihoodRatio as LikelihoodRatio
+    from ._estimators import Pathwise as Pathwise
+    from ._gradient import Gradient as Gradient
+    from ._gradient import gradient as gradient
+    from ._io import Results as Results
+    from ._io import load as load
+    from ._io import save as save
+    from ._jumps.correlated import CorrelatedJump as CorrelatedJump
+    from ._jumps.spin_jump import SpinJump as SpinJump
+    from ._methods import TWOQS as TWOQS
+    from ._methods import Cumulants as Cumulants
+    from ._methods import Exact as Exact
+    from ._methods import MeanField as MeanField
+    from ._model.cavity import CavityModel as CavityModel
+    from ._model.cavity import CavityState as CavityState
+    from ._model.cavity_presets import dicke_critical_coupling as dicke_critical_coupling
+    from ._model.cavity_presets import open_dicke as open_dicke
+    from ._model.cavity_presets import tavis_cummings_cavity as tavis_cummings_cavity
+    from ._model.cavity_presets import two_ensembles as two_ensembles
+    from ._model.graphs import Graph as Graph
+    from ._model.graphs import chain as chain
+    from ._model.graphs import edge_list as edge_list
+    from ._model.graphs import on_site as on_site
+    from ._model.graphs import ring as ring
+    from ._model.graphs import square_lattice as square_lattice
+    from ._model.jumps import AbstractJump as AbstractJump
+    from ._model.jumps import Decay as Decay
+    from ._model.jumps import Dephasing as Dephasing
+    from ._model.jumps import Gain as Gain
+    from ._model.model import Coupling as Coupling
+    from ._model.model import SpinModel as SpinModel
+    from ._model.model import flip_flop as flip_flop
+    from ._model.presets import collective_dephasing as collective_dephasing
+    from ._model.presets import driven_spin as driven_spin
+    from ._model.presets import heisenberg_chain as heisenberg_chain
+    from ._model.presets import lmg as lmg
+    from ._model.presets import lmg_dimer as lmg_dimer
+    from ._model.presets import one_axis_twisting as one_axis_twisting
+    from ._model.presets import pt_chain as pt_chain
+    from ._model.presets import pt_dimer as pt_dimer
+    from ._model.presets import superradiance as superradiance
+    from ._model.states import SpinCoherentState as SpinCoherentState
+    from ._model.states import along_x as along_x
+    from ._model.states import spin_down as spin_down
+    from ._model.states import spin_up as spin_up
+    from ._observables import Observable as Observable
+    from ._observables import PhaseSpaceFunction as PhaseSpaceFunction
+    from ._observables import register_observable as register_observable
+    from ._options import Options as Options
+    from ._saveat import SaveAt as SaveAt
+    from ._saveat import SteadyState as SteadyState
+    from ._sde.schemes import EulerMaruyama as EulerMaruyama
+    from ._solution import Solution as Solution
+    from ._solve import solve as solve
+    from ._validity import TWOQSAccuracyWarning as TWOQSAccuracyWarning
 
-try:  # written once, in pyproject.toml
-    __version__ = _metadata.version("twoqs_jax")
-except _metadata.PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
-    __version__ = "0+unknown"
+
+# Every public name and the module that defines it, loaded on first access (PEP 562):
+# `import twoqs_jax` imports neither JAX nor an optional library, so the command line can
+# read and check a configuration first. tests/test_quality.py checks that this table and
+# the TYPE_CHECKING imports above name the same objects.
+_LAZY = {
+    "analysis": "analysis",
+    "central": "central",
+    "exact": "exact",  # loads QuTiP
+    "lattice": "lattice",
+    "plot": "plot",  # loads matplotlib
+    "qudit": "qudit",
+    "simulate_twa": "_deprecated",
+    "solve_cumulants": "_deprecated",
+    "solve_exact": "_deprecated",
+    "solve_meanfield": "_deprecated",
+    "steady_state_exact": "_deprecated",
+    "steady_state_twa": "_deprecated",
+    "twa_gradient": "_deprecated",
+    "Auto": "_estimators",
+    "LikelihoodRatio": "_estimators",
+    "Pathwise": "_estimators",
+    "Gradient": "_gradient",
+    "gradient": "_gradient",
+    "Results": "_io",
+    "load": "_io",
+    "save": "_io",
+    "CorrelatedJump": "_jumps.correlated",
+    "SpinJump": "_jumps.spin_jump",
+    "TWOQS": "_methods",
+    "Cumulants": "_methods",
+    "Exact": "_methods",
+    "MeanField": "_methods",
+    "CavityModel": "_model.cavity",
+    "CavityState": "_model.cavity",
+    "dicke_critical_coupling": "_model.cavity_presets",
+    "open_dicke": "_model.cavity_presets",
+    "tavis_cummings_cavity": "_model.cavity_presets",
+    "two_ensembles": "_model.cavity_presets",
+    "Graph": "_model.graphs",
+    "chain": "_model.graphs",
+    "edge_list": "_model.graphs",
+    "on_site": "_model.graphs",
+    "ring": "_model.graphs",
+    "square_lattice": "_model.graphs",
+    "AbstractJump": "_model.jumps",
+    "Decay": "_model.jumps",
+    "Dephasing": "_model.jumps",
+    "Gain": "_model.jumps",
+    "Coupling": "_model.model",
+    "SpinModel": "_model.model",
+    "flip_flop": "_model.model",
+    "collective_dephasing": "_model.presets",
+    "driven_spin": "_model.presets",
+    "heisenberg_chain": "_model.presets",
+    "lmg": "_model.presets",
+    "lmg_dimer": "_model.presets",
+    "one_axis_twisting": "_model.presets",
+    "pt_chain": "_model.presets",
+    "pt_dimer": "_model.presets",
+    "superradiance": "_model.presets",
+    "SpinCoherentState": "_model.states",
+    "along_x": "_model.states",
+    "spin_down": "_model.states",
+    "spin_up": "_model.states",
+    "Observable": "_observables",
+    "PhaseSpaceFunction": "_observables",
+    "register_observable": "_observables",
+    "Options": "_options",
+    "SaveAt": "_saveat",
+    "SteadyState": "_saveat",
+    "EulerMaruyama": "_sde.schemes",
+    "Solution": "_solution",
+    "solve": "_solve",
+    "TWOQSAccuracyWarning": "_validity",
+}
 
 # Flat names of the previous API that moved into namespaces: still reachable for one
 # release, with a DeprecationWarning naming the new place.
@@ -197,15 +273,27 @@ _ADVICE = {
 }
 
 
-# Namespaces that need an optional library load on first access (``tq.exact``: QuTiP).
-_LAZY_NAMESPACES = ("exact", "plot")
+def _version() -> str:
+    from importlib import metadata as _metadata  # 0.1-0.3 s: loaded when asked for
+
+    try:  # written once, in pyproject.toml
+        __version__ = _metadata.version("twoqs_jax")
+    except _metadata.PackageNotFoundError:  # pragma: no cover - a source tree not installed
+        __version__ = "0+unknown"
+    return __version__
 
 
 def __getattr__(name):
-    if name in _LAZY_NAMESPACES:
+    if name == "__version__":
+        globals()[name] = _version()
+        return globals()[name]
+    if name in _LAZY:
         import importlib
 
-        return importlib.import_module(f"{__name__}.{name}")
+        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        value = module if _LAZY[name] == name else getattr(module, name)
+        globals()[name] = value  # later accesses skip this function
+        return value
     if name in _MOVED:
         import importlib
         import warnings
@@ -220,3 +308,7 @@ def __getattr__(name):
         )
         return getattr(importlib.import_module(f"{__name__}.{module}"), new)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | {"__version__"})

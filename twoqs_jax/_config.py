@@ -61,16 +61,18 @@ Debug switches of the library are environment variables, read here (as equinox's
   (Wirtinger gradient of the Weyl symbol) instead of the hand-written fused one.
 """
 
+import ast
 import dataclasses
+import functools
+import importlib
 import importlib.resources
 import inspect
 import math
 import os
+import pathlib
 import tomllib
 
 import numpy as np
-
-from ._model import presets as _presets
 
 
 def example_names() -> list[str]:
@@ -200,22 +202,63 @@ def explicit_model(
     )
 
 
-PRESETS = {
-    "explicit": explicit_model,
-} | {
-    name: getattr(_presets, name)
-    for name in (
-        "superradiance",
-        "collective_dephasing",
-        "driven_spin",
-        "one_axis_twisting",
-        "lmg",
-        "pt_dimer",
-        "lmg_dimer",
-        "heisenberg_chain",
-        "pt_chain",
+PRESETS = (
+    "explicit",
+    "superradiance",
+    "collective_dephasing",
+    "driven_spin",
+    "one_axis_twisting",
+    "lmg",
+    "pt_dimer",
+    "lmg_dimer",
+    "heisenberg_chain",
+    "pt_chain",
+)
+"""Names of the ``model.preset`` values: :func:`explicit_model`, else the function of that name
+in :mod:`twoqs_jax._model.presets` (:func:`preset_function`)."""
+
+
+def preset_function(name: str):
+    """The function that builds preset ``name`` (imports the model layer, so JAX)."""
+    if name == "explicit":
+        return explicit_model
+    return getattr(importlib.import_module("twoqs_jax._model.presets"), name)
+
+
+@functools.cache
+def preset_signature(name: str) -> inspect.Signature:
+    """The signature of preset ``name`` without importing it: the presets module imports JAX
+    (seconds), so it is read from the source (parameter names and which have defaults), and a
+    configuration is checked before anything heavy loads. tests/test_config.py checks this
+    against ``inspect.signature`` of every preset.
+    """
+    if name == "explicit":
+        return inspect.signature(explicit_model)
+    source = (pathlib.Path(__file__).parent / "_model" / "presets.py").read_text()
+    fn = next(
+        node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef) and node.name == name
     )
-}
+    args = fn.args
+    positional = args.posonlyargs + args.args
+    n_required = len(positional) - len(args.defaults)
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [
+        inspect.Parameter(a.arg, kind, default=inspect.Parameter.empty if i < n_required else None)
+        for i, a in enumerate(positional)
+    ]
+    params += [
+        inspect.Parameter(
+            a.arg,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=inspect.Parameter.empty if d is None else None,
+        )
+        for a, d in zip(args.kwonlyargs, args.kw_defaults)
+    ]
+    return inspect.Signature(params)
+
+
 METHODS = ("twa", "meanfield", "cumulants", "exact")
 _SECTIONS = {"model", "state", "method", "sweep", "output"}
 _METHOD_KEYS = {
@@ -293,7 +336,16 @@ class RunConfig:
 
     def build_model(self, **override):
         """The :class:`SpinModel` for ``params`` updated by ``override``."""
-        return PRESETS[self.preset](**{**self.params, **override})
+        return preset_function(self.preset)(**{**self.params, **override})
+
+    def check_model(self) -> None:
+        """Build the model once, so that the model layer's own checks (negative rates, bad
+        ``S``, ...) report in terms of the config keys (imports JAX).
+        """
+        try:
+            self.build_model()
+        except ValueError as err:
+            raise ConfigError(f"[model] {err}") from None
 
     def build_state(self, n_sites: int):
         """The initial :class:`SpinCoherentState`."""
@@ -435,8 +487,13 @@ def _parse_multi_sweep(table, sig, preset) -> dict:
     return {"mode": mode, **out}
 
 
-def parse_config(table: dict) -> RunConfig:
-    """Validate a configuration dict (as read from TOML) and return a :class:`RunConfig`."""
+def parse_config(table: dict, check_model: bool = True) -> RunConfig:
+    """Validate a configuration dict (as read from TOML) and return a :class:`RunConfig`.
+
+    Everything but the model's values is checked without importing JAX (the command line
+    reports such errors at once); ``check_model`` then builds the model once
+    (:meth:`RunConfig.check_model`, which imports JAX).
+    """
     if not isinstance(table, dict):
         raise ConfigError("a configuration must be a TOML table.")
     for section in table:
@@ -450,7 +507,7 @@ def parse_config(table: dict) -> RunConfig:
     preset = model.pop("preset", None)
     if preset not in PRESETS:
         raise ConfigError(f"`model.preset` = {preset!r}; allowed presets: {sorted(PRESETS)}.")
-    sig = inspect.signature(PRESETS[preset])
+    sig = preset_signature(preset)
     for k, v in model.items():
         if k not in sig.parameters:
             raise ConfigError(
@@ -553,17 +610,15 @@ def parse_config(table: dict) -> RunConfig:
     cfg = RunConfig(
         preset=preset, params=model, state=state, method=method, sweep=sweep, output=output
     )
-    # Build the model once: the model layer's own validation (negative rates, bad S, ...)
-    # then reports in terms of the config keys.
-    try:
-        cfg.build_model()
-    except ValueError as err:
-        raise ConfigError(f"[model] {err}") from None
+    if check_model:
+        cfg.check_model()
     return cfg
 
 
-def load_config(path) -> RunConfig:
-    """Read and validate a TOML configuration file."""
+def load_config(path, check_model: bool = True) -> RunConfig:
+    """Read and validate a TOML configuration file (``check_model``: see
+    :func:`parse_config`).
+    """
     try:
         with open(path, "rb") as f:
             table = tomllib.load(f)
@@ -571,4 +626,4 @@ def load_config(path) -> RunConfig:
         raise ConfigError(f"config file {str(path)!r} does not exist.") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {err}.") from None
-    return parse_config(table)
+    return parse_config(table, check_model)

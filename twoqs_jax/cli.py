@@ -17,12 +17,67 @@ and checkpoint paths are checked before any work; nothing is overwritten unless
 Files are created with the user's umask. The command line (an application,
 unlike the library) turns on float64 in JAX for the deterministic methods; TWOQS
 trajectories use the config's ``precision`` (float32 by default).
+
+Start-up: a configuration is read and checked before JAX is imported, so a config error is
+reported at once (a bad model value, such as a negative rate, is found by the model layer
+after JAX loads). Compiled programs are kept in JAX's persistent compilation cache, on by
+default for the command line (the library never turns it on): ``TWOQS_CACHE_DIR`` (default
+``~/.cache/twoqs_jax/jax``, the platform's user cache directory), off with ``--no-cache`` or
+``TWOQS_NO_CACHE=1``; a cache directory the user set for JAX
+(``JAX_COMPILATION_CACHE_DIR``) is kept. Running the same configuration again in a new
+process then skips XLA's compilation (tracing and lowering remain).
 """
 
 import argparse
 import os
 import sys
 import time
+
+
+def cache_dir() -> str:
+    """The command line's compilation cache directory: ``TWOQS_CACHE_DIR``, else
+    ``twoqs_jax/jax`` in the platform's user cache directory.
+    """
+    if os.environ.get("TWOQS_CACHE_DIR"):
+        return os.environ["TWOQS_CACHE_DIR"]
+    home = os.path.expanduser("~")
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local")
+    elif sys.platform == "darwin":
+        base = os.path.join(home, "Library", "Caches")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
+    return os.path.join(base, "twoqs_jax", "jax")
+
+
+def start_jax(cache: bool = True) -> str | None:
+    """Import JAX for a command that computes: float64 on (the application, not the library)
+    and, unless ``cache`` is False or ``TWOQS_NO_CACHE=1``, JAX's persistent compilation
+    cache in :func:`cache_dir` for every compiled program (thresholds 0: the kernels compile
+    in seconds, the small programs around them in milliseconds, and all recur). Returns the
+    cache directory in use (``None``: off).
+    """
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    current = jax.config.jax_compilation_cache_dir
+    if current:  # the user's own choice (JAX_COMPILATION_CACHE_DIR) is kept
+        return current
+    if not cache or os.environ.get("TWOQS_NO_CACHE", "0") not in ("", "0"):
+        return None
+    path = cache_dir()
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        print(
+            f"twoqs: note: compilation cache off (cannot create {path!r}: {err.strerror or err})",
+            file=sys.stderr,
+        )
+        return None
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path
 
 
 def _info(args) -> int:
@@ -194,6 +249,7 @@ def demo(quick: bool = False, out: str = "demo_output", key: int = 0, verbose: b
 
 
 def _demo(args) -> int:
+    start_jax(args.cache)
     demo(quick=args.quick, out=args.out, key=args.key)
     return 0
 
@@ -276,14 +332,17 @@ def _output_path(args, cfg):
 
 
 def _run_cmd(args, require_sweep=False) -> int:
-    import numpy as np
-
     from twoqs_jax._config import load_config
-    from twoqs_jax._io import save_results
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, check_model=False)  # before JAX loads: errors at once
     if require_sweep and cfg.sweep is None:
         raise ValueError(f"`twoqs sweep` needs a [sweep] section in {args.config!r}.")
+    start_jax(args.cache)
+    import numpy as np
+
+    from twoqs_jax._io import save_results
+
+    cfg.check_model()
     path = _output_path(args, cfg)
     method = cfg.method["name"]
     ckpt = path + ".checkpoint.npz" if method == "twa" else None
@@ -320,14 +379,17 @@ def _run_cmd(args, require_sweep=False) -> int:
 
 
 def _compare_cmd(args) -> int:
+    from twoqs_jax._config import load_config
+
+    cfg = load_config(args.config, check_model=False)  # before JAX loads: errors at once
+    if cfg.sweep is not None:
+        raise ValueError("`twoqs compare` takes a config without [sweep].")
+    start_jax(args.cache)
+    cfg.check_model()
     import numpy as np
 
     import twoqs_jax as tq
-    from twoqs_jax._config import load_config
 
-    cfg = load_config(args.config)
-    if cfg.sweep is not None:
-        raise ValueError("`twoqs compare` takes a config without [sweep].")
     model = cfg.build_model()
     methods = ["twa", "meanfield", "exact"]
     cost = tq.exact.estimate_exact_cost(model, kind="steady" if cfg.steady else "evolve")
@@ -406,6 +468,15 @@ def _config_cmd(args) -> int:
     return 0
 
 
+def _cache_flag(parser) -> None:
+    parser.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="do not use the persistent compilation cache (also: TWOQS_NO_CACHE=1)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``twoqs``."""
     debug = argparse.ArgumentParser(add_help=False)
@@ -427,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
     d.add_argument("--out", default="demo_output", help="output directory (default: %(default)s)")
     d.add_argument("--key", type=int, default=0, help="random seed (default: %(default)s)")
+    _cache_flag(d)
     d.set_defaults(func=_demo)
     i = sub.add_parser("info", help="version, devices JAX sees, precision", parents=[debug])
     i.set_defaults(func=_info)
@@ -456,6 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
         g = r.add_mutually_exclusive_group()
         g.add_argument("--progress", action="store_true", help="always show a progress bar")
         g.add_argument("--quiet", action="store_true", help="never show a progress bar")
+        _cache_flag(r)
         r.set_defaults(func=func)
     e = sub.add_parser(
         "config", help="print or write a commented example configuration", parents=[debug]
@@ -469,6 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("config", help="TOML configuration (twa settings dt, n_traj needed)")
     c.add_argument("--figure", help="figure file (default: CONFIG_compare.png)")
+    _cache_flag(c)
     c.set_defaults(func=_compare_cmd)
     return p
 
@@ -478,12 +552,12 @@ def _one_line(err) -> str:
 
 
 def _user_errors() -> tuple:
-    from twoqs_jax._twoqs import TrajectoryBlowUp
-
     # bad input or environment: the message says what to change; OSError covers unwritable
     # or missing paths and a full disk (a checkpoint write keeps the previous checkpoint)
     # NotImplementedError: a combination the package refuses before any work (it says which)
-    return (ValueError, OSError, NotImplementedError, TrajectoryBlowUp)
+    errors = (ValueError, OSError, NotImplementedError)
+    twoqs = sys.modules.get("twoqs_jax._twoqs")  # not imported: no run, so no blow-up
+    return errors if twoqs is None else (*errors, twoqs.TrajectoryBlowUp)
 
 
 def main(argv=None) -> int:
@@ -492,10 +566,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     try:
-        if args.command != "info":
-            import jax
-
-            jax.config.update("jax_enable_x64", True)  # the application, not the library
         return args.func(args)
     except KeyboardInterrupt:
         if debug:

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .checkpoint import Checkpoint, fingerprint, progress_bar
-from .kernel import KernelConfig, compiled_chunk
+from .kernel import KernelConfig, compiled_chunk, traced_config
 from .sharding import chunk_indices, put_indices, sharded_chunk
 from .statistics import BlockMerger
 
@@ -138,20 +138,24 @@ def run_chunks(
         ckpt.history = segments
     theta = jnp.asarray(state.theta, cfg.dtype)
     phi = jnp.asarray(state.phi, cfg.dtype)
+    n_traj = jnp.asarray(cfg.n_traj, jnp.int32)  # traced: a new n_traj does not recompile
+    static = traced_config(cfg)
     if devices is None:
-        fn = compiled_chunk(cfg, batched, state_batched)
+        fn = compiled_chunk(static, batched, state_batched)
 
         def indices(first):
             return jnp.asarray(first, jnp.int32)
     else:
-        fn, sharding = sharded_chunk(cfg, batched, state_batched, devices)
+        fn, sharding = sharded_chunk(static, batched, state_batched, devices)
 
         def indices(first):
             return put_indices(chunk_indices(cfg, first, len(devices)), sharding)
 
     t0 = time.perf_counter()
     exe = compiled(
-        fn, (cfg, batched, state_batched, devices), (lowered, theta, phi, key, indices(0))
+        fn,
+        (static, batched, state_batched, devices),
+        (lowered, theta, phi, key, indices(0), n_traj),
     )
     t_compile = time.perf_counter() - t0
     done = -(-start // k)
@@ -160,7 +164,7 @@ def run_chunks(
     t0 = time.perf_counter()
     for c in range(done, n_chunks):
         first = (start + (c - done) * k) * b
-        out = jax.device_get(exe(lowered, theta, phi, key, indices(first)))
+        out = jax.device_get(exe(lowered, theta, phi, key, indices(first), n_traj))
         bad, bad_block = add_chunk(cfg, merger, out, first, part, batched, devices is not None)
         if np.any(bad > 0) and on_blowup is not None:
             err = on_blowup(c + 1, n_chunks, bad, bad_block)

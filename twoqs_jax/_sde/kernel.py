@@ -1,4 +1,4 @@
-"""The jitted chunk function: ``(model, angles, key, first_index) -> chunk statistics``.
+"""The jitted chunk function: ``(model, angles, key, first_index, n_traj) -> chunk statistics``.
 
 ``jax.vmap`` over the trajectories of a chunk inside a ``lax.scan`` over blocks of
 ``block`` Euler-Maruyama steps (an inner ``lax.scan``). Trajectory ``i`` (global index) draws
@@ -9,7 +9,9 @@ itself and the random material of the noise window (consecutive steps, drawn at 
 of the trajectory axis (:mod:`twoqs_jax._sde.sharding`).
 
 The model is an argument of the jitted function (a PyTree, never a closure constant), so a
-batch of models is a ``vmap`` away and pathwise gradients w.r.t. its parameters are possible.
+batch of models is a ``vmap`` away and pathwise gradients w.r.t. its parameters are possible;
+so is the number of trajectories ``n_traj`` (it only masks the padding of the last chunk), so
+a new parameter value or a new ``n_traj`` with the same chunk size reuses the compiled chunk.
 Statistics stay in the scan: per-block means and ``M2`` at the saving blocks, or per-trajectory
 time averages over a window for steady states; never whole trajectories.
 """
@@ -51,7 +53,9 @@ class KernelConfig:
         grouped: primitives whose per-group sums are kept for the jackknife of nonlinear
             observables.
         n_groups: jackknife groups.
-        chunk_size, n_traj: trajectories per chunk and in all.
+        chunk_size, n_traj: trajectories per chunk and in all (``n_traj`` for the host;
+            the jitted function takes it as a traced argument and is built from
+            :func:`traced_config`, whose ``n_traj`` is 0).
         fock: Wigner sampling of the Fock state with the exact number variance (else the
             coherent approximation, paper 003 Eq. 18).
         dtype: real dtype name of the trajectories.
@@ -324,7 +328,14 @@ def _chunk_moments(cfg: KernelConfig, q: dict, weight):
     return {"mean": mean, "m2": m2, "gsum": gsum}
 
 
-def run_chunk(cfg: KernelConfig, model, theta, phi, key, first):
+def traced_config(cfg: KernelConfig) -> KernelConfig:
+    """``cfg`` without what the jitted function takes as traced arguments (``n_traj``): the
+    static part that compilation specialises on.
+    """
+    return dataclasses.replace(cfg, n_traj=0)
+
+
+def run_chunk(cfg: KernelConfig, model, theta, phi, key, first, n_traj):
     """Simulate one chunk of trajectories and return its statistics (device arrays).
 
     Args:
@@ -333,6 +344,8 @@ def run_chunk(cfg: KernelConfig, model, theta, phi, key, first):
         theta, phi: ``(n,)`` initial Bloch angles.
         key: PRNG key of the whole run.
         first: integer (traced) global index of the chunk's first trajectory.
+        n_traj: integer (traced) number of trajectories of the run (indices beyond are
+            padding).
 
     Returns:
         dict with ``saved`` (stacked over saving points: per-block ``mean``, ``m2``, ``gsum``)
@@ -341,12 +354,12 @@ def run_chunk(cfg: KernelConfig, model, theta, phi, key, first):
         first time block at whose end a trajectory was non-finite; ``n_blocks`` if none).
     """
     idx = first + jnp.arange(cfg.chunk_size)
-    return run_indices(cfg, model, theta, phi, key, idx)
+    return run_indices(cfg, model, theta, phi, key, idx, n_traj)
 
 
-def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
+def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
     """:func:`run_chunk` for an explicit ``(m,)`` array of global trajectory indices
-    (indices ``>= cfg.n_traj`` are padding and get weight 0). Trajectory ``i`` draws its
+    (indices ``>= n_traj`` are padding and get weight 0). Trajectory ``i`` draws its
     initial sample from ``fold_in(key, i)`` and the increments of the noise block starting
     at step ``s0`` from ``fold_in(fold_in(key, i), s0 + 1)``.
     """
@@ -356,7 +369,8 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
     )
     spin = model.spin
     n = spin.shape[0]
-    weight = (idx < cfg.n_traj).astype(dtype)
+    n_traj = jnp.asarray(n_traj, idx.dtype)
+    weight = (idx < n_traj).astype(dtype)
     tkeys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
     sampling = "fock" if cfg.fock else "coherent"
 
@@ -439,7 +453,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx):
     (_, clip, bad, acc), saved = scan_blocks(
         cfg, n, (z_init, clip0, bad0, acc0), noise_at, advance, end_of_block
     )
-    valid = (idx < cfg.n_traj).reshape(-1, cfg.traj_block)
+    valid = (idx < n_traj).reshape(-1, cfg.traj_block)
     per_block = clip.reshape(valid.shape), bad.reshape(valid.shape)
     result = {  # integers, exact in any order
         "clipped": jnp.sum(jnp.where(valid, per_block[0], 0), axis=1),
@@ -476,13 +490,13 @@ HALF_DIFF = "__half_difference:"
 
 @functools.lru_cache(maxsize=64)
 def compiled_chunk(cfg: KernelConfig, batched: bool, state_batched: bool = False):
-    """The jitted chunk function for ``cfg``; ``batched`` vmaps it over a batch of models
-    (and ``state_batched`` also over a batch of initial angles).
+    """The jitted chunk function for ``cfg`` (see :func:`traced_config`); ``batched`` vmaps
+    it over a batch of models (and ``state_batched`` also over a batch of initial angles).
     """
     fn = functools.partial(run_chunk, cfg)
     if batched:
         ax = 0 if state_batched else None
-        fn = jax.vmap(fn, in_axes=(0, ax, ax, None, None))
+        fn = jax.vmap(fn, in_axes=(0, ax, ax, None, None, None))
     return jax.jit(fn)
 
 

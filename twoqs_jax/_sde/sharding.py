@@ -72,7 +72,7 @@ def resolve_devices(shard, devices, chunk_size: int, block: int = 1):
 
 @functools.lru_cache(maxsize=64)
 def sharded_chunk(cfg: KernelConfig, batched: bool, state_batched: bool, devices: tuple):
-    """Jitted ``(model, theta, phi, key, idx) -> statistics`` with ``idx`` ``(D, m)``
+    """Jitted ``(model, theta, phi, key, idx, n_traj) -> statistics`` with ``idx`` ``(D, m)``
     sharded over ``devices``; every output gets a leading device axis ``D`` and is
     replicated on all devices.
     """
@@ -80,10 +80,10 @@ def sharded_chunk(cfg: KernelConfig, batched: bool, state_batched: bool, devices
     fn = functools.partial(run_indices, cfg)
     if batched:
         ax = 0 if state_batched else None
-        fn = jax.vmap(fn, in_axes=(0, ax, ax, None, None))
+        fn = jax.vmap(fn, in_axes=(0, ax, ax, None, None, None))
 
-    def local(model, theta, phi, key, idx):
-        out = fn(model, theta, phi, key, idx[0])
+    def local(model, theta, phi, key, idx, n_traj):
+        out = fn(model, theta, phi, key, idx[0], n_traj)
         # every device gets every device's (small) statistics: the output is replicated, so
         # each process of a multi-host run can read all of it from its own devices
         return jax.tree.map(lambda x: jax.lax.all_gather(x, AXIS), out)
@@ -91,7 +91,7 @@ def sharded_chunk(cfg: KernelConfig, batched: bool, state_batched: bool, devices
     mapped = jax.shard_map(
         local,
         mesh=mesh,
-        in_specs=(P(), P(), P(), P(), P(AXIS)),
+        in_specs=(P(), P(), P(), P(), P(AXIS), P()),
         out_specs=P(),
         check_vma=False,  # per-device work, then one all-gather of the statistics
     )
