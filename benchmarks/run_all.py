@@ -21,7 +21,10 @@ device and package versions. Measures (compile time apart everywhere):
    against the closed-form steady state (``driven_spin_steady_state``) at every S including
    S = 1000, where QuTiP does not fit in memory (its time there is a labelled power-law
    extrapolation);
-5. the GPU targets, measured when the run is on a GPU, else stated as not measurable.
+5. the GPU targets, measured when the run is on a GPU, else stated as not measurable
+   (``benchmarks/gpu.py`` measures them in one command on a GPU machine);
+6. compile and start-up times in new processes on one core (``benchmarks/compile_time.py``;
+   not with ``--tiny``).
 """
 
 import argparse
@@ -647,6 +650,11 @@ def main(argv=None):
     scale = scale_case(sz)
     ex = exact_vs_twoqs(sz)
     gpu = gpu_targets(machine, scale)
+    comp = None
+    if mode != "tiny":
+        import compile_time
+
+        comp = compile_time.measure(quick=mode == "quick")
     total = time.perf_counter() - t_start
     result = dict(
         machine=machine,
@@ -655,6 +663,7 @@ def main(argv=None):
         exact_vs_twoqs=ex,
         accuracy=ACCURACY,
         gpu_targets=gpu,
+        compile_time=comp,
         total_s=total,
     )
     os.makedirs(args.out, exist_ok=True)
@@ -662,6 +671,8 @@ def main(argv=None):
     with open(os.path.join(args.out, name + ".json"), "w") as f:
         json.dump(result, f, indent=1, default=str)
     text = _markdown(mode, machine, kern, scale, ex, gpu, total)
+    if comp is not None:
+        text += "\n" + compile_time.markdown(comp).replace("# ", "## ", 1)
     with open(os.path.join(args.out, name + ".md"), "w") as f:
         f.write(text)
     print(text)

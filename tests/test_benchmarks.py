@@ -29,3 +29,57 @@ def test_run_all_tiny(tmp_path):
     assert len(sweep["Sz_over_S"]) == 9 and all(np.isfinite(sweep["Sz_over_S"]))
     gpu = data["machine"]["platform_name"] == "gpu"
     assert ("cannot be measured" in data["gpu_targets"]) != gpu
+
+
+def _load(name):
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_compile_time_quick(tmp_path):
+    # new processes on one core: a config error (exit 2, checked inside), a first run with an
+    # empty persistent cache, the same configuration again from the cache
+    res = _load("compile_time").main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / "compile_time_quick.md").exists()
+    assert json.loads((tmp_path / "compile_time_quick.json").read_text())["machine"]["cpu"]
+    s = res["summary"]
+    assert s["first_run"]["compiles"] >= 1 and s["first_run"]["cache_hits"] == 0
+    assert s["repeat_new_process"]["cache_hits"] >= 1  # the kernel came from the cache
+    assert s["new_omega_n_traj"]["compiles"] == 0 and s["new_omega_n_traj"]["n_traj"] == 3000
+    assert s["config_error"]["wall_s"] > 0
+
+
+def test_gpu_script_refuses_without_gpu_and_runs_its_cpu_smoke(tmp_path):
+    import subprocess
+    import sys
+
+    import jax
+
+    script = pathlib.Path(__file__).parents[1] / "benchmarks" / "gpu.py"
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, str(script), "--out", str(tmp_path), *args],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+
+    if jax.devices()[0].platform != "gpu":
+        proc = run()
+        assert proc.returncode == 0, proc.stderr
+        assert "no GPU" in proc.stdout and not list(tmp_path.iterdir())
+    proc = run("--cpu-smoke")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "gpu_cpu-smoke.json").read_text())
+    assert (tmp_path / "gpu_cpu-smoke.md").exists()
+    assert not {"qutip", "matplotlib", "h5py"} & set(data["optional_loaded"])
+    assert set(data["verdicts"]) == {"site_steps_per_s", "steady_state_s", "sweep_s"}
+    ss = data["cases"]["steady_state"]
+    assert ss["first_call"]["compile_s"] > 0 and ss["second_call"]["site_steps_per_s"] > 0
+    assert len(data["cases"]["sweep"]["Sz_over_S"]) == 9
+    assert data["cases"]["ring"]["site_steps_per_s"] > 0

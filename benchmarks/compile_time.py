@@ -1,0 +1,341 @@
+"""Compile and start-up times of the command line's path, on one core.
+
+Run: ``python benchmarks/compile_time.py [--quick] [--out DIR]``. Writes
+``DIR/compile_time[_quick].{md,json}`` (default DIR: ``benchmarks/results``) naming the
+machine. Every case runs in a fresh Python process pinned to one core (XLA on one thread), so
+the numbers are those of a user's first command; each is repeated (3 rounds, 1 with
+``--quick``) and the median reported, as wall time and as CPU time of the process (on a
+loaded machine the CPU time is the steadier of the two). Cases:
+
+1. ``config error``: ``twoqs run bad.toml`` (an unknown key) until it exits with code 2;
+2. ``first run``: a ``twoqs run`` configuration (driven spin S = 50, 2000 trajectories,
+   ``t_final = 5``, 51 saving times, the default method and observables; the same code path
+   as the command line, less writing the results file) with an empty persistent compilation
+   cache: import, tracing, lowering to StableHLO, XLA compilation and the run, separately;
+3. ``repeat, new process``: the same configuration again in a new process with the cache of
+   case 2 (what remains: import, tracing, lowering, reading the cache);
+4. ``new Omega and n_traj``: in the process of case 2, the same configuration with
+   ``Omega = 0.7`` and 3000 trajectories (same chunk size): new XLA compilations (0 expected)
+   and the time of the call.
+
+Compilations and their parts are read from JAX's monitoring events (tracing, lowering, one
+backend compile per executable; a persistent-cache hit is a backend compile that read the
+cache).
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CONFIG = """
+[model]
+preset = "driven_spin"
+S = {S}
+Omega = {Omega}
+[method]
+t_final = {t_final}
+n_save = {n_save}
+dt = 0.01
+n_traj = {n_traj}
+chunk_size = 4096
+key = 0
+"""
+SIZES = {
+    "full": dict(S=50, Omega=1.5, t_final=5.0, n_save=51, n_traj=2000, rounds=3),
+    "quick": dict(S=10, Omega=1.5, t_final=0.5, n_save=6, n_traj=200, rounds=1),
+}
+BAD = '[model]\npreset = "driven_spin"\nS = 50\nOmega = 1.5\nfoo = 2\n[method]\nt_final = 5\n'
+EVENTS = {
+    "/jax/core/compile/jaxpr_trace_duration": "trace_s",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_s",
+    "/jax/core/compile/backend_compile_duration": "compile_s",
+}
+ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def _env(cache_dir=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("TWOQS_NO_CACHE",)}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    env["XLA_FLAGS"] = ONE_THREAD
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    if cache_dir is not None:
+        env["TWOQS_CACHE_DIR"] = cache_dir
+    return env
+
+
+def _one_core():
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+
+def _run(args, env, timeout=900):
+    """``(completed process, wall s, CPU s of the child)``."""
+    before = os.times()
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        args,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        preexec_fn=_one_core if hasattr(os, "sched_setaffinity") else None,
+    )
+    wall = time.perf_counter() - t0
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return proc, wall, cpu
+
+
+def child(config_path: str, again: bool) -> dict:
+    """One process of cases 2-4 (prints a JSON line)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    import twoqs_jax.cli as cli
+    from twoqs_jax._config import load_config
+
+    cfg = load_config(config_path, check_model=False)
+    cli.start_jax(cache=True)  # as `twoqs run`: float64 on, persistent cache on
+    import jax.monitoring
+
+    import twoqs_jax as tq
+
+    tq.solve  # noqa: B018 - load the solver (what `twoqs run` imports)
+    out = {"import_s": time.perf_counter() - t0, "import_cpu_s": time.process_time() - c0}
+    totals = dict.fromkeys(EVENTS.values(), 0.0)
+    counts = {"compiles": 0, "cache_hits": 0}
+
+    def on_duration(event, duration, **kwargs):
+        if event in EVENTS:
+            totals[EVENTS[event]] += duration
+        if event == "/jax/core/compile/backend_compile_duration":
+            counts["compiles"] += 1
+
+    def on_event(event, **kwargs):
+        if event == "/jax/compilation_cache/cache_hits":
+            counts["cache_hits"] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(on_duration)
+    jax.monitoring.register_event_listener(on_event)
+
+    def solve(cfg):
+        for k in totals:
+            totals[k] = 0.0
+        counts.update(compiles=0, cache_hits=0)
+        t, c = time.perf_counter(), time.process_time()
+        sol = cli._execute(cfg, "twa", progress=False)[0]
+        return {
+            "wall_s": time.perf_counter() - t,
+            "cpu_s": time.process_time() - c,
+            **totals,
+            **counts,
+            "kernel_compile_s": float(sol.stats["compile_time"]),
+            "n_traj": int(sol.stats["n_traj"]),
+        }
+
+    cfg.check_model()
+    out["run"] = solve(cfg)
+    if not again:
+        import dataclasses
+
+        new = dataclasses.replace(
+            cfg, params={**cfg.params, "Omega": 0.7}, method={**cfg.method, "n_traj": 3000}
+        )
+        out["new_omega_n_traj"] = solve(new)
+    print("RESULT " + json.dumps(out))
+    return out
+
+
+def _child_run(config_path, cache_dir, again):
+    proc, wall, cpu = _run(
+        [sys.executable, __file__, "--child", config_path] + (["--again"] if again else []),
+        _env(cache_dir),
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed:\n{proc.stderr[-3000:]}")
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    return {**json.loads(line[len("RESULT ") :]), "process_wall_s": wall, "process_cpu_s": cpu}
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(x.split(":", 1)[1].strip() for x in f if x.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import jax
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "load_average_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def measure(quick: bool = False) -> dict:
+    """Run the four cases (module docstring); returns the results dict."""
+    sz = SIZES["quick" if quick else "full"]
+    rounds = sz["rounds"]
+    with tempfile.TemporaryDirectory() as tmp:
+        good = os.path.join(tmp, "good.toml")
+        bad = os.path.join(tmp, "bad.toml")
+        with open(good, "w") as f:
+            f.write(CONFIG.format(**sz))
+        with open(bad, "w") as f:
+            f.write(BAD)
+        errors = []
+        for _ in range(rounds):
+            proc, wall, cpu = _run(
+                [sys.executable, "-m", "twoqs_jax.cli", "run", bad, "--out", bad + ".h5"], _env()
+            )
+            if proc.returncode != 2 or "model.foo" not in proc.stderr:
+                raise RuntimeError(f"config error not reported: {proc.stderr[-2000:]}")
+            errors.append({"wall_s": wall, "cpu_s": cpu})
+        first, repeat = [], []
+        for r in range(rounds):
+            cache = os.path.join(tmp, f"cache{r}")
+            first.append(_child_run(good, cache, again=False))
+            repeat.append(_child_run(good, cache, again=True))
+
+    def med(rows, *path):
+        vals = []
+        for row in rows:
+            for p in path:
+                row = row[p]
+            vals.append(row)
+        return statistics.median(vals)
+
+    summary = {
+        "config_error": {k: med(errors, k) for k in ("wall_s", "cpu_s")},
+        "first_run": {
+            "import_s": med(first, "import_s"),
+            **{k: med(first, "run", k) for k in first[0]["run"]},
+            "process_wall_s": med(first, "process_wall_s"),
+            "process_cpu_s": med(first, "process_cpu_s"),
+        },
+        "repeat_new_process": {
+            "import_s": med(repeat, "import_s"),
+            **{k: med(repeat, "run", k) for k in repeat[0]["run"]},
+            "process_wall_s": med(repeat, "process_wall_s"),
+            "process_cpu_s": med(repeat, "process_cpu_s"),
+        },
+        "new_omega_n_traj": {
+            k: med(first, "new_omega_n_traj", k) for k in first[0]["new_omega_n_traj"]
+        },
+    }
+    return {
+        "machine": machine(),
+        "mode": "quick" if quick else "full",
+        "config": sz,
+        "rounds": {"config_error": errors, "first": first, "repeat": repeat},
+        "summary": summary,
+    }
+
+
+def markdown(res: dict) -> str:
+    m, s, c = res["machine"], res["summary"], res["config"]
+    f, r, n, e = s["first_run"], s["repeat_new_process"], s["new_omega_n_traj"], s["config_error"]
+    rows = [
+        ("config error (`twoqs run bad.toml`, whole process)", e["wall_s"], e["cpu_s"], "", ""),
+        ("first run: import twoqs_jax + JAX", f["import_s"], None, "", ""),
+        (
+            "first run: solve (trace + lower + compile + run)",
+            f["wall_s"],
+            f["cpu_s"],
+            f["compiles"],
+            f"trace {f['trace_s']:.2f}, lower {f['lower_s']:.2f}, XLA {f['compile_s']:.2f}",
+        ),
+        ("first run: whole process", f["process_wall_s"], f["process_cpu_s"], "", ""),
+        ("repeat, new process: import", r["import_s"], None, "", ""),
+        (
+            "repeat, new process: solve (cache warm)",
+            r["wall_s"],
+            r["cpu_s"],
+            f"{r['compiles']} ({r['cache_hits']} from the cache)",
+            f"trace {r['trace_s']:.2f}, lower {r['lower_s']:.2f}, XLA/cache {r['compile_s']:.2f}",
+        ),
+        ("repeat, new process: whole process", r["process_wall_s"], r["process_cpu_s"], "", ""),
+        (
+            "new Omega and n_traj, same process: solve",
+            n["wall_s"],
+            n["cpu_s"],
+            n["compiles"],
+            f"trace {n['trace_s']:.2f}, lower {n['lower_s']:.2f}, XLA {n['compile_s']:.2f}",
+        ),
+    ]
+    lines = [
+        f"# Compile and start-up times ({res['mode']})",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores (each case in a new process pinned to one "
+        f"core, XLA on one thread), {m['platform']}, Python {m['python']}, jax {m['jax']}; "
+        f"load average at start {m['load_average_start']}. Medians of "
+        f"{c['rounds']} round(s); CPU time is the process's (steadier than wall time on a "
+        "shared machine).",
+        "",
+        f"Configuration: driven spin S = {c['S']}, Omega = {c['Omega']}, {c['n_traj']} "
+        f"trajectories, t_final = {c['t_final']}, {c['n_save']} saving times, dt = 0.01, the "
+        "default TWOQS method and observables, through the command line's code path "
+        "(`twoqs_jax.cli._execute`, persistent compilation cache on as in `twoqs run`).",
+        "",
+        "| case | wall s | CPU s | XLA compilations | parts (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, wall, cpu, comp, parts in rows:
+        cpu_text = "" if cpu is None else f"{cpu:.2f}"
+        lines.append(f"| {name} | {wall:.2f} | {cpu_text} | {comp} | {parts} |")
+    lines += [
+        "",
+        "Targets (issue 16): config error < 1 s; first run of a configuration < 3 s of "
+        "compilation on one core; the same configuration again in a new process < 0.5 s of "
+        "compilation; a new Omega or n_traj compiles nothing.",
+        "",
+        f"- config error: {'met' if e['wall_s'] < 1 else 'NOT met'} "
+        f"({e['wall_s']:.2f} s wall, {e['cpu_s']:.2f} s CPU)",
+        f"- first run: {'met' if f['trace_s'] + f['lower_s'] + f['compile_s'] < 3 else 'NOT met'}"
+        f" ({f['trace_s'] + f['lower_s'] + f['compile_s']:.2f} s of tracing, lowering and XLA "
+        "compilation)",
+        f"- repeat in a new process: XLA part {r['compile_s']:.2f} s "
+        f"({'met' if r['compile_s'] < 0.5 else 'NOT met'}); with tracing and lowering "
+        f"{r['trace_s'] + r['lower_s'] + r['compile_s']:.2f} s "
+        f"({'met' if r['trace_s'] + r['lower_s'] + r['compile_s'] < 0.5 else 'NOT met'})",
+        f"- new Omega and n_traj: {n['compiles']} new XLA compilations "
+        f"({'met' if n['compiles'] == 0 else 'NOT met'})",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one round")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--again", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child, args.again)
+        return None
+    res = measure(args.quick)
+    os.makedirs(args.out, exist_ok=True)
+    name = "compile_time" + ("_quick" if args.quick else "")
+    with open(os.path.join(args.out, name + ".json"), "w") as f:
+        json.dump(res, f, indent=1)
+    text = markdown(res)
+    with open(os.path.join(args.out, name + ".md"), "w") as f:
+        f.write(text)
+    print(text)
+    return res
+
+
+if __name__ == "__main__":
+    main()
