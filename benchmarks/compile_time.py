@@ -9,18 +9,20 @@ loaded machine the CPU time is the steadier of the two). Cases:
 
 1. ``config error``: ``twoqs run bad.toml`` (an unknown key) until it exits with code 2;
 2. ``first run``: a ``twoqs run`` configuration (driven spin S = 50, 2000 trajectories,
-   ``t_final = 5``, 51 saving times, the default method and observables; the same code path
+   ``t_final = 5``, 51 saving times, chunks of 1024, the default method and observables; the
+   same code path
    as the command line, less writing the results file) with an empty persistent compilation
    cache: import, tracing, lowering to StableHLO, XLA compilation and the run, separately;
 3. ``repeat, new process``: the same configuration again in a new process with the cache of
    case 2 (what remains: import, tracing, lowering, reading the cache);
 4. ``new Omega and n_traj``: in the process of case 2, the same configuration with
-   ``Omega = 0.7`` and 3000 trajectories (same chunk size): new XLA compilations (0 expected)
-   and the time of the call.
+   ``Omega = 0.7`` and 3000 trajectories (three chunks instead of two, same chunk size): new
+   XLA compilations (0 expected) and the time of the call.
 
 Compilations and their parts are read from JAX's monitoring events (tracing, lowering, one
 backend compile per executable; a persistent-cache hit is a backend compile that read the
-cache).
+cache). These parts are wall-clock durations (JAX reports no CPU time per part): on a loaded
+machine compare them with the CPU time of the whole call.
 """
 
 import argparse
@@ -43,12 +45,12 @@ t_final = {t_final}
 n_save = {n_save}
 dt = 0.01
 n_traj = {n_traj}
-chunk_size = 4096
+chunk_size = 1024
 key = 0
 """
 SIZES = {
     "full": dict(S=50, Omega=1.5, t_final=5.0, n_save=51, n_traj=2000, rounds=3),
-    "quick": dict(S=10, Omega=1.5, t_final=0.5, n_save=6, n_traj=200, rounds=1),
+    "quick": dict(S=10, Omega=1.5, t_final=0.5, n_save=6, n_traj=2000, rounds=1),
 }
 BAD = '[model]\npreset = "driven_spin"\nS = 50\nOmega = 1.5\nfoo = 2\n[method]\nt_final = 5\n'
 EVENTS = {
@@ -284,11 +286,12 @@ def markdown(res: dict) -> str:
         "shared machine).",
         "",
         f"Configuration: driven spin S = {c['S']}, Omega = {c['Omega']}, {c['n_traj']} "
-        f"trajectories, t_final = {c['t_final']}, {c['n_save']} saving times, dt = 0.01, the "
+        f"trajectories in chunks of 1024, t_final = {c['t_final']}, {c['n_save']} saving "
+        "times, dt = 0.01, the "
         "default TWOQS method and observables, through the command line's code path "
         "(`twoqs_jax.cli._execute`, persistent compilation cache on as in `twoqs run`).",
         "",
-        "| case | wall s | CPU s | XLA compilations | parts (s) |",
+        "| case | wall s | CPU s | XLA compilations | parts (wall s) |",
         "|---|---|---|---|---|",
     ]
     for name, wall, cpu, comp, parts in rows:
@@ -300,16 +303,17 @@ def markdown(res: dict) -> str:
         "compilation on one core; the same configuration again in a new process < 0.5 s of "
         "compilation; a new Omega or n_traj compiles nothing.",
         "",
-        f"- config error: {'met' if e['wall_s'] < 1 else 'NOT met'} "
+        f"- config error < 1 s: {'met' if e['wall_s'] < 1 else 'NOT met'} "
         f"({e['wall_s']:.2f} s wall, {e['cpu_s']:.2f} s CPU)",
-        f"- first run: {'met' if f['trace_s'] + f['lower_s'] + f['compile_s'] < 3 else 'NOT met'}"
-        f" ({f['trace_s'] + f['lower_s'] + f['compile_s']:.2f} s of tracing, lowering and XLA "
-        "compilation)",
-        f"- repeat in a new process: XLA part {r['compile_s']:.2f} s "
-        f"({'met' if r['compile_s'] < 0.5 else 'NOT met'}); with tracing and lowering "
-        f"{r['trace_s'] + r['lower_s'] + r['compile_s']:.2f} s "
-        f"({'met' if r['trace_s'] + r['lower_s'] + r['compile_s'] < 0.5 else 'NOT met'})",
-        f"- new Omega and n_traj: {n['compiles']} new XLA compilations "
+        f"- first run < 3 s of compilation: {'met' if f['cpu_s'] < 3 else 'NOT met'} "
+        f"(the whole call took {f['cpu_s']:.2f} s CPU; tracing, lowering and XLA "
+        f"{f['trace_s'] + f['lower_s'] + f['compile_s']:.2f} s wall)",
+        f"- repeat in a new process < 0.5 s of compilation: reading the cache took "
+        f"{r['compile_s']:.2f} s wall ({'met' if r['compile_s'] < 0.5 else 'NOT met'}); with "
+        f"tracing and lowering {r['trace_s'] + r['lower_s'] + r['compile_s']:.2f} s wall, the "
+        f"whole call {r['cpu_s']:.2f} s CPU "
+        f"({'met' if r['cpu_s'] < 0.5 else 'NOT met'})",
+        f"- new Omega and n_traj compile nothing: {n['compiles']} new XLA compilations "
         f"({'met' if n['compiles'] == 0 else 'NOT met'})",
     ]
     return "\n".join(lines) + "\n"

@@ -137,7 +137,7 @@ def test_config_error_is_reported_before_jax_loads(tmp_path):
         "import sys\n"
         "from twoqs_jax.cli import main\n"
         f"rc = main(['run', {bad!r}, '--out', {str(tmp_path / 'o.h5')!r}])\n"
-        "heavy = ('jax', 'jaxlib', 'equinox', 'diffrax', 'scipy', 'qutip', 'h5py')\n"
+        "heavy = ('jax', 'jaxlib', 'numpy', 'equinox', 'diffrax', 'scipy', 'qutip', 'h5py')\n"
         "print(rc, sorted(m for m in heavy if m in sys.modules))\n"
     )
     proc = subprocess.run(

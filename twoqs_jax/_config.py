@@ -71,8 +71,10 @@ import math
 import os
 import pathlib
 import tomllib
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads where arrays are made, not when a config is checked
+    import numpy as np
 
 
 def example_names() -> list[str]:
@@ -359,10 +361,12 @@ class RunConfig:
             self.state.get("theta", math.pi), self.state.get("phi", 0.0), n_sites=n_sites
         )
 
-    def sweep_values(self) -> np.ndarray | None:
+    def sweep_values(self) -> "np.ndarray | None":
         """The swept parameter's grid (one-parameter sweeps), or ``None``."""
         if self.sweep is None or "parameter" not in self.sweep:
             return None
+        import numpy as np
+
         if "values" in self.sweep:
             return np.asarray(self.sweep["values"], dtype=float)
         return np.linspace(self.sweep["start"], self.sweep["stop"], self.sweep["num"])
@@ -376,6 +380,8 @@ class RunConfig:
         if "parameter" in self.sweep:
             return {self.sweep["parameter"]: self.sweep_values()}
         names = [k for k in self.sweep if k != "mode"]
+        import numpy as np
+
         lists = [np.asarray(self.sweep[k], dtype=float) for k in names]
         if self.sweep.get("mode", "grid") == "zip":
             return dict(zip(names, lists))
@@ -403,6 +409,8 @@ class RunConfig:
 
     def saveat(self):
         """:class:`SaveAt` (``linspace(0, t_final, n_save)``) or :class:`SteadyState`."""
+        import numpy as np
+
         from ._saveat import SaveAt, SteadyState
 
         m = self.method
