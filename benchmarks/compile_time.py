@@ -8,7 +8,7 @@ the numbers are those of a user's first command; each is repeated (3 rounds, 1 w
 loaded machine the CPU time is the steadier of the two). Cases:
 
 1. ``config error``: ``twoqs run bad.toml`` (an unknown key) until it exits with code 2;
-2. ``first run``: a ``twoqs run`` configuration (driven spin S = 50, 2000 trajectories,
+2. ``first run``: a ``twoqs run`` configuration (driven spin S = 50, 2048 trajectories,
    ``t_final = 5``, 51 saving times, chunks of 1024, the default method and observables; the
    same code path
    as the command line, less writing the results file) with an empty persistent compilation
@@ -16,8 +16,10 @@ loaded machine the CPU time is the steadier of the two). Cases:
 3. ``repeat, new process``: the same configuration again in a new process with the cache of
    case 2 (what remains: import, tracing, lowering, reading the cache);
 4. ``new Omega and n_traj``: in the process of case 2, the same configuration with
-   ``Omega = 0.7`` and 3000 trajectories (three chunks instead of two, same chunk size): new
-   XLA compilations (0 expected) and the time of the call.
+   ``Omega = 0.7`` and 3072 trajectories (three chunks instead of two, same chunk size): new
+   XLA compilations (0 expected) and the time of the call. (Below 64 x 32 = 2048
+   trajectories the size of the statistics blocks, which is compiled in, depends on
+   ``n_traj``: there a new ``n_traj`` compiles again.)
 
 Compilations and their parts are read from JAX's monitoring events (tracing, lowering, one
 backend compile per executable; a persistent-cache hit is a backend compile that read the
@@ -49,8 +51,8 @@ chunk_size = 1024
 key = 0
 """
 SIZES = {
-    "full": dict(S=50, Omega=1.5, t_final=5.0, n_save=51, n_traj=2000, rounds=3),
-    "quick": dict(S=10, Omega=1.5, t_final=0.5, n_save=6, n_traj=2000, rounds=1),
+    "full": dict(S=50, Omega=1.5, t_final=5.0, n_save=51, n_traj=2048, rounds=3),
+    "quick": dict(S=10, Omega=1.5, t_final=0.5, n_save=6, n_traj=2048, rounds=1),
 }
 BAD = '[model]\npreset = "driven_spin"\nS = 50\nOmega = 1.5\nfoo = 2\n[method]\nt_final = 5\n'
 EVENTS = {
@@ -148,7 +150,7 @@ def child(config_path: str, again: bool) -> dict:
         import dataclasses
 
         new = dataclasses.replace(
-            cfg, params={**cfg.params, "Omega": 0.7}, method={**cfg.method, "n_traj": 3000}
+            cfg, params={**cfg.params, "Omega": 0.7}, method={**cfg.method, "n_traj": 3072}
         )
         out["new_omega_n_traj"] = solve(new)
     print("RESULT " + json.dumps(out))
@@ -185,9 +187,11 @@ def machine() -> dict:
     }
 
 
-def measure(quick: bool = False) -> dict:
+def measure(quick: bool = False, rounds: int | None = None) -> dict:
     """Run the four cases (module docstring); returns the results dict."""
-    sz = SIZES["quick" if quick else "full"]
+    sz = dict(SIZES["quick" if quick else "full"])
+    if rounds is not None:
+        sz["rounds"] = rounds
     rounds = sz["rounds"]
     with tempfile.TemporaryDirectory() as tmp:
         good = os.path.join(tmp, "good.toml")
@@ -322,6 +326,7 @@ def markdown(res: dict) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one round")
+    parser.add_argument("--rounds", type=int, help="rounds (default: 3, 1 with --quick)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--again", action="store_true", help=argparse.SUPPRESS)
@@ -329,7 +334,7 @@ def main(argv=None):
     if args.child:
         child(args.child, args.again)
         return None
-    res = measure(args.quick)
+    res = measure(args.quick, args.rounds)
     os.makedirs(args.out, exist_ok=True)
     name = "compile_time" + ("_quick" if args.quick else "")
     with open(os.path.join(args.out, name + ".json"), "w") as f:

@@ -48,7 +48,7 @@ def test_compile_time_quick(tmp_path):
     s = res["summary"]
     assert s["first_run"]["compiles"] >= 1 and s["first_run"]["cache_hits"] == 0
     assert s["repeat_new_process"]["cache_hits"] >= 1  # the kernel came from the cache
-    assert s["new_omega_n_traj"]["compiles"] == 0 and s["new_omega_n_traj"]["n_traj"] == 3000
+    assert s["new_omega_n_traj"]["compiles"] == 0 and s["new_omega_n_traj"]["n_traj"] == 3072
     assert s["config_error"]["wall_s"] > 0
 
 
