@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -73,9 +74,11 @@ def _env(cache_dir=None):
     return env
 
 
-def _one_core():
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+def _one_core() -> list:
+    """A command prefix that pins the child to one core (``taskset``; none where missing)."""
+    if shutil.which("taskset") is None or not hasattr(os, "sched_getaffinity"):
+        return []
+    return ["taskset", "-c", str(sorted(os.sched_getaffinity(0))[0])]
 
 
 def _run(args, env, timeout=900):
@@ -83,13 +86,7 @@ def _run(args, env, timeout=900):
     before = os.times()
     t0 = time.perf_counter()
     proc = subprocess.run(
-        args,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        preexec_fn=_one_core if hasattr(os, "sched_setaffinity") else None,
+        _one_core() + args, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     wall = time.perf_counter() - t0
     after = os.times()
