@@ -152,7 +152,7 @@ def _register_subsystems():
     _SOLVERS[(CavityModel, Exact)] = "twoqs_jax._exact.cavity:solve_cavity_exact"
     _SOLVERS[(CavityModel, MeanField)] = "twoqs_jax._meanfield.cavity:solve_cavity_meanfield"
     _SOLVERS[(CavityModel, Cumulants)] = "twoqs_jax._meanfield.cavity:solve_cavity_cumulants"
-    _SOLVERS[(CavityModel, TWOQS)] = "twoqs_jax._model.cavity:refuse_twoqs"
+    _SOLVERS[(CavityModel, TWOQS)] = "twoqs_jax._twoqs_cavity:solve_twoqs_cavity"
 
 
 _register_subsystems()

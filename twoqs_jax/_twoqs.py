@@ -210,6 +210,16 @@ def solve_twoqs(
     """TWOQS trajectories of ``model`` from ``state`` (see :func:`twoqs_jax.solve`)."""
     if not isinstance(model, SpinModel):
         raise ValueError(f"`model` must be a twoqs_jax.SpinModel, got {type(model).__name__}.")
+    from ._jumps.correlated import CorrelatedJump
+
+    if any(isinstance(j, CorrelatedJump) for j in model.jumps):
+        # jumps shared by several sites: the separate integrator of modes and correlated jumps
+        from ._twoqs_cavity import solve_twoqs_cavity
+
+        return solve_twoqs_cavity(
+            model, state, saveat, method, n_traj=n_traj, key=key, observables=observables,
+            options=options,
+        )
     options = Options() if options is None else options
     model.validate()
     state_batched = check_state(model, state)

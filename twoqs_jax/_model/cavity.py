@@ -297,12 +297,3 @@ def resolve_cavity(observables, model, backend: str, spin_available) -> tuple:
     available = tuple(spin_available if model.spins is not None else ()) + tuple(MODE_PRIMITIVES)
     return resolve(observables, max(model.n_sites, 1), backend, available)
 
-
-def refuse_twoqs(model, state, saveat, method, **kwargs):
-    """TWOQS on a :class:`CavityModel`: not yet (raised before any work)."""
-    raise NotImplementedError(
-        "TWOQS does not support bosonic modes yet (a CavityModel needs the modes as extra "
-        "Wigner amplitudes in the kernel, with their own noise rows; the phase-space terms are "
-        "in docs/models/cavity.md). Use tq.Exact(), tq.MeanField() or tq.Cumulants() for this "
-        "model."
-    )
