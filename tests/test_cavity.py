@@ -125,7 +125,7 @@ def test_open_dicke_meanfield_superradiant_state():
     np.testing.assert_allclose(sol["ada"][-1, 0], g**2 * sx2 / (omega**2 + kappa**2 / 4), rtol=1e-6)
 
 
-def test_validation_and_twoqs_refusal():
+def test_validation():
     with pytest.raises(ValueError, match="loss"):
         tq.CavityModel(frequency=1.0, loss=-1.0)
     with pytest.raises(ValueError, match="frequency"):
@@ -141,11 +141,6 @@ def test_validation_and_twoqs_refusal():
             tq.SaveAt([0.0, 1.0]),
             tq.MeanField(),
         )
-    model = tq.open_dicke(2, g=0.3)
-    method = tq.TWOQS(tq.EulerMaruyama(dt=0.01))
-    state = tq.CavityState(tq.spin_down(), alpha=0.0)
-    with pytest.raises(NotImplementedError, match="bosonic modes"):
-        tq.solve(model, state, tq.SaveAt([0.0, 1.0]), method, n_traj=4, key=0)
 
 
 def _dicke_errors(S, ratio, T=6.0):

@@ -106,7 +106,7 @@ def test_complex_mixed_channel_cumulants_close_to_exact():
     assert err_cu < err_mf, (err_cu, err_mf)
 
 
-def test_validation_and_twoqs_refusal():
+def test_validation_and_kernel_refusal():
     with pytest.raises(ValueError, match="at least one of"):
         tq.CorrelatedJump(0.1)
     with pytest.raises(ValueError, match="rate"):
@@ -116,9 +116,12 @@ def test_validation_and_twoqs_refusal():
     with pytest.raises(ValueError, match="scalar"):
         tq.SpinModel([1, 1], jumps=[tq.CorrelatedJump([0.1, 0.2], c_minus=1.0)])
     model = tq.SpinModel([1, 1], jumps=[tq.CorrelatedJump(0.1, c_minus=1.0)])
-    method = tq.TWOQS(tq.EulerMaruyama(dt=0.01))
+    # the main kernel's lowering refuses it (tq.solve routes it to the integrator of
+    # twoqs_jax._twoqs_cavity, tests/test_twoqs_cavity.py)
+    from twoqs_jax._phase_space.lowering import lower
+
     with pytest.raises(NotImplementedError, match="CorrelatedJump"):
-        tq.solve(model, tq.spin_up(2), tq.SaveAt(TS), method, n_traj=4, key=0)
+        lower(model)
 
 
 def test_saved_and_loaded(tmp_path):

@@ -217,7 +217,13 @@ def solve_twoqs(
         from ._twoqs_cavity import solve_twoqs_cavity
 
         return solve_twoqs_cavity(
-            model, state, saveat, method, n_traj=n_traj, key=key, observables=observables,
+            model,
+            state,
+            saveat,
+            method,
+            n_traj=n_traj,
+            key=key,
+            observables=observables,
             options=options,
         )
     options = Options() if options is None else options

@@ -61,12 +61,10 @@ from ._checks import check_int
 from ._jumps.correlated import CorrelatedJump
 from ._jumps.spin_jump import SpinJump
 from ._keys import key_info, resolve_key
-from ._model.jumps import Decay, Dephasing, Gain
+from ._model.jumps import Decay, Dephasing, Gain, is_active
 from ._model.model import SpinModel
 from ._observables import (
-    MODE_PRIMITIVES,
     PRIMITIVES,
-    Observable,
     PhaseSpaceFunction,
     dims_of,
     needed_primitives,
@@ -140,8 +138,9 @@ class CavityPhaseSpace(eqx.Module):
 
 
 def lower_cavity(model) -> CavityPhaseSpace:
-    """``model`` (a :class:`CavityModel` or a :class:`SpinModel`) as a
-    :class:`CavityPhaseSpace`; a jump type without a Wigner form here is refused by name.
+    """``model`` (a concrete :class:`CavityModel` or :class:`SpinModel`) as a
+    :class:`CavityPhaseSpace`; jumps whose rates are all zero are left out, a jump type without
+    a Wigner form here is refused by name.
     """
     from ._model.cavity import CavityModel
 
@@ -152,6 +151,10 @@ def lower_cavity(model) -> CavityPhaseSpace:
     n = 0 if spins is None else spins.n_sites
     local_m, local_rate, corr_m, corr_rate = [], [], [], []
     for jump in () if spins is None else spins.jumps:
+        if isinstance(jump, Decay | Gain | Dephasing | SpinJump | CorrelatedJump) and not (
+            is_active(jump)
+        ):
+            continue  # a zero rate draws no noise (presets carry zero-rate jumps)
         if type(jump) in _LOCAL:
             c = [jnp.full((n,), x, dtype=complex) for x in _LOCAL[type(jump)]]
             local_m.append(m_matrix(*c))
@@ -430,9 +433,7 @@ def _chunk_moments(cfg, lm, observables, theta, phi, alpha, n_thermal, key, inde
     mean = jax.tree.map(lambda x: jnp.mean(x, axis=0), linear)
     m2 = jax.tree.map(lambda x, mu: jnp.sum((x - mu) ** 2, axis=0), linear, mean)
     group = index % cfg.n_groups
-    gsum = jax.tree.map(
-        lambda x: jax.ops.segment_sum(x, group, num_segments=cfg.n_groups), grouped
-    )
+    gsum = jax.tree.map(lambda x: jax.ops.segment_sum(x, group, num_segments=cfg.n_groups), grouped)
     gcount = jax.ops.segment_sum(jnp.ones(index.shape), group, num_segments=cfg.n_groups)
     return mean, m2, gsum, gcount, jnp.sum(~finite)
 
@@ -548,15 +549,6 @@ def solve_twoqs_cavity(
         raise ValueError(
             f"`model` must be a CavityModel or a SpinModel, got {type(model).__name__}."
         )
-    if isinstance(model, CavityModel) and model.spins is None:
-        bad = [o.name for o in observables if isinstance(o, PhaseSpaceFunction)]
-        bad += [
-            o.name
-            for o in observables
-            if isinstance(o, Observable) and any(p in PRIMITIVES for p in o.needs)
-        ]
-        if bad:
-            raise ValueError(f"`observables` {bad} need spins, but the model has none.")
     _check_method(method, options)
     n_traj = check_int("n_traj", n_traj, minimum=2)
     seed = key if isinstance(key, int | np.integer) and not isinstance(key, bool) else None

@@ -26,9 +26,10 @@ Backends (write ``X_{ia}`` for ``S_i^a``, ``a in (-, +, z)``, and
   :class:`SpinJump` (degree-2 words, plus the exact degree-1 dephasing of the ``(z, z)`` pair).
   The first term keeps every ``|s_k|``; the second shrinks it. Check: ``L = S^-`` on one
   site gives ``dX = rate S X Z``, ``dZ = -rate S (X^2 + Y^2)``, the collective decay;
-- **TWOQS**: not yet (the kernel's noise is being rewritten); the Wigner terms are written
-  down in ``docs/models/cavity.md``. :func:`twoqs_jax.solve` refuses such a model with TWOQS
-  before any work.
+- **TWOQS**: one complex Wiener increment per channel, shared by its sites (the tangential
+  noise ``sqrt(rate/2)(M^+ v xi - M v conj(xi))`` of ``L = v^+ M v``), in the separate
+  integrator :mod:`twoqs_jax._twoqs_cavity`, to which :func:`twoqs_jax.solve` sends every
+  model with a :class:`CorrelatedJump`; the main kernel's lowering refuses it.
 """
 
 import dataclasses
@@ -198,8 +199,7 @@ def _(jump: CorrelatedJump):
 @phase_space_term.register
 def _(jump: CorrelatedJump, zeros):
     raise NotImplementedError(
-        "TWOQS does not support CorrelatedJump yet (a jump shared by several sites needs noise "
-        "correlated across sites, which the kernel does not draw; the Wigner terms are in "
-        "docs/models/cavity.md). Use tq.Exact(), tq.MeanField() or tq.Cumulants() for this "
-        "model."
+        "the main TWOQS kernel does not take CorrelatedJump (a jump shared by several sites "
+        "needs noise correlated across sites); tq.solve runs such models with the integrator "
+        "of twoqs_jax._twoqs_cavity (docs/models/cavity.md)."
     )

@@ -17,8 +17,9 @@ The two standard spin-mode couplings are written into ``G``:
 - Tavis-Cummings ``g (a S^+ + a^+ S^-) = sqrt 2 g (x S_x - p S_y)``;
 - Dicke ``g (a + a^+) S_x = sqrt 2 g x S_x``.
 
-Data layout (for every backend, and for the TWOQS kernel later, where mode ``k`` is one more
-complex Wigner amplitude ``alpha_k`` with ``x -> sqrt 2 Re alpha``, ``p -> sqrt 2 Im alpha``):
+Data layout (for every backend, and for TWOQS, :mod:`twoqs_jax._twoqs_cavity`, where mode
+``k`` is one more complex Wigner amplitude ``alpha_k`` with ``x -> sqrt 2 Re alpha``,
+``p -> sqrt 2 Im alpha``):
 a PyTree of a few dense arrays, ``(M,)`` per mode and ``(M, n, 2, 3)`` for the couplings, next
 to the :class:`SpinModel`'s arrays. The structure (number of modes and sites, which jump types)
 is static; every value can be vmapped and differentiated.
@@ -296,4 +297,3 @@ def resolve_cavity(observables, model, backend: str, spin_available) -> tuple:
         observables = tuple(spin) + DEFAULT_MODE_OBSERVABLES
     available = tuple(spin_available if model.spins is not None else ()) + tuple(MODE_PRIMITIVES)
     return resolve(observables, max(model.n_sites, 1), backend, available)
-
