@@ -156,17 +156,17 @@ def lower_cavity(model) -> CavityPhaseSpace:
         ):
             continue  # a zero rate draws no noise (presets carry zero-rate jumps)
         if type(jump) in _LOCAL:
-            c = [jnp.full((n,), x, dtype=complex) for x in _LOCAL[type(jump)]]
+            c = [jnp.full((n,), complex(x)) for x in _LOCAL[type(jump)]]
             local_m.append(m_matrix(*c))
-            local_rate.append(jnp.broadcast_to(jnp.asarray(jump.rate, dtype=float), (n,)))
+            local_rate.append(jnp.broadcast_to(1.0 * jnp.asarray(jump.rate), (n,)))
         elif isinstance(jump, SpinJump):
-            c = [jnp.asarray(getattr(jump, f), dtype=complex) for f in jump.complex_fields]
+            c = [(1 + 0j) * jnp.asarray(getattr(jump, f)) for f in jump.complex_fields]
             local_m.append(m_matrix(*[jnp.broadcast_to(x, (n,)) for x in c]))
-            local_rate.append(jnp.broadcast_to(jnp.asarray(jump.rate, dtype=float), (n,)))
+            local_rate.append(jnp.broadcast_to(1.0 * jnp.asarray(jump.rate), (n,)))
         elif isinstance(jump, CorrelatedJump):
-            c = jnp.asarray(jump.coefficients(), dtype=complex)
+            c = (1 + 0j) * jnp.asarray(jump.coefficients())
             corr_m.append(m_matrix(c[:, 0], c[:, 1], c[:, 2]))
-            corr_rate.append(jnp.asarray(jump.rate, dtype=float))
+            corr_rate.append(1.0 * jnp.asarray(jump.rate))
         else:
             raise ValueError(
                 f"TWOQS with modes or correlated jumps does not support the jump "
@@ -175,12 +175,12 @@ def lower_cavity(model) -> CavityPhaseSpace:
             )
 
     def stack(items, shape, dtype):
-        return jnp.stack(items) if items else jnp.zeros(shape, dtype)
+        return jnp.stack(items) if items else np.zeros(shape, dtype)
 
     if modes is None:
         mode = dict(
             frequency=jnp.zeros((0,)),
-            drive=jnp.zeros((0,), complex),
+            drive=np.zeros((0,), complex),
             kerr=jnp.zeros((0,)),
             loss=jnp.zeros((0,)),
             gain=jnp.zeros((0,)),
@@ -192,7 +192,7 @@ def lower_cavity(model) -> CavityPhaseSpace:
         }
     return CavityPhaseSpace(
         spins=spins,
-        spin=jnp.zeros((0,)) if spins is None else jnp.asarray(spins.spin, dtype=float),
+        spin=jnp.zeros((0,)) if spins is None else 1.0 * jnp.asarray(spins.spin),
         local_m=stack(local_m, (0, n, 2, 2), complex),
         local_rate=stack(local_rate, (0, n), float),
         corr_m=stack(corr_m, (0, n, 2, 2), complex),
@@ -543,7 +543,7 @@ def solve_twoqs_cavity(
             )
         check_state(model, state)
         spins_state = state
-        alpha, n_thermal = jnp.zeros((0,), complex), jnp.zeros((0,))
+        alpha, n_thermal = np.zeros((0,), complex), np.zeros((0,))
         observables = resolve(observables, model.n_sites, "twoqs", PRIMITIVES)
     else:
         raise ValueError(
@@ -602,6 +602,8 @@ def solve_twoqs_cavity(
         "n_modes": lm.n_modes,
         "noise_rows": lm.n_noise,
         "nonfinite_trajectories": float(bad),
+        "clip_fraction": 0.0,
+        "flags": [],
         "chunk_size": chunk,
         "dtype": dtype,
         "compile_time": t_compile,
