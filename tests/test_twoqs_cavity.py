@@ -10,10 +10,13 @@ wrong noise amplitude, a missing drift term or an unshared correlated noise move
 budgets (``test_correlated_channel_is_not_independent_decay`` shows the margin for the last).
 """
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import twoqs_jax as tq
+from twoqs_jax._jumps.spin_jump_wigner import SpinJumpTerm
+from twoqs_jax._twoqs_cavity import bilinear_jump, hamiltonian_drift, lower_cavity, m_matrix
 
 Z = 4.0
 MODE_OBS = ["a", "ada", "var_xq", "var_pq", "g2"]
@@ -29,6 +32,84 @@ def _within(got, want, sem, budget):
             got.imag, np.imag(want), np.imag(sem), budget
         )
     return bool(np.all(np.abs(got - want) <= Z * sem + budget))
+
+
+# ---------------------------------------------------------------------------- the SDE terms
+def test_per_site_jumps_are_the_main_kernels_spin_jump_term():
+    """A general per-site jump ``L_i = c_- S^- + c_+ S^+ + c_z S^z`` (complex, three sites):
+    drift and tangential noise of :func:`bilinear_jump` equal the main kernel's
+    :class:`SpinJumpTerm` increment for the same Wiener rows (``xi = (w0 + i w1)/sqrt 2``), to
+    round-off; and a :class:`CorrelatedJump` on one site is that per-site jump.
+    """
+    rng = np.random.default_rng(0)
+    n, dt = 3, 0.01
+    cm, cp, cz = (rng.normal(size=n) + 1j * rng.normal(size=n) for _ in range(3))
+    rate = jnp.asarray(rng.uniform(0.2, 1.0, n))
+    v = jnp.asarray(rng.normal(size=(n, 2)) + 1j * rng.normal(size=(n, 2)))
+    w = rng.normal(size=(2, n)) * np.sqrt(dt)
+    term = SpinJumpTerm.from_coefficients(rate, jnp.asarray(cm), jnp.asarray(cp), jnp.asarray(cz))
+    z = (jnp.real(v[:, 0]), jnp.imag(v[:, 0]), jnp.real(v[:, 1]), jnp.imag(v[:, 1]))
+    want, _ = term.increment(z, (jnp.asarray(w[0]), jnp.asarray(w[1])), dt, 0, jnp.sqrt, True)
+    M = m_matrix(jnp.asarray(cm), jnp.asarray(cp), jnp.asarray(cz))[None]
+    xi = jnp.asarray((w[0] + 1j * w[1]) / np.sqrt(2))
+    drift, noise = bilinear_jump(v, M, rate[None], xi[None], shared=False)
+    got = drift * dt + noise
+    np.testing.assert_allclose(jnp.real(got[:, 0]), want[0], atol=1e-13)
+    np.testing.assert_allclose(jnp.imag(got[:, 0]), want[1], atol=1e-13)
+    np.testing.assert_allclose(jnp.real(got[:, 1]), want[2], atol=1e-13)
+    np.testing.assert_allclose(jnp.imag(got[:, 1]), want[3], atol=1e-13)
+    # one site: the correlated (shared) form is the per-site one
+    one = bilinear_jump(v[:1], M[:, :1], rate[:1], xi[None, :1], shared=False)
+    shared = bilinear_jump(v[:1], M[:, :1], rate[None, 0], xi[None, 0], shared=True)
+    for a, b in zip(one, shared):
+        np.testing.assert_allclose(a, b, atol=1e-14)
+
+
+def test_shared_noise_correlates_the_sites():
+    """``L = c_1 S_1^- + c_2 S_2^-``: the noise of ``alpha_i`` is ``sqrt(kappa/2) c_i^* beta_i
+    xi`` with one ``xi``, so ``E[dalpha_1^* dalpha_2] = (kappa/2) c_1 c_2^* beta_1^* beta_2 dt``
+    (docs/models/cavity.md); per-site noises would give 0.
+    """
+    kappa, c = 0.7, jnp.asarray([1.0 + 0.5j, -0.3 + 1.0j])
+    zeros = jnp.zeros(2, complex)
+    M = m_matrix(c, zeros, zeros)[None]
+    v = jnp.asarray([[0.3 + 0.1j, 1.2 - 0.4j], [-0.5j, 0.8 + 0.6j]])
+    # E[n_i^* n_j] from the two real rows: xi = (x0 + i x1)/sqrt 2, unit variances
+    cov = 0.0
+    for x in ((1.0, 0.0), (0.0, 1.0)):
+        xi = jnp.asarray([(x[0] + 1j * x[1]) / np.sqrt(2)])
+        _, noise = bilinear_jump(v, M, jnp.asarray([kappa]), xi, shared=True)
+        cov = cov + jnp.conj(noise[0, 0]) * noise[1, 0]
+    want = kappa / 2 * c[0] * jnp.conj(c[1]) * jnp.conj(v[0, 1]) * v[1, 1]
+    np.testing.assert_allclose(cov, want, rtol=1e-12)
+
+
+def test_mode_and_coupling_drift():
+    """Wirtinger drift of ``H_W``: ``dc/dt = -i[omega c + eta + 2K(|c|^2 - 1)c + g s_x]`` for a
+    Dicke coupling ``g (a + a^+) S_x`` and a Kerr term; the spin precesses about
+    ``(2 g Re c, 0, omega0)`` (the mean-field equations of docs/models/cavity.md).
+    """
+    om, eta, K, g, om0 = 0.9, 0.4 - 0.2j, 0.3, 0.25, 0.6
+    spins = tq.SpinModel(2.0, field={"z": om0})
+    model = tq.CavityModel(spins, frequency=om, drive=eta, kerr=K, dicke=g)
+    lm = lower_cavity(model)
+    a, b, c = jnp.asarray([0.4 + 0.3j]), jnp.asarray([1.1 - 0.7j]), jnp.asarray([0.8 - 0.5j])
+    da, db, dc = hamiltonian_drift(lm, a, b, c)
+    sp = jnp.conj(a) * b
+    sx = jnp.real(sp)
+    nc = jnp.abs(c) ** 2
+    np.testing.assert_allclose(
+        dc, -1j * (om * c + eta + 2 * K * (nc - 1) * c + g * sx), rtol=1e-12, atol=1e-14
+    )
+
+    def spin_of(a, b):
+        s = jnp.conj(a) * b
+        return jnp.stack([jnp.real(s), jnp.imag(s), 0.5 * (jnp.abs(a) ** 2 - jnp.abs(b) ** 2)])
+
+    eps = 1e-6
+    s_dot = (spin_of(a + eps * da, b + eps * db) - spin_of(a - eps * da, b - eps * db)) / (2 * eps)
+    field = jnp.stack([2 * g * jnp.real(c), jnp.zeros(1), jnp.full(1, om0)])
+    np.testing.assert_allclose(s_dot, jnp.cross(field, spin_of(a, b), axis=0), rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------- modes only
