@@ -10,6 +10,8 @@ wrong noise amplitude, a missing drift term or an unshared correlated noise move
 budgets (``test_correlated_channel_is_not_independent_decay`` shows the margin for the last).
 """
 
+import functools
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -164,7 +166,9 @@ def _collective_sem(sol):
     return np.sum(sol.error("Sz"), axis=-1), np.sum(np.abs(sol.error("SpSm")), axis=(-2, -1))
 
 
+@functools.cache
 def _pair(S=2.0):
+    """The pair's TWOQS solution, the one-spin model and the method (computed once)."""
     rate = 0.4
     pair = tq.SpinModel([S, S], jumps=[tq.CorrelatedJump(rate, c_minus=1.0)])
     one = tq.SpinModel(2 * S, decay=rate)
