@@ -12,6 +12,7 @@ budgets (``test_correlated_channel_is_not_independent_decay`` shows the margin f
 
 import functools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -51,18 +52,21 @@ def test_per_site_jumps_are_the_main_kernels_spin_jump_term():
     w = rng.normal(size=(2, n)) * np.sqrt(dt)
     term = SpinJumpTerm.from_coefficients(rate, jnp.asarray(cm), jnp.asarray(cp), jnp.asarray(cz))
     z = (jnp.real(v[:, 0]), jnp.imag(v[:, 0]), jnp.real(v[:, 1]), jnp.imag(v[:, 1]))
-    want, _ = term.increment(z, (jnp.asarray(w[0]), jnp.asarray(w[1])), dt, 0, jnp.sqrt, True)
+    # jitted: one compile instead of one per eager operation
+    inc = jax.jit(lambda z, w0, w1: term.increment(z, (w0, w1), dt, 0, jnp.sqrt, True)[0])
+    want = inc(z, jnp.asarray(w[0]), jnp.asarray(w[1]))
     M = m_matrix(jnp.asarray(cm), jnp.asarray(cp), jnp.asarray(cz))[None]
     xi = jnp.asarray((w[0] + 1j * w[1]) / np.sqrt(2))
-    drift, noise = bilinear_jump(v, M, rate[None], xi[None], shared=False)
+    jump = jax.jit(bilinear_jump, static_argnames="shared")
+    drift, noise = jump(v, M, rate[None], xi[None], shared=False)
     got = drift * dt + noise
     np.testing.assert_allclose(jnp.real(got[:, 0]), want[0], atol=1e-13)
     np.testing.assert_allclose(jnp.imag(got[:, 0]), want[1], atol=1e-13)
     np.testing.assert_allclose(jnp.real(got[:, 1]), want[2], atol=1e-13)
     np.testing.assert_allclose(jnp.imag(got[:, 1]), want[3], atol=1e-13)
     # one site: the correlated (shared) form is the per-site one
-    one = bilinear_jump(v[:1], M[:, :1], rate[:1], xi[None, :1], shared=False)
-    shared = bilinear_jump(v[:1], M[:, :1], rate[None, 0], xi[None, 0], shared=True)
+    one = jump(v[:1], M[:, :1], rate[None, :1], xi[None, :1], shared=False)
+    shared = jump(v[:1], M[:, :1], rate[None, 0], xi[None, 0], shared=True)
     for a, b in zip(one, shared):
         np.testing.assert_allclose(a, b, atol=1e-14)
 
@@ -96,7 +100,7 @@ def test_mode_and_coupling_drift():
     model = tq.CavityModel(spins, frequency=om, drive=eta, kerr=K, dicke=g)
     lm = lower_cavity(model)
     a, b, c = jnp.asarray([0.4 + 0.3j]), jnp.asarray([1.1 - 0.7j]), jnp.asarray([0.8 - 0.5j])
-    da, db, dc = hamiltonian_drift(lm, a, b, c)
+    da, db, dc = jax.jit(hamiltonian_drift)(lm, a, b, c)
     sp = jnp.conj(a) * b
     sx = jnp.real(sp)
     nc = jnp.abs(c) ** 2
@@ -347,6 +351,16 @@ def test_defaults_errors_and_stats():
     assert sol.stats["integrator"] == "cavity" and sol.stats["n_modes"] == 1
     assert sol.stats["noise_rows"] == 2 and sol.dims_of("a") == ("time", "mode")
     np.testing.assert_allclose(sol["Sz"][0, 0], -1.0, atol=0.5)
-    # chunking changes nothing: every trajectory draws from fold_in(key, index)
+
+
+@pytest.mark.slow
+def test_chunking_does_not_change_the_result():
+    """Every trajectory draws from ``fold_in(key, index)``: chunks change only the order of
+    the (float64) merge.
+    """
+    model = tq.open_dicke(1, g=0.3)
+    state = tq.CavityState(tq.spin_down(), alpha=0.0)
+    ts = tq.SaveAt([0.0, 0.02])
+    sol = tq.solve(model, state, ts, EM, n_traj=8, key=0)
     again = tq.solve(model, state, ts, EM, n_traj=8, key=0, options=tq.Options(chunk_size=4))
     np.testing.assert_allclose(again["ada"], sol["ada"], rtol=1e-12)
