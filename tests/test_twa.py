@@ -299,7 +299,7 @@ def test_bad_input_and_blow_up():
 @pytest.mark.slow
 def test_driven_spin_fock_sampling_s10():
     """Improved Wigner sampling of the Fock state against exact results at S = 10 (driven
-    spin up to t = 4). Measured (docs/derivations/twoqs.md): "fock" halves the <S_z> error of the
+    spin up to t = 4). Measured (docs/derivations/twoqs.md): "fock" reduces the <S_z> error of the
     coherent sampling; both stay within the O(1)/O(S) budgets used here.
     """
     m = tq.driven_spin(10, 1.5)
@@ -318,7 +318,8 @@ def test_driven_spin_fock_sampling_s10():
         )
         devs[sampling] = check(sol, slice(None), ex, "Sz", bias=bias)
     # what the test is named for: Fock sampling is the better one (max deviations measured
-    # 2.15 and 3.46, ratio 0.62)
+    # 0.21 and 1.93, ratio 0.11, with the default tangential noise, key 21). Planted defect,
+    # "fock" sampled as "coherent": fails with 1.93 against 1.93.
     assert devs["fock"] < 0.8 * devs["coherent"], devs
 
 
