@@ -1,8 +1,11 @@
-"""Shorthands over :func:`twoqs_jax.solve` shared by the tests."""
+"""Shorthands over :func:`twoqs_jax.solve` and comparisons shared by the tests."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 import twoqs_jax as tq
+from twoqs_jax._meanfield.cumulants import cumulant_vector_field  # no public name
 
 
 def paper(dt, representation="W", noise="two_point"):
@@ -43,3 +46,40 @@ def meanfield_times(model, state, times, **method):
 def cumulants_times(model, state, times, **method):
     """Second-order cumulant equations at ``times``."""
     return tq.solve(model, state, tq.SaveAt(times), tq.Cumulants(**method))
+
+
+def stack(*trees):
+    """A batch of models (or states) with a leading parameter axis."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def assert_same(a, b, names=("Sz", "varz")):
+    """Two solutions hold bit for bit the same means and standard errors of ``names``."""
+    for name in names:
+        np.testing.assert_array_equal(np.asarray(a[name]), np.asarray(b[name]), err_msg=name)
+        np.testing.assert_array_equal(
+            np.asarray(a.error(name)), np.asarray(b.error(name)), err_msg=f"sem of {name}"
+        )
+
+
+def assert_same_equations(a, b, rng):
+    """Two models give the same mean-field vector field at a random ``y`` ``(n, 3)``, the same
+    second-order cumulant equations at a random ``(m, C)`` (``3n``, ``(3n, 3n)``, ``C``
+    symmetric) and the same Liouvillian (to 1e-12).
+    """
+    n = a.n_sites
+    y = jnp.asarray(rng.normal(size=(n, 3)))
+    np.testing.assert_allclose(
+        tq.analysis.meanfield_rhs(a)(0.0, y, None),
+        tq.analysis.meanfield_rhs(b)(0.0, y, None),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    m = jnp.asarray(rng.normal(size=3 * n))
+    x = rng.normal(size=(3 * n, 3 * n))
+    C = jnp.asarray(x @ x.T)
+    for u, v in zip(cumulant_vector_field(a, (m, C)), cumulant_vector_field(b, (m, C))):
+        np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        tq.exact.liouvillian(a).full(), tq.exact.liouvillian(b).full(), atol=1e-12
+    )

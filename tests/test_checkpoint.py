@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import assert_same
 
 import twoqs_jax as tq
 from twoqs_jax._sde import checkpoint as ckmod
@@ -49,12 +50,6 @@ def finished(tmp_path_factory):
     return ck
 
 
-def _same(a, b):
-    for name in ("Sz", "varz"):
-        np.testing.assert_array_equal(a[name], b[name])
-        np.testing.assert_array_equal(a.error(name), b.error(name))
-
-
 def test_resume_refuses_changed_settings_naming_them(tmp_path, ref, finished):
     # a partial run with another n_traj is refused for the full run, naming n_traj
     ck = str(tmp_path / "run.npz")
@@ -74,7 +69,7 @@ def test_resume_refuses_changed_settings_naming_them(tmp_path, ref, finished):
             options=tq.Options(chunk_size=10, checkpoint=finished, resume=True),
         )
     # resuming a finished run does no work and returns the same numbers
-    _same(_run(checkpoint=finished, resume=True), ref)
+    assert_same(_run(checkpoint=finished, resume=True), ref)
 
 
 def test_fresh_run_never_replaces_a_checkpoint(tmp_path, finished):
@@ -145,7 +140,7 @@ def test_full_disk_keeps_previous_checkpoint(tmp_path, monkeypatch, ref):
     assert sorted(os.listdir(tmp_path)) == ["ck.npz"]
     _, meta, _ = ckmod.read_checkpoint(ck)
     assert meta["merger"]["next_block"] * 1 == 20  # two chunks of 10 one-trajectory blocks
-    _same(_run(checkpoint=ck, resume=True), ref)
+    assert_same(_run(checkpoint=ck, resume=True), ref)
 
 
 def test_files_respect_the_umask(tmp_path):
@@ -179,7 +174,7 @@ def test_resume_on_another_device_count_is_bit_identical(tmp_path, monkeypatch, 
     monkeypatch.setattr(ckmod.Checkpoint, "save", save)
     opts = tq.Options(chunk_size=8, dtype="float64", checkpoint=ck, resume=True, shard=True)
     sol = tq.solve(_model(), tq.spin_down(), SAVE, METHOD, **KW, options=opts)
-    _same(sol, ref)
+    assert_same(sol, ref)
     assert sol.stats["n_devices"] == 4
     assert [(s["first_traj"], s["n_devices"]) for s in sol.stats["segments"]] == [(0, 1), (20, 4)]
 

@@ -9,13 +9,11 @@ as the same closed equations (mean field, cumulants: the collective moments obey
 equations of one spin 2S). On one site the jump is :class:`tq.SpinJump` in every backend.
 """
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import assert_same_equations
 
 import twoqs_jax as tq
-from twoqs_jax._meanfield.cumulants import cumulant_vector_field
-from twoqs_jax._meanfield.meanfield import meanfield_vector_field
 
 TS = np.linspace(0.0, 3.0, 7)
 OBS = ["Sz", "SpSm", "SzSz"]
@@ -71,19 +69,7 @@ def test_one_site_correlated_jump_is_spin_jump():
     kw = dict(field={"x": 0.3})
     A = tq.SpinModel(2.5, **kw, jumps=[tq.CorrelatedJump(0.3, cm, cp, cz)])
     B = tq.SpinModel(2.5, **kw, jumps=[tq.SpinJump(0.3, cm, cp, cz)])
-    rng = np.random.default_rng(0)
-    y = jnp.asarray(rng.normal(size=(1, 3)))
-    np.testing.assert_allclose(
-        meanfield_vector_field(A, y), meanfield_vector_field(B, y), rtol=1e-12, atol=1e-12
-    )
-    m = jnp.asarray(rng.normal(size=3))
-    a = rng.normal(size=(3, 3))
-    C = jnp.asarray(a @ a.T)
-    for x, z in zip(cumulant_vector_field(A, (m, C)), cumulant_vector_field(B, (m, C))):
-        np.testing.assert_allclose(x, z, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(
-        tq.exact.liouvillian(A).full(), tq.exact.liouvillian(B).full(), atol=1e-12
-    )
+    assert_same_equations(A, B, np.random.default_rng(0))
 
 
 @pytest.mark.slow

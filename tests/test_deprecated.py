@@ -4,18 +4,11 @@ replacement, and gives the numbers of the new call it wraps.
 
 import numpy as np
 import pytest
-from helpers import paper
+from helpers import assert_same, paper
 
 import twoqs_jax as tq
 
 M = tq.driven_spin(5, 1.2)
-
-
-def _same(a, b, names):
-    for name in names:
-        np.testing.assert_array_equal(np.asarray(a[name]), np.asarray(b[name]))
-        if name in b.sem:
-            np.testing.assert_array_equal(np.asarray(a.sem[name]), np.asarray(b.sem[name]))
 
 
 def test_simulate_and_steady_state_twa():
@@ -33,7 +26,7 @@ def test_simulate_and_steady_state_twa():
         key=3,
         observables=obs,
     )
-    _same(old, new, obs)
+    assert_same(old, new, obs)
     with pytest.warns(DeprecationWarning, match="SteadyState"):
         old = tq.steady_state_twa(
             M,
@@ -58,7 +51,7 @@ def test_simulate_and_steady_state_twa():
         key=3,
         observables=obs,
     )
-    _same(old, new, obs)
+    assert_same(old, new, obs)
 
 
 def test_twa_gradient():
@@ -90,14 +83,16 @@ def test_deterministic_solvers():
         with pytest.warns(DeprecationWarning, match=type(method).__name__):
             old = getattr(tq, old_name)(M, tq.spin_down(), times=times)
         new = tq.solve(M, tq.spin_down(), tq.SaveAt(times), method)
-        _same(old, new, ("Sz", "Sx2"))
+        assert_same(old, new, ("Sz", "Sx2"))
     with pytest.warns(DeprecationWarning, match="Exact"):
         old = tq.solve_exact(M, tq.spin_down(), times, observables=("Sz",))
-    _same(old, tq.solve(M, tq.spin_down(), tq.SaveAt(times), tq.Exact(), observables="Sz"), ["Sz"])
+    assert_same(
+        old, tq.solve(M, tq.spin_down(), tq.SaveAt(times), tq.Exact(), observables="Sz"), ["Sz"]
+    )
     with pytest.warns(DeprecationWarning, match="Exact"):
         old = tq.steady_state_exact(M, observables=("Sz",))
     new = tq.solve(M, None, tq.SteadyState(), tq.Exact(), observables="Sz")
-    _same(old, new, ["Sz"])
+    assert_same(old, new, ["Sz"])
 
 
 def test_moved_names_warn_and_resolve():

@@ -8,12 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import exact_steady, exact_times
+from helpers import assert_same_equations, exact_steady, exact_times
 
 import twoqs_jax as tq
 from twoqs_jax._jumps.spin_jump_wigner import SpinJumpTerm
-from twoqs_jax._meanfield.cumulants import cumulant_vector_field
-from twoqs_jax._meanfield.meanfield import meanfield_vector_field
 from twoqs_jax._phase_space.drift import dissipation_coefficients
 from twoqs_jax._phase_space.lowering import lower
 
@@ -34,25 +32,8 @@ def _pair(kind, rates, S=(3, 2.5), field=(0.4, -0.2)):
 def test_reduces_to_decay_gain_dephasing_in_every_backend(kind):
     rates = [0.3, 0.7]
     ref, new = _pair(kind, rates)
-    rng = np.random.default_rng(1)
-    # mean field: the same vector field
-    y = rng.normal(size=(2, 3))
-    np.testing.assert_allclose(
-        meanfield_vector_field(new, jnp.asarray(y)),
-        meanfield_vector_field(ref, jnp.asarray(y)),
-        rtol=1e-13,
-        atol=1e-13,
-    )
-    # cumulants: the same moment equations at a random (m, C)
-    m = jnp.asarray(rng.normal(size=6))
-    a = rng.normal(size=(6, 6))
-    C = jnp.asarray(a @ a.T)
-    for x, y_ in zip(cumulant_vector_field(new, (m, C)), cumulant_vector_field(ref, (m, C))):
-        np.testing.assert_allclose(x, y_, rtol=1e-12, atol=1e-12)
-    # exact: the same Liouvillian
-    np.testing.assert_allclose(
-        tq.exact.liouvillian(new).full(), tq.exact.liouvillian(ref).full(), atol=1e-12
-    )
+    # mean field, cumulants and exact: the same equations
+    assert_same_equations(new, ref, np.random.default_rng(1))
     # Holstein-Primakoff: the same drift and diffusion (dephasing is refused by both)
     if kind != "dephasing":
         pol = "down" if kind == "decay" else "up"  # the stable polarised state

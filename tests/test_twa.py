@@ -12,24 +12,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import paper, stack
 from systems import exact
 
 import twoqs_jax as tq
 
 Z = 4.0
 T_FINAL, DT, N_SAVE = 2.0, 0.01, 5
-
-
-def paper(dt, representation="W", noise="two_point"):
-    """Paper 003's TWOQS variant (coherent sampling, no constraint), as these tests' budgets
-    were set for it.
-    """
-    return tq.TWOQS.paper(tq.EulerMaruyama(dt, noise=noise), representation)
-
-
-def stack(*trees):
-    """A batch of models (or states) with a leading parameter axis."""
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
 def check(sol, p, ex, name, bias, skip_t0=False, times=slice(None)):

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import stack
 from scipy.optimize import curve_fit
 
 import twoqs_jax as tq
@@ -23,10 +24,6 @@ from twoqs_jax._phase_space.drift import em_increment, em_increment_real, split
 from twoqs_jax._phase_space.lowering import lower
 
 Z = 4.0
-
-
-def _stack(trees):
-    return jax.tree.map(lambda *x: jnp.stack(x), *trees)
 
 
 # ---------------------------------------------------------------------------------------
@@ -202,7 +199,7 @@ POINTS = [(S, 1.5) for S in (5, 10, 20, 50, 100)] + [
 def driven():
     models = [tq.driven_spin(S, om) for S, om in POINTS]
     sol = tq.solve(
-        _stack(models),
+        stack(*models),
         tq.spin_down(),
         tq.SteadyState(t_burn=400.0, t_avg=250.0, every=10 * DT),
         tq.TWOQS(tq.EulerMaruyama(DT)),
@@ -296,7 +293,7 @@ def test_driven_spin_large_s():
     Ss = np.array([5.0, 10.0, 20.0, 40.0])
     models = [tq.driven_spin(S, 1.5) for S in Ss]
     sol = tq.solve(
-        _stack(models),
+        stack(*models),
         tq.spin_down(),
         tq.SteadyState(t_burn=160.0, t_avg=100.0, every=10 * DT),
         tq.TWOQS(tq.EulerMaruyama(DT)),

@@ -26,11 +26,10 @@ the driven steady state (0.019 S) and the intrinsic ground-state residual 1/4 (m
 those of the tables in docs/derivations/twoqs.md.
 """
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import exact_times
+from helpers import exact_times, stack
 
 import twoqs_jax as tq
 
@@ -70,14 +69,11 @@ def runs():
         for m, s in zip(models, states)
     ]
 
-    def stack(xs):
-        return jax.tree.map(lambda *x: jnp.stack(x), *xs)
-
     twa = {}
     for label, kw in CONFIGS.items():
         twa[label] = tq.solve(
-            stack(models),
-            stack(states),
+            stack(*models),
+            stack(*states),
             tq.SaveAt(TIMES),
             tq.TWOQS(tq.EulerMaruyama(0.005, noise="two_point"), **kw),
             n_traj=20000,
