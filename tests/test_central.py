@@ -7,11 +7,22 @@ import numpy as np
 import pytest
 import qutip as qt
 
+# the cumulant closure engine and the PIQS-like local rates have no public names: checked
+# directly, below the public tq.solve(..., tq.Cumulants(order=...)) that wraps them
 from twoqs_jax._central.closure import closed_equations, conj_key
 from twoqs_jax._central.cumulant import CumulantSystem, param_vector, solve_central_cumulant
-from twoqs_jax._central.exact import ExactCentral, _local_rates, solve_central_exact
-from twoqs_jax._central.meanfield import central_meanfield_analytic
-from twoqs_jax._central.model import CentralSpinModel, TavisCummingsModel
+from twoqs_jax._central.exact import _local_rates
+from twoqs_jax.central import (
+    CentralSpinModel,
+    ExactCentral,
+    TavisCummingsModel,
+    emergent_jc_parameters,
+    meanfield_analytic,
+    quadrature,
+    solve_emergent_jc,
+    solve_exact,
+    solve_weak_coupling_limit,
+)
 
 
 # ----------------------------------------------------------------------------- references
@@ -182,7 +193,7 @@ def test_refuses_large_problem_before_allocating():
 def test_fock_cutoff_warning():
     m = TavisCummingsModel(2, **PARAMS)
     with pytest.warns(RuntimeWarning, match=r"n_max = 2 .*top level"):
-        solve_central_exact(m, n_max=2)
+        solve_exact(m, n_max=2)
 
 
 # ----------------------------------------------------------------------------- exact solver
@@ -196,7 +207,7 @@ def _compare(sol, ref, names, tol, idx=None):
 @pytest.mark.parametrize("N", [1, 2, 3, 4])
 def test_exact_steady_state_vs_full_hilbert(N):
     m = CentralSpinModel(N, **PARAMS)
-    sol = solve_central_exact(m)
+    sol = solve_exact(m)
     assert sol.stats["sector"] == 0
     H, c_ops, ops = full_ops(m)
     ref = full_observables(m, [qt.steadystate(H, c_ops, method="direct")], ops)
@@ -211,7 +222,7 @@ def test_exact_dynamics_all_sectors_vs_full_hilbert(N):
     m = CentralSpinModel(N, **PARAMS, w_x=0.5, w_z=0.3)
     t = np.linspace(0.0, 2.0, 5)
     rho_c = np.array([[0.7, 0.3 - 0.2j], [0.3 + 0.2j, 0.3]])
-    sol = solve_central_exact(m, t, initial=(rho_c, 0.3))
+    sol = solve_exact(m, t, initial=(rho_c, 0.3))
     assert sol.stats["sector"] is None
     H, c_ops, ops = full_ops(m)
     rho0 = qt.tensor([qt.Qobj(rho_c)] + [qt.Qobj(np.diag([0.3, 0.7]))] * N)
@@ -222,7 +233,7 @@ def test_exact_dynamics_all_sectors_vs_full_hilbert(N):
 
 def test_exact_tavis_cummings_vs_full_hilbert():
     m = TavisCummingsModel(2, **{**PARAMS, "g": 0.5})
-    sol = solve_central_exact(m, n_max=10)
+    sol = solve_exact(m, n_max=10)
     H, c_ops, ops = full_ops(m, n_max=10)
     ref = full_observables(m, [qt.steadystate(H, c_ops, method="direct")], ops)
     _compare(sol, ref, ["n", "a", "szn", "c_smn", "cz_szn", "spn_smm", "cz_spn_smm"], 1e-8, idx=0)
@@ -282,7 +293,7 @@ def test_cumulant_order_exact_for_small_N(order):
     # Order M keeps correlations of up to M sites: exact when N + 1 <= M sites, not beyond.
     for N in range(1, order + 1):
         m = CentralSpinModel(N, **PARAMS)
-        ex = solve_central_exact(m)
+        ex = solve_exact(m)
         cu = solve_central_cumulant(m, order, u1=True)
         err = max(abs(cu["sz0"] - ex["sz0"]), abs(cu["c_smn"] - ex["c_smn"]))
         if N <= order - 1:
@@ -295,7 +306,7 @@ def test_third_order_dynamics_exact_at_N2():
     m = CentralSpinModel(2, **PARAMS)
     t = np.linspace(0, 3, 7)
     rho_c = np.diag([1.0, 0.0])
-    ex = solve_central_exact(m, t, initial=(rho_c, 0.2))
+    ex = solve_exact(m, t, initial=(rho_c, 0.2))
     cu = solve_central_cumulant(m, 3, t, u1=True, initial=(rho_c, 0.2))
     for k in ("sz0", "szn", "c_smn", "spn_smm", "cz_spn_smm", "c_smn_szm"):
         np.testing.assert_allclose(cu[k], ex[k], atol=1e-7, err_msg=k)
@@ -305,7 +316,7 @@ def test_third_order_dynamics_exact_at_N2():
 def test_meanfield_ode_steady_state_matches_analytic(N):
     # Paper 002 Eqs. 7-9 at fixed kappa/N = 1/16, g = 3/4 (Fig. 3(b)), above threshold.
     m = CentralSpinModel(N, omega=1.0, eps=1.0, g=0.75, kappa=N / 16, Gamma_up=1.5, Gamma_down=0.5)
-    ana = central_meanfield_analytic(m)
+    ana = meanfield_analytic(m)
     ode = solve_central_cumulant(m, 1)
     assert ode.stats["lasing"] and ana["lasing"]
     assert abs(ode["sz0"] - ana["sz0"]) < 1e-9
@@ -319,7 +330,7 @@ def test_meanfield_below_threshold_is_ground_state():
     m = CentralSpinModel(
         20, omega=1.0, eps=1.0, g=0.75, kappa=20 / 16, Gamma_up=0.9, Gamma_down=1.1
     )
-    ana = central_meanfield_analytic(m)
+    ana = meanfield_analytic(m)
     ode = solve_central_cumulant(m, 1)
     assert not ana["lasing"]
     assert abs(ode["sz0"] + 1) < 1e-9 and abs(ana["sz0"] + 1) < 1e-12
@@ -345,16 +356,14 @@ def _model_004(N, scaling="sqrt"):
 
 
 def test_jaynes_cummings_limit_error_falls_like_one_over_N():
-    from twoqs_jax._central.limits import central_quadrature, solve_emergent_jc
-
     t = np.linspace(0, 4, 21)
     jc = solve_emergent_jc(_model_004(8), t, n_max=25)
     Ns = np.array([4, 8, 16])
     err_z, err_q = [], []
     for N in Ns:
         m = _model_004(N)
-        ex = solve_central_exact(m, t, initial=(np.diag([1.0, 0.0]), 0.2 / 1.2))
-        q = central_quadrature(ex, m)
+        ex = solve_exact(m, t, initial=(np.diag([1.0, 0.0]), 0.2 / 1.2))
+        q = quadrature(ex, m)
         err_z.append(np.max(np.abs(ex["sz0"] - jc["sz0"])))
         err_q.append(np.max(np.abs(q["q"] - jc["q"])))
     for err in (err_z, err_q):
@@ -363,8 +372,6 @@ def test_jaynes_cummings_limit_error_falls_like_one_over_N():
 
 
 def test_jaynes_cummings_parameters_and_non_gaussian_stationary_state():
-    from twoqs_jax._central.limits import emergent_jc_parameters, solve_emergent_jc
-
     p = emergent_jc_parameters(_model_004(10))
     eb = (1.0 - 0.2) / 1.2
     assert abs(p["kappa_down"] - (1.2 + 0.2 / eb)) < 1e-14
@@ -376,15 +383,13 @@ def test_jaynes_cummings_parameters_and_non_gaussian_stationary_state():
 
 @pytest.mark.slow
 def test_meanfield_theorem2_limit():
-    from twoqs_jax._central.limits import solve_central_theorem2
-
     t = np.linspace(0, 4, 21)
     rho_s = np.array([[0.3, 0.35], [0.35, 0.7]])  # a pure-ish satellite state with coherence
     errs = []
     for N in (4, 8, 16):
         m = _model_004(N, "linear").replace(eps=0.5)
-        ex = solve_central_exact(m, t, initial=(np.diag([1.0, 0.0]), rho_s))
-        mf = solve_central_theorem2(m, t, rho_central=np.diag([1.0, 0.0]), rho_sat=rho_s)
+        ex = solve_exact(m, t, initial=(np.diag([1.0, 0.0]), rho_s))
+        mf = solve_weak_coupling_limit(m, t, rho_central=np.diag([1.0, 0.0]), rho_sat=rho_s)
         errs.append(np.max(np.abs(ex["sz0"] - mf["sz0"])))
     assert errs[0] > errs[1] > errs[2]
 
@@ -394,7 +399,7 @@ def test_exact_coherent_satellites_vs_full_hilbert():
     m = CentralSpinModel(3, **PARAMS)
     rho_s = np.array([[0.4, 0.3 - 0.25j], [0.3 + 0.25j, 0.6]])
     t = np.linspace(0, 1.5, 4)
-    sol = solve_central_exact(m, t, initial=(np.diag([0.0, 1.0]), rho_s), sector=None)
+    sol = solve_exact(m, t, initial=(np.diag([0.0, 1.0]), rho_s), sector=None)
     H, c_ops, ops = full_ops(m)
     rho0 = qt.tensor([qt.Qobj(np.diag([0.0, 1.0]))] + [qt.Qobj(rho_s)] * 3)
     res = qt.mesolve(H, rho0, t, c_ops, options={"atol": 1e-12, "rtol": 1e-11})
@@ -408,7 +413,7 @@ def test_tavis_cummings_fock_cutoff_convergence():
     m = TavisCummingsModel(
         4, omega=1.0, eps=1.0, g=0.9 / 2, kappa=1.0, Gamma_up=0.375, Gamma_down=0.125
     )
-    sols = [solve_central_exact(m, n_max=n, fock_threshold=1.0) for n in (6, 10, 14)]
+    sols = [solve_exact(m, n_max=n, fock_threshold=1.0) for n in (6, 10, 14)]
     n = [float(s["n"]) for s in sols]
     top = [float(s["p_top"]) for s in sols]
     assert abs(n[2] - n[1]) < 1e-2 * abs(n[1] - n[0])
