@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import twoqs_jax as tq
+
+# the bisection's model builder and the class codes of tq.analysis.Dynamics: no public names
 from twoqs_jax._analysis.boundaries import _dimer_of_J
 from twoqs_jax._analysis.dynamics import FIXED_POINT, IRREGULAR, LIMIT_CYCLE
 

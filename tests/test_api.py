@@ -141,7 +141,7 @@ KEY_SCRIPT = textwrap.dedent(
     import json, sys
     import jax
     jax.config.update("jax_enable_x64", sys.argv[1] == "1")
-    from twoqs_jax._keys import resolve_key
+    from twoqs_jax._keys import resolve_key  # the seed -> key map itself
     seeds = [0, 2**32, 2**40, -1, 2**64 + 5]
     print(json.dumps([jax.random.key_data(resolve_key(s)).tolist() for s in seeds]))
     """
@@ -172,7 +172,6 @@ def test_any_integer_seed_gives_its_own_stream_whatever_the_precision(tmp_path):
 
 
 def test_seeds_give_different_results_and_the_same_in_api_and_cli(tmp_path):
-    from twoqs_jax._io import load_results
     from twoqs_jax.cli import main
 
     m = tq.driven_spin(5, 0.8)
@@ -191,7 +190,7 @@ def test_seeds_give_different_results_and_the_same_in_api_and_cli(tmp_path):
     )
     out = str(tmp_path / "r.h5")
     assert main(["run", str(config), "--out", out, "--quiet"]) == 0
-    res = load_results(out)
+    res = tq.load(out)
     np.testing.assert_array_equal(res.solution["Sz"], runs[2**40]["Sz"])
     assert res.meta["settings"]["key"] == 2**40
     assert res.solution.stats["key"]["seed"] == 2**40

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import twoqs_jax as tq
-from twoqs_jax._meanfield.cavity import cavity_meanfield_field
+from twoqs_jax._meanfield.cavity import cavity_meanfield_field  # the vector field: no public name
 
 MODE_OBS = ["a", "ada", "var_xq", "var_pq", "g2"]
 

@@ -18,7 +18,7 @@ import pytest
 from helpers import assert_same
 
 import twoqs_jax as tq
-from twoqs_jax._sde import checkpoint as ckmod
+from twoqs_jax._sde import checkpoint as ckmod  # the file format, checked on purpose
 
 SAVE = tq.SaveAt([0.0, 0.25, 0.5])
 METHOD = tq.TWOQS.paper(tq.EulerMaruyama(0.01))
@@ -242,7 +242,7 @@ def test_sigkill_at_random_chunks_then_resume(tmp_path, ref, kills):
 
 def test_unwritable_checkpoint_refused_before_any_work(tmp_path, monkeypatch):
     """Old main: TWOQS failed on its temporary file after compiling and running chunk 1."""
-    from twoqs_jax._sde import driver
+    from twoqs_jax._sde import driver  # patched: nothing may compile before the refusal
 
     blocker = tmp_path / "file"
     blocker.write_text("")

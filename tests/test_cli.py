@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from twoqs_jax._io import load_results
+import twoqs_jax as tq
 from twoqs_jax._sde import checkpoint as ckmod
 from twoqs_jax.cli import demo, main
 
@@ -36,7 +36,7 @@ def test_run_writes_self_describing_results(tmp_path, capsys):
     cfg = _write(tmp_path, CONFIG.format(method="twa"))
     out = str(tmp_path / "r.h5")
     assert main(["run", cfg, "--out", out, "--quiet"]) == 0
-    res = load_results(out)
+    res = tq.load(out)
     assert res.meta["method"] == "twa"
     assert res.meta["settings"]["n_traj"] == 40 and res.meta["settings"]["key"] == 3
     assert res.meta["description"]["preset"] == "driven_spin"
@@ -77,7 +77,7 @@ def test_killed_run_resumes_bit_for_bit(tmp_path, monkeypatch, capsys):
     with open(ck, "rb") as f:
         assert f.read() == before
     assert main(["run", cfg, "--out", out, "--resume", "--quiet"]) == 0
-    a, b = load_results(ref).solution, load_results(out).solution
+    a, b = tq.load(ref).solution, tq.load(out).solution
     for name in a.mean:
         np.testing.assert_array_equal(a.mean[name], b.mean[name])
         np.testing.assert_array_equal(a.sem[name], b.sem[name])
@@ -90,13 +90,13 @@ def test_sweep_meanfield_and_exact(tmp_path):
     cfg = _write(tmp_path, text)
     out = str(tmp_path / "s.h5")
     assert main(["sweep", cfg, "--out", out]) == 0
-    res = load_results(out)
+    res = tq.load(out)
     np.testing.assert_allclose(res.coords["Omega"], [0.3, 0.6])
     assert res.solution["Sz"].shape == (2, 3, 1)
     assert res.dims["Sz"] == ["Omega", "time", "site"]
     cfg2 = _write(tmp_path, CONFIG.format(method="exact"), "e.toml")
     assert main(["run", cfg2, "--out", str(tmp_path / "e.h5")]) == 0
-    assert load_results(tmp_path / "e.h5").solution["Sz"].shape == (3, 1)
+    assert tq.load(tmp_path / "e.h5").solution["Sz"].shape == (3, 1)
     # `sweep` without a [sweep] section is bad input
     assert main(["sweep", cfg2, "--out", str(tmp_path / "x.h5")]) == 2
 
@@ -166,7 +166,7 @@ def test_info_and_demo_quick(tmp_path, capsys):
     # The README's main job, in its quick mode: every number it prints is checked here.
     r = demo(quick=True, out=str(tmp_path / "demo"), verbose=False)
     assert os.path.getsize(r["png"]) > 10_000
-    res = load_results(r["h5"])
+    res = tq.load(r["h5"])
     np.testing.assert_allclose(res.coords["Omega"], r["omegas"])
     # below the transition (Omega < Gamma) TWOQS agrees with exact within 4 s.e. plus a
     # bias budget of 0.03 (O(1/S) at S = 20: measured 0.005 here, 0.02 at Omega = 0.75)
@@ -215,4 +215,4 @@ def test_damaged_checkpoint_and_results_named(tmp_path, capsys):
     assert ck in err and "damaged" in err and len(err.splitlines()) == 1
     with pytest.raises(ValueError, match="results file .*bad.h5.* damaged"):
         (tmp_path / "bad.h5").write_text("no hdf5 here")
-        load_results(tmp_path / "bad.h5")
+        tq.load(tmp_path / "bad.h5")

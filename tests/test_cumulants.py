@@ -17,7 +17,7 @@ from test_meanfield import (
 )
 
 import twoqs_jax as tq
-from twoqs_jax._meanfield.cumulants import _params, model_tables
+from twoqs_jax._meanfield.cumulants import _params, model_tables  # the tables, on purpose
 
 
 def test_moment_equations_are_exact_before_closure():

@@ -18,6 +18,8 @@ import scipy.sparse.linalg as sla
 from helpers import exact_steady, exact_times
 
 import twoqs_jax as tq
+
+# the cost model's sparsity internals, checked against measured LU fill on purpose
 from twoqs_jax._exact.cost import lu_fill, offset_rank, offset_structure
 
 
@@ -447,7 +449,7 @@ def test_liouvillian_gap_sparse_path_matches_dense():
 )  # fmt: skip
 def test_memory_refusal_is_immediate(make, call, monkeypatch):
     model = make()
-    import twoqs_jax._exact.operators as ops
+    import twoqs_jax._exact.operators as ops  # patched: no operator may be built
 
     def no_build(*args, **kwargs):
         raise AssertionError("an operator was built before the memory check refused")

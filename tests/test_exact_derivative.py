@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 import twoqs_jax as tq
+
+# the affine-in-parameters assembly behind tq.exact.derivative, checked on purpose
 from twoqs_jax._exact.derivative import linear_liouvillian, linearise
 
 H = 1e-5

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import twoqs_jax as tq
-from twoqs_jax._io import load_results, save_results
+from twoqs_jax._io import save_results  # the CLI's writer: `description` is not in tq.save
 
 
 def test_round_trip(tmp_path):
@@ -23,7 +23,7 @@ def test_round_trip(tmp_path):
         settings={"dt": 0.01, "key": 3},
         description={"preset": "lmg_dimer", "J": 0.7},
     )
-    res = load_results(path)
+    res = tq.load(path)
     np.testing.assert_array_equal(res.coords["time"], times)
     np.testing.assert_array_equal(res.solution["Sz"], mean["Sz"])
     np.testing.assert_array_equal(res.solution["SpSm"], mean["SpSm"])
@@ -38,9 +38,9 @@ def test_round_trip(tmp_path):
     np.testing.assert_array_equal(res.model.edges, model.edges)
     # refusing to overwrite, then overwriting
     with pytest.raises(FileExistsError, match="overwrite"):
-        save_results(path, sol)
-    save_results(path, sol, overwrite=True)
-    assert load_results(path).model is None
+        tq.save(path, sol)
+    tq.save(path, sol, overwrite=True)
+    assert tq.load(path).model is None
     assert json.dumps(res.meta["versions"])
 
 
@@ -51,7 +51,7 @@ def test_not_a_results_file(tmp_path):
     with h5py.File(p, "w") as f:
         f.attrs["format"] = "other"
     with pytest.raises(ValueError, match="not a twoqs_jax results file"):
-        load_results(p)
+        tq.load(p)
 
 
 def test_damaged_results_files_named_in_one_line(tmp_path):
@@ -60,14 +60,14 @@ def test_damaged_results_files_named_in_one_line(tmp_path):
         method="twa", times=np.arange(3.0), mean={"Sz": np.ones((3, 1))}, sem={}, stats={}
     )
     good = (tmp_path / "good.h5").as_posix()
-    save_results(good, sol)
+    tq.save(good, sol)
     data = (tmp_path / "good.h5").read_bytes()
     cases = {"empty": b"", "truncated": data[: len(data) // 2], "text": b"Sz = 1\n"}
     for label, content in cases.items():
         p = tmp_path / f"{label}.h5"
         p.write_bytes(content)
         with pytest.raises(ValueError, match="damaged or not a twoqs_jax results file") as err:
-            load_results(p)
+            tq.load(p)
         assert str(p) in str(err.value) and "\n" not in str(err.value), label
     with pytest.raises(FileNotFoundError, match="missing.h5"):
-        load_results(tmp_path / "missing.h5")
+        tq.load(tmp_path / "missing.h5")

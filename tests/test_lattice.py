@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.optimize
+from helpers import exact_steady
 
 import twoqs_jax as tq
-from twoqs_jax._exact.solve import steady_state_exact
 
 KEYS = ("Sz", "varx", "vary", "varz", "SxSy", "SpSm", "SzSz")
 
@@ -100,7 +100,7 @@ def test_linear_theory_against_exact(name, model):
     # <S+S->) carry O(S^0) corrections. Measured |exact - linear| for these models at
     # S = 3..8: <= 0.17 (xy varx: 0.143 at S=3, 0.136 at S=5, 0.134 at S=7; pt <S+S->: 0.10).
     # Budget 0.3 (in units of hbar, absolute).
-    ex = steady_state_exact(model)
+    ex = exact_steady(model)
     lin = tq.lattice.linear_steady_state(model)
     for k in ("Sz", "varx", "vary", "varz", "SpSm", "SzSz"):
         np.testing.assert_allclose(lin[k], ex[k], atol=0.3, rtol=0, err_msg=f"{name}: {k}")
@@ -112,7 +112,7 @@ def test_linear_theory_error_shrinks_like_one_over_S():
     for S in (3, 7):
         m = tq.pt_dimer(S, 0.3)
         errs.append(
-            abs(steady_state_exact(m)["varx"][0] - tq.lattice.linear_steady_state(m)["varx"][0]) / S
+            abs(exact_steady(m)["varx"][0] - tq.lattice.linear_steady_state(m)["varx"][0]) / S
         )
     assert errs[0] / errs[1] > 1.8
 

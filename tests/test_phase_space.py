@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import twoqs_jax as tq
+
+# the phase-space kernel's pieces (drift, primitives, sampling), checked one by one
 from twoqs_jax._phase_space.drift import (
     dissipation,
     em_increment,

@@ -7,25 +7,30 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from twoqs_jax._qudit import exact
-from twoqs_jax._qudit.fixed_points import (
-    bistable_upper_end,
-    broken_symmetry_state,
-    eigenvalues,
-    polarised_state,
-)
-from twoqs_jax._qudit.large_spin import large_spin_rhs, solve_large_spin
+from twoqs_jax import qudit
+
+# the equations themselves (right-hand sides, coordinates, ladders, the solver returning the
+# Bloch coordinates) have no public names: tq.solve wraps them
+from twoqs_jax._qudit.large_spin import large_spin_rhs
 from twoqs_jax._qudit.meanfield import (
-    coherent_rho,
     coords_to_rho,
     hermitian_basis,
     meanfield_rhs,
     meanfield_rhs_rho,
     rho_to_coords,
-    scaled_spin,
     solve_qudit_meanfield,
 )
-from twoqs_jax._qudit.model import QuditLMG, ladder_spin, ladder_uniform
+from twoqs_jax._qudit.model import ladder_spin, ladder_uniform
+from twoqs_jax.qudit import (
+    QuditLMG,
+    bistable_upper_end,
+    broken_symmetry_state,
+    coherent_rho,
+    jacobian_eigenvalues,
+    polarised_state,
+    scaled_spin,
+    solve_large_spin,
+)
 
 
 def _random_rho(rng, d, rank=None):
@@ -99,7 +104,7 @@ def _exact_reduced_derivative(model, rho1, n):
     full = rho1
     for _ in range(n - 1):
         full = np.kron(full, rho1)
-    L = exact.liouvillian(model, n)
+    L = qudit.liouvillian(model, n)
     drho = (L @ full.reshape(-1, order="F")).reshape(d**n, d**n, order="F")
     t = drho.reshape(d, d ** (n - 1), d, d ** (n - 1))
     return np.einsum("aibi->ab", t)
@@ -135,7 +140,7 @@ def test_d2_broken_symmetry_fixed_points(V, gI, gC):
     np.testing.assert_allclose(Z, -gI / a, atol=1e-10)
     assert stable
     # 001 App. B: Jacobian eigenvalues -4|V| gI/(2|V| - gC) and -gI +- sqrt(gI (5gI + 4gC - 8|V|)).
-    ev = np.sort_complex(eigenvalues(m, c))
+    ev = np.sort_complex(jacobian_eigenvalues(m, c))
     ref = np.sort_complex(
         np.array(
             [
@@ -202,7 +207,7 @@ def test_polarised_state_spectrum_and_threshold(d):
             np.testing.assert_allclose(m.polarised_threshold(), thr)
             c, stable = polarised_state(m)
             assert stable == (factor > 1)
-            ev = eigenvalues(m, c)
+            ev = jacobian_eigenvalues(m, c)
             # The Jacobian is triangular with repeated diagonal entries (Jordan blocks), so
             # computed eigenvalues carry errors ~ eps^(1/k) for a k x k block (2e-3 measured
             # at d = 6, uniform ladder); 1e-2 is still far below the spacing of the distinct

@@ -8,8 +8,11 @@ import qutip as qt
 import scipy.linalg
 import scipy.optimize
 
-from twoqs_jax._qudit import exact
-from twoqs_jax._qudit.model import QuditLMG
+from twoqs_jax import qudit
+
+# the operators and the symmetry-sector decomposition behind tq.qudit have no public names
+from twoqs_jax._qudit.exact import expectation, operators, symmetry_sectors
+from twoqs_jax.qudit import QuditLMG
 
 
 def _qutip_reference(model, n):
@@ -55,42 +58,40 @@ def _flip_basis(rho, d, n):
 )
 def test_steady_state_against_qutip(builder, d, n, V, gI, gC):
     m = builder(d, V=V, gamma_I=gI, gamma_C=gC, n=n)
-    rho = exact.steady_state(m)
+    rho = qudit.steady_state(m)
     ref, ops, _, _ = _qutip_reference(m, n)
     np.testing.assert_allclose(rho, _flip_basis(ref.full(), d, n), atol=1e-9)
-    mine = exact.operators(m)
-    np.testing.assert_allclose(
-        exact.expectation(rho, mine["Jz"]), qt.expect(ops["Jz"], ref), atol=1e-9
-    )
-    np.testing.assert_allclose(exact.purity(rho), (ref * ref).tr().real, atol=1e-10)
+    mine = operators(m)
+    np.testing.assert_allclose(expectation(rho, mine["Jz"]), qt.expect(ops["Jz"], ref), atol=1e-9)
+    np.testing.assert_allclose(qudit.purity(rho), (ref * ref).tr().real, atol=1e-10)
 
 
 def test_purity_and_negativity_direct():
     """Purity and Eq 17 negativity at one point against QuTiP's partial transpose."""
     d, n = 3, 3
     m = QuditLMG.m_independent(d, V=1.0, gamma_I=1.0, gamma_C=1.5, n=n)
-    rho = exact.steady_state(m)
+    rho = qudit.steady_state(m)
     q = qt.Qobj(rho, dims=[[d] * n, [d] * n])
-    np.testing.assert_allclose(exact.purity(rho), (q * q).tr().real, atol=1e-12)
+    np.testing.assert_allclose(qudit.purity(rho), (q * q).tr().real, atol=1e-12)
     pt = qt.partial_transpose(q, [0, 0, 1])  # B = last floor(N/2) = 1 particle
     ev = np.linalg.eigvalsh(pt.full())
     neg = -ev[ev < 0].sum()
-    np.testing.assert_allclose(exact.negativity(rho, d, n), neg, atol=1e-12)
+    np.testing.assert_allclose(qudit.negativity(rho, d, n), neg, atol=1e-12)
     assert neg > 1e-3  # the point is entangled, so the comparison is not 0 == 0
     # Known values: a Bell state has negativity 1/2, a product state 0.
     bell = np.zeros(4)
     bell[[0, 3]] = 1 / np.sqrt(2)
-    np.testing.assert_allclose(exact.negativity(np.outer(bell, bell), 2, 2), 0.5, atol=1e-14)
+    np.testing.assert_allclose(qudit.negativity(np.outer(bell, bell), 2, 2), 0.5, atol=1e-14)
     prod = np.kron(np.diag([0.3, 0.7]), np.diag([0.6, 0.4]))
-    assert exact.negativity(prod, 2, 2) < 1e-14
+    assert qudit.negativity(prod, 2, 2) < 1e-14
 
 
 def test_refuses_large_systems():
     m = QuditLMG.spin_ladder(4, V=1.0, gamma_I=1.0, n=5)
     with pytest.raises(ValueError, match="exceeds `max_memory`"):
-        exact.steady_state(m)
+        qudit.steady_state(m)
     with pytest.raises(ValueError, match="particle number"):
-        exact.steady_state(QuditLMG.spin_ladder(3, gamma_I=1.0))
+        qudit.steady_state(QuditLMG.spin_ladder(3, gamma_I=1.0))
 
 
 def test_symmetry_sectors_block_diagonalise():
@@ -99,8 +100,8 @@ def test_symmetry_sectors_block_diagonalise():
     """
     d, n = 3, 2
     m = QuditLMG.m_independent(d, V=0.8, gamma_I=0.7, gamma_C=0.9, n=n)
-    L = exact.liouvillian(m).toarray()
-    secs = exact.symmetry_sectors(m)
+    L = qudit.liouvillian(m).toarray()
+    secs = symmetry_sectors(m)
     Q = np.hstack([s.toarray() for s in secs.values()])
     D2 = d ** (2 * n)
     assert Q.shape == (D2, D2)
@@ -117,10 +118,10 @@ def test_symmetry_sectors_block_diagonalise():
     cost = np.abs(full[:, None] - blocks[None, :])
     rows, cols = scipy.optimize.linear_sum_assignment(cost)
     assert cost[rows, cols].max() < 1e-8
-    rho = exact.steady_state(m).reshape(-1, order="F")
+    rho = qudit.steady_state(m).reshape(-1, order="F")
     s11 = secs[(1, 1)].toarray()
     np.testing.assert_allclose(s11 @ (s11.conj().T @ rho), rho, atol=1e-12)
-    gaps = exact.sector_gaps(m)
+    gaps = qudit.sector_gaps(m)
     assert abs(gaps["zero"]) < 1e-10
     for key in secs:
         assert gaps[key] > 0
@@ -132,7 +133,7 @@ def test_gap_closes_with_n_in_broken_phase():
     """
 
     def gap(gI, n):
-        return exact.sector_gaps(QuditLMG.spin_ladder(2, V=1.0, gamma_I=gI, gamma_C=0.2, n=n))
+        return qudit.sector_gaps(QuditLMG.spin_ladder(2, V=1.0, gamma_I=gI, gamma_C=0.2, n=n))
 
     broken = [gap(0.6, n)[(-1, 1)] for n in (2, 3, 4, 5)]
     assert all(a > b for a, b in zip(broken, broken[1:]))

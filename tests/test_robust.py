@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import twoqs_jax as tq
-from twoqs_jax._twoqs import FailedPointsWarning, TrajectoryBlowUp
+from twoqs_jax._twoqs import FailedPointsWarning, TrajectoryBlowUp  # no public names yet
 
 SAVE = tq.SaveAt([0.0, 1.0, 2.0])
 METHOD = tq.TWOQS.paper(tq.EulerMaruyama(0.1))  # unstable for Gamma = 20 (kappa dt = 0.4)
@@ -166,7 +166,7 @@ def test_fuzz_config_files(tmp_path_factory, key, value, garbage):
     """A config file with one fuzzed entry (and sometimes broken TOML): loading and building
     it ends in a ValueError (naming the entry, for well-formed TOML) or a valid model.
     """
-    from twoqs_jax._config import load_config
+    from twoqs_jax._config import load_config  # the config reader (the CLI's), fuzzed
 
     table, name = key.split(".")
     base = {
@@ -197,6 +197,7 @@ def test_chunk_beyond_memory_refused_before_compiling(monkeypatch):
     """Preflight: a chunk whose estimated working set exceeds the device's memory is refused
     naming chunk_size and a size that fits (here 1 GiB of memory is pretended).
     """
+    # patched: a pretended device memory; nothing may compile before the refusal
     from twoqs_jax import _twoqs
     from twoqs_jax._sde import driver
 

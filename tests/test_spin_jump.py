@@ -11,6 +11,8 @@ import pytest
 from helpers import assert_same_equations, exact_steady, exact_times
 
 import twoqs_jax as tq
+
+# the phase-space step's coefficients, compared with the package's decay/gain/dephasing
 from twoqs_jax._jumps.spin_jump_wigner import SpinJumpTerm
 from twoqs_jax._phase_space.drift import dissipation_coefficients
 from twoqs_jax._phase_space.lowering import lower

@@ -19,6 +19,8 @@ from helpers import stack
 from scipy.optimize import curve_fit
 
 import twoqs_jax as tq
+
+# one Euler-Maruyama increment of the kernel: its covariances are what is checked
 from twoqs_jax._jumps.spin_jump_wigner import SpinJumpTerm
 from twoqs_jax._phase_space.drift import em_increment, em_increment_real, split
 from twoqs_jax._phase_space.lowering import lower

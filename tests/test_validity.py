@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import twoqs_jax as tq
-from twoqs_jax import _validity
+from twoqs_jax import _validity  # the thresholds themselves, checked on purpose
 
 
 def _no_accuracy_warning(fn):
