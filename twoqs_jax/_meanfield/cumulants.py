@@ -313,7 +313,9 @@ def coherent_moments(spin, vectors):
     """``(m, C)`` of a product of spin coherent states along unit ``vectors`` ``(n, 3)``."""
     n = vectors.shape[0]
     m = (spin[:, None] * vectors).reshape(-1)
-    blocks = (spin[:, None, None] / 2) * (jnp.eye(3) - vectors[:, :, None] * vectors[:, None, :])
+    blocks = (spin[:, None, None] / 2) * (
+        jnp.eye(3, dtype=vectors.dtype)[None] - vectors[:, :, None] * vectors[:, None, :]
+    )
     C = jnp.zeros((3 * n, 3 * n), dtype=m.dtype)
     for i in range(n):
         C = C.at[3 * i : 3 * i + 3, 3 * i : 3 * i + 3].set(blocks[i])

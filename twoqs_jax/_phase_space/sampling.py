@@ -42,29 +42,34 @@ def sample_down(key, spin, k: int, fock_sampling: str, dtype):
     """
     n = spin.shape
     two_s = (2 * spin).astype(dtype)
+    zero = jnp.zeros(n, dtype)
     if k == 1:
-        return jnp.zeros(n, dtype) + 0j, jnp.sqrt(two_s) + 0j
+        return jax.lax.complex(zero, zero), jax.lax.complex(jnp.sqrt(two_s), zero)
     x = jax.random.normal(key, (6, *n), dtype)
-    z0 = (x[0] + 1j * x[1]) / jnp.sqrt(2.0)  # E|z0|^2 = 1
-    zp = x[4] + 1j * x[5]
-    phase = zp / jnp.abs(zp)
+    z0 = jax.lax.complex(x[0], x[1]) / jnp.sqrt(2.0)  # E|z0|^2 = 1
+
+    def with_phase(r):  # r e^{i arg(x4 + i x5)}
+        r = r / jnp.hypot(x[4], x[5])
+        return jax.lax.complex(r * x[4], r * x[5])
+
     if k == -1:
         # fold_in(key, 2**32 - 1): noise blocks use fold_in(key, s0 + 1) with s0 < 2**32 - 1
         nb = jax.random.gamma(jax.random.fold_in(key, 0xFFFFFFFF), two_s + 1, dtype=dtype)
-        return z0, jnp.sqrt(nb) * phase
+        return z0, with_phase(jnp.sqrt(nb))
     alpha0 = z0 * jnp.sqrt(0.5)
     if fock_sampling == "coherent":
-        return alpha0, jnp.sqrt(two_s) + 0.5 * (x[2] + 1j * x[3])
+        return alpha0, jax.lax.complex(jnp.sqrt(two_s) + 0.5 * x[2], 0.5 * x[3])
     nb = two_s + 0.25 * (x[2] ** 2 + x[3] ** 2)  # 2S + Exp(mean 1/2)
-    return alpha0, jnp.sqrt(nb) * phase
+    return alpha0, with_phase(jnp.sqrt(nb))
 
 
 def rotate(alpha0, beta0, theta, phi):
     """Rotate spin-down samples to the coherent state ``(theta, phi)`` (module docstring)."""
-    c = jnp.cos(theta / 2)
-    s = jnp.sin(theta / 2)
-    alpha = -s * jnp.exp(-1j * phi) * alpha0 + c * beta0
-    beta = c * alpha0 + s * jnp.exp(1j * phi) * beta0
+    c = jnp.cos(theta / 2).astype(alpha0.dtype)
+    s = jnp.sin(theta / 2).astype(alpha0.dtype)
+    e = jax.lax.complex(jnp.cos(phi), jnp.sin(phi))  # e^{i phi}
+    alpha = -s * jnp.conj(e) * alpha0 + c * beta0
+    beta = c * alpha0 + s * e * beta0
     return alpha, beta
 
 

@@ -353,7 +353,7 @@ def run_chunk(cfg: KernelConfig, model, theta, phi, key, first, n_traj):
         site-steps), ``bad`` (trajectories with a non-finite state) and ``bad_block`` (the
         first time block at whose end a trajectory was non-finite; ``n_blocks`` if none).
     """
-    idx = first + jnp.arange(cfg.chunk_size)
+    idx = first + jnp.arange(cfg.chunk_size, dtype=jnp.int32)  # the driver passes int32
     return run_indices(cfg, model, theta, phi, key, idx, n_traj)
 
 
@@ -430,7 +430,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
     def end_of_block(carry, ib):
         z, clip, bad, acc = carry
         finite = functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(x), axis=-1) for x in z])
-        bad = jnp.where(finite, bad, jnp.minimum(bad, ib).astype(bad.dtype))  # first bad block
+        bad = jnp.where(finite, bad, jnp.minimum(bad, ib.astype(bad.dtype)))  # first bad block
         if cfg.avg_from is not None:
 
             def add(acc):
