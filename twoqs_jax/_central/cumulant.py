@@ -120,9 +120,9 @@ class CumulantSystem(eqx.Module):
     def unpack(self, u):
         """Inverse of :meth:`pack` (``y[0] = 1``)."""
         nr = self.re_idx.size
-        y = jnp.zeros(self.n, dtype=jnp.result_type(u.dtype, jnp.complex64)).at[0].set(1.0)
-        y = y.at[self.re_idx].set(u[:nr])
-        y = y.at[self.im_idx].add(1j * u[nr:])
+        y = jnp.zeros(self.n, dtype=jax.lax.complex(u[:0], u[:0]).dtype).at[0].set(1.0)
+        y = y.at[self.re_idx].set(u[:nr].astype(y.dtype))
+        y = y.at[self.im_idx].add(jax.lax.complex(jnp.zeros_like(u[nr:]), u[nr:]))
         partner = self.conj[self.im_idx]
         return y.at[partner].set(jnp.conj(y[self.im_idx]))
 
@@ -151,7 +151,7 @@ def _to_real(y):
 
 
 def _to_complex(x, n):
-    return x[:n] + 1j * x[n:]
+    return jax.lax.complex(x[:n], x[n:])
 
 
 def initial_moments(closed, rho_central, rho_sat):
@@ -242,7 +242,8 @@ def _relax(system, params, y0, t_relax, g_idx, rtol, atol, max_steps, solver, to
             wl = jnp.where(jnp.abs(yg) > 1e-8, jnp.imag(r[g_idx] / jnp.where(yg == 0, 1, yg)), 0.0)
         # relative to the fastest rate: the residual of a converged state scales with it.
         scale = jnp.max(jnp.abs(args[:-1]))
-        return jnp.max(jnp.abs(r - 1j * wl * system.charges * y)) < tol * scale
+        rot = jax.lax.complex(jnp.zeros_like(system.charges), wl * system.charges)  # i wl q
+        return jnp.max(jnp.abs(r - rot * y)) < tol * scale
 
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(f),
@@ -398,7 +399,9 @@ def _steady(
     lasing = (g_idx is not None) and float(jnp.abs(y_relax[g_idx])) > 1e-6
     if lasing:
         phase = jnp.angle(y_relax[g_idx])
-        y_start = y_relax * jnp.exp(-1j * system.charges * phase)
+        y_start = y_relax * jnp.exp(
+            jax.lax.complex(jnp.zeros_like(system.charges), -system.charges * phase)
+        )
         # d<s0+>/dt = i omega_L <s0+> on the limit cycle (charge +1).
         wl0 = jnp.imag(system.rhs(y_start, params)[g_idx] / y_start[g_idx])
         y, wl, ok = _newton_rotating(system, params, y_start, wl0, g_idx, root_tol)

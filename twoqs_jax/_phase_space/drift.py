@@ -60,13 +60,13 @@ def hamiltonian_drift_autodiff(model, alpha, beta, k: int = 0):
     """
 
     def h(ar, ai, br, bi):
-        return hamiltonian_symbol(model, ar + 1j * ai, br + 1j * bi, k)
+        return hamiltonian_symbol(model, jax.lax.complex(ar, ai), jax.lax.complex(br, bi), k)
 
     g = jax.grad(h, argnums=(0, 1, 2, 3))(
         jnp.real(alpha), jnp.imag(alpha), jnp.real(beta), jnp.imag(beta)
     )
-    da = -1j * 0.5 * (g[0] + 1j * g[1])
-    db = -1j * 0.5 * (g[2] + 1j * g[3])
+    da = -0.5j * jax.lax.complex(g[0], g[1])
+    db = -0.5j * jax.lax.complex(g[2], g[3])
     return da, db
 
 
@@ -210,7 +210,14 @@ def dissipation(model, alpha, beta, k: int = 0, sqrt=jnp.sqrt):
     ca, cb, amp_a, amp_b, amp_phi, clipped = dissipation_coefficients(
         model, jnp.abs(alpha) ** 2, jnp.abs(beta) ** 2, k, sqrt
     )
-    return ca * alpha, cb * beta, amp_a, amp_b, amp_phi, clipped
+    return (
+        ca.astype(alpha.dtype) * alpha,
+        cb.astype(beta.dtype) * beta,
+        amp_a,
+        amp_b,
+        amp_phi,
+        clipped,
+    )
 
 
 def _rate_amplitude(kappa):
