@@ -121,7 +121,7 @@ def _trajectory(cfg, make_model, params, theta, phi, key, i):
         return trajectory_values(cfg, x, y, spin)
 
     def noise_at(s0):
-        return block_noise(cfg, jax.random.fold_in(tk, s0 + 1), length, n, dtype)
+        return block_noise(cfg, key, i, s0, length, n, dtype)
 
     def advance(carry, noise, offsets):
         def step(carry, s):

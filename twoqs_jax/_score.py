@@ -147,7 +147,7 @@ def lr_trajectory(cfg, make_model, unflatten, vec, theta, phi, key, i, record):
         return trajectory_values(cfg, x, y, spin)
 
     def noise_at(s0):
-        return block_noise(cfg, jax.random.fold_in(tk, s0 + 1), length, n, dtype)
+        return block_noise(cfg, key, i, s0, length, n, dtype)
 
     def advance(carry, noise, offsets):
         def step(carry, s):

@@ -34,6 +34,7 @@ import zlib
 import numpy as np
 
 from .._optional import require
+from .rng import STREAMS
 from .statistics import BlockMerger
 
 FORMAT = "twoqs_jax-checkpoint"
@@ -81,6 +82,7 @@ def fingerprint(cfg, model, state, key_data, version: str) -> dict:
     fields["linear"] = [name for name, _ in cfg.linear]
     fields["scheme"] = repr(cfg.scheme)
     fields["dt"] = cfg.dt
+    fields["random_streams"] = STREAMS  # a checkpoint of other streams must not be mixed in
     return {
         "config": json.loads(json.dumps(fields, default=str)),
         "arrays": entries,

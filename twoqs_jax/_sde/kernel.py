@@ -1,12 +1,13 @@
 """The jitted chunk function: ``(model, angles, key, first_index, n_traj) -> chunk statistics``.
 
 ``jax.vmap`` over the trajectories of a chunk inside a ``lax.scan`` over blocks of
-``block`` Euler-Maruyama steps (an inner ``lax.scan``). Trajectory ``i`` (global index) draws
-every random number from ``fold_in(key, i)``: its initial sample from ``fold_in(key, i)``
-itself and the random material of the noise window (consecutive steps, drawn at once; see
-:func:`noise_layout`, :func:`block_noise`) starting at step ``s0`` from
-``fold_in(., s0 + 1)``. Results are therefore the same for any chunk size and any sharding
-of the trajectory axis (:mod:`twoqs_jax._sde.sharding`).
+``block`` Euler-Maruyama steps (an inner ``lax.scan``). Every random number of trajectory
+``i`` (global index) is a function of ``(key, i)`` and its position only: the initial
+sample is drawn from ``fold_in(key, i)``, and the increments of the noise window starting
+at global step ``s0`` (see :func:`noise_layout`, :func:`block_noise`) are counter-based
+(:mod:`twoqs_jax._sde.rng`: Threefry of ``(i, slot)`` under the window key of
+``(key, stream, s0)``). Results are therefore the same for any chunk size, any sharding of
+the trajectory axis (:mod:`twoqs_jax._sde.sharding`) and any checkpoint restart.
 
 The model is an argument of the jitted function (a PyTree, never a closure constant), so a
 batch of models is a ``vmap`` away and pathwise gradients w.r.t. its parameters are possible;
@@ -111,9 +112,9 @@ class KernelConfig:
         return self.scheme.increments
 
 
-# The random numbers of a noise window of ``L`` consecutive steps are drawn at once from one
-# key per trajectory (one ``fold_in`` per window instead of per step); the scheme's
-# increments set the window limits (:mod:`twoqs_jax._sde.schemes.increments`).
+# The random material of a noise window of ``L`` consecutive steps is drawn at once per
+# trajectory (one window key per window); the scheme's increments set the window limits
+# (:mod:`twoqs_jax._sde.schemes.increments`).
 NOISE_NUMBERS = 1024
 
 
@@ -154,8 +155,8 @@ def scan_blocks(
     """Run all ``cfg.n_blocks`` blocks over the noise windows of :func:`noise_layout`.
 
     Args:
-        noise_at: ``s0 -> noise`` of the window starting at global step ``s0`` (drawn from
-            ``fold_in(trajectory key, s0 + 1)``).
+        noise_at: ``s0 -> noise`` of the window starting at global step ``s0``
+            (:func:`block_noise`).
         advance: ``(carry, noise, offsets) -> carry`` after the steps at ``offsets`` of
             that window (a ``(k,)`` array of positions ``0 .. L-1``).
         end_of_block: ``(carry, ib) -> (carry, out)`` at the end of block ``ib``.
@@ -192,17 +193,19 @@ def scan_blocks(
     return carry, jax.tree.map(lambda x: x.reshape((cfg.n_blocks,) + x.shape[2:]), outs)
 
 
-def block_noise(cfg: KernelConfig, key, nb: int, n: int, dtype):
-    """The random material of one trajectory for a noise window of ``nb`` steps (one key).
+def block_noise(cfg: KernelConfig, key, i, s0, nb: int, n: int, dtype):
+    """The random material of trajectory ``i`` for the noise window of ``nb`` steps that
+    starts at global step ``s0`` (``key``: the run's key; counter-based, so any ``i`` and
+    ``s0`` can be drawn alone).
 
-    One array per noise row: Gaussian ``(nb, n)`` increments ``sqrt(dt) N(0, 1)``, two-point
-    ``(n,)`` uint32 words, whose bit ``s`` gives the increments ``+-sqrt(dt)`` of step ``s``.
-    ``None`` when the model drives no noise.
+    Two-point: one ``(n,)`` array of uint32 words per noise row, whose bit ``s`` gives the
+    increments ``+-sqrt(dt)`` of step ``s``; Gaussian: the window key and ``i`` (the numbers
+    are hashed in the step). ``None`` when the model drives no noise.
     """
     rows = noise_rows(cfg)
     if rows == 0:
         return None
-    return cfg.increments.draw(key, nb, rows, n, dtype, cfg.dt)
+    return cfg.increments.draw(key, i, s0, nb, rows, n, dtype, cfg.dt)
 
 
 def step_increments(cfg: KernelConfig, noise, s, dtype) -> tuple:
@@ -225,12 +228,12 @@ def step_increments(cfg: KernelConfig, noise, s, dtype) -> tuple:
     return (*jump, deph, *rows[r:])
 
 
-def block_increments(cfg: KernelConfig, key, nb: int, n: int, dtype):
-    """``(nb, rows, n)`` increments of one trajectory for a noise window of ``nb`` steps
-    (zeros in rows the model does not drive): the numbers the kernel uses, materialised
-    (for tests and diagnostics; the kernel never stores them).
+def block_increments(cfg: KernelConfig, key, i, s0, nb: int, n: int, dtype):
+    """``(nb, rows, n)`` increments of trajectory ``i`` for the noise window of ``nb`` steps
+    starting at global step ``s0`` (zeros in rows the model does not drive): the numbers the
+    kernel uses, materialised (for tests and diagnostics; the kernel never stores them).
     """
-    noise = block_noise(cfg, key, nb, n, dtype)
+    noise = block_noise(cfg, key, i, s0, nb, n, dtype)
 
     def one(s):
         inc = step_increments(cfg, noise, s, dtype)
@@ -360,8 +363,8 @@ def run_chunk(cfg: KernelConfig, model, theta, phi, key, first, n_traj):
 def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
     """:func:`run_chunk` for an explicit ``(m,)`` array of global trajectory indices
     (indices ``>= n_traj`` are padding and get weight 0). Trajectory ``i`` draws its
-    initial sample from ``fold_in(key, i)`` and the increments of the noise block starting
-    at step ``s0`` from ``fold_in(fold_in(key, i), s0 + 1)``.
+    initial sample from ``fold_in(key, i)`` and the increments of the noise window starting
+    at step ``s0`` from :func:`block_noise` (counter-based, module docstring).
     """
     dtype = jnp.dtype(cfg.dtype)
     model = jax.tree.map(
@@ -374,7 +377,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
     tkeys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
     sampling = "fock" if cfg.fock else "coherent"
 
-    # the initial sample uses the trajectory key itself, noise blocks fold_in(., s0 + 1)
+    # the initial sample uses the trajectory key fold_in(key, i)
     a, b = jax.vmap(lambda kk: sample_initial(kk, spin, theta, phi, cfg.k, sampling, dtype))(tkeys)
     z_init = split(a, b)
     r0 = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
@@ -392,12 +395,10 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
     axis = cfg.increments.chunk_axis
 
     def noise_at(s0):
-        # one key per trajectory and noise window
         length = noise_layout(cfg, n)[0]
-        return jax.vmap(
-            lambda kk: block_noise(cfg, jax.random.fold_in(kk, s0 + 1), length, n, dtype),
-            out_axes=axis,
-        )(tkeys)  # per noise row: Gaussian (L, chunk, n); two-point (chunk, n) words
+        return jax.vmap(lambda i: block_noise(cfg, key, i, s0, length, n, dtype), out_axes=axis)(
+            idx
+        )  # two-point: per noise row, (chunk, n) words
 
     def advance(carry, noise, offsets):
         z, clip, bad, acc = carry
