@@ -176,3 +176,33 @@ def test_noise_windows_cut_long_blocks_and_group_short_ones():
     assert noise_layout(_cfg("gaussian", block=1, n_blocks=1500), 1) == (60, 60)
     # Gaussian numbers are hashed in the step (nothing stored): windows of up to 64 steps
     assert noise_layout(_cfg("gaussian", block=1, n_blocks=1000), 100) == (50, 50)
+
+
+def test_gaussian_kernel_results_do_not_depend_on_the_chunk_size():
+    # the kernel with Gaussian increments (computed one step ahead and carried) gives the
+    # same bits for any chunk size: every number is a function of (key, trajectory, step,
+    # slot); two-point increments: tests/test_sharding.py
+    noise = "gaussian"
+    m = tq.one_axis_twisting(5, g=1.0, Gamma=0.3, Gamma_phi=0.2)
+    save = tq.SaveAt(np.linspace(0.0, 0.8, 5))  # windows across several saving blocks
+    out = []
+    for chunk in (48, 16):
+        with jax.numpy_dtype_promotion("standard"):  # the initial sampling mixes complex
+            sol = _solve(m, save, noise, chunk)
+        out.append((np.asarray(sol["Sz"]), np.asarray(sol["Sx"])))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+    assert np.all(np.diff(out[0][0]) != 0)
+
+
+def _solve(m, save, noise, chunk):
+    return tq.solve(
+        m,
+        tq.spin_down(),
+        save,
+        tq.TWOQS(tq.EulerMaruyama(0.01, noise=noise)),
+        n_traj=48,
+        key=3,
+        observables=("Sz", "Sx"),
+        options=tq.Options(chunk_size=chunk, progress=False),
+    )

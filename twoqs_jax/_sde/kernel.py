@@ -403,6 +403,21 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
     def advance(carry, noise, offsets):
         z, clip, bad, acc = carry
 
+        if noise is not None and cfg.increments.pipelined:
+            # the increments of the next step are a loop carry: XLA materialises each row
+            # once instead of recomputing it in every update that reads it (XLA:CPU has no
+            # multi-output fusion; the tangential noise reads each row four times)
+            def draw(s):
+                return jax.vmap(lambda w: step_increments(cfg, w, s, dtype), in_axes=axis)(noise)
+
+            def pstep(carry, s):
+                z, clip, inc = carry
+                z, c = jax.vmap(lambda z, r, x: trajectory_step(cfg, model, z, x, r))(z, r0, inc)
+                return (z, clip + c, draw(s + 1)), None
+
+            (z, clip, _), _ = lax.scan(pstep, (z, clip, draw(offsets[0])), offsets)
+            return z, clip, bad, acc
+
         def step(carry, s):
             z, clip = carry
 

@@ -25,6 +25,7 @@ performance study).
 """
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -42,6 +43,10 @@ class AbstractIncrements(eqx.Module):
 
     # axis of the per-trajectory material once vmapped over a chunk's trajectories
     chunk_axis: eqx.AbstractClassVar[int]
+    # whether the kernel computes a step's increments one step ahead and carries them
+    # (materialised once per step: worth it when they are costly to recompute in every
+    # update that reads them, e.g. hashed Gaussian numbers)
+    pipelined: ClassVar[bool] = False
 
     @abc.abstractmethod
     def window_limits(self, rows: int, n: int) -> tuple[int, int]:
@@ -95,6 +100,7 @@ class GaussianIncrements(AbstractIncrements):
     """Wiener increments ``sqrt(dt) N(0, 1)``, hashed inside the step that reads them."""
 
     chunk_axis = 0
+    pipelined = True
 
     def window_limits(self, rows, n):
         # the slots (s rows + r) n + site of a window are 32-bit counters
