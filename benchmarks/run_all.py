@@ -51,6 +51,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import like_for_like  # noqa: E402
 from bench_twa import numpy_driven_spin  # noqa: E402
 
 import twoqs_jax as tq  # noqa: E402
@@ -484,8 +485,9 @@ def gpu_targets(machine, scale):
     )
 
 
-def _markdown(mode, machine, kern, scale, ex, gpu, total):
+def _markdown(mode, machine, kern, scale, ex, gpu, total, lfl):
     base = {r["dtype"]: r["site_steps_per_s"] for r in kern if r["impl"] == "numpy"}
+    one = lfl["one_core"]
     lines = [
         f"# Benchmark suite ({mode})",
         "",
@@ -493,6 +495,22 @@ def _markdown(mode, machine, kern, scale, ex, gpu, total):
         f"{machine['load_average']}, device {machine['device']} x{machine['n_devices']} "
         f"({machine['device_kind']})",
         f"Versions: {machine['versions']}",
+        "",
+        "## 0. Like for like: one core against one core, same SDE, same noise",
+        "",
+        f"`{lfl['command']}` (details: like_for_like*.md): driven spin S = 100, float32, "
+        f"the default TWOQS, {one['n_traj']} trajectories x {one['n_steps']} steps, one "
+        "pinned core and one XLA thread, CPU time, paired rounds.",
+        "",
+        "| same-noise ratio | median | [min, max] |",
+        "|---|---|---|",
+        *(
+            f"| {k} | {r['median']:.2f}x | [{r['min']:.2f}, {r['max']:.2f}] |"
+            for k, r in one["ratios"].items()
+        ),
+        "",
+        "The tables below are older, all-core figures: two-point increments against NumPy "
+        "Gaussian, and all devices against one NumPy core.",
         "",
         "## 1-2. Driven spin (S = 100, Omega = 1.5) Euler-Maruyama throughput",
         "",
@@ -645,6 +663,8 @@ def main(argv=None):
         mode=mode,
         load_average=os.getloadavg() if hasattr(os, "getloadavg") else None,
     )
+    # first, on a machine not yet busy with this run: one core against one core, same noise
+    lfl = like_for_like.main(["--out", args.out] + ([] if mode == "full" else [f"--{mode}"]))
     kern = kernel_vs_numpy(sz)
     kern.append(diffrax_driven_spin(sz))
     scale = scale_case(sz)
@@ -658,6 +678,7 @@ def main(argv=None):
     total = time.perf_counter() - t_start
     result = dict(
         machine=machine,
+        like_for_like=lfl,
         kernel=kern,
         scale=scale,
         exact_vs_twoqs=ex,
@@ -670,7 +691,7 @@ def main(argv=None):
     name = "suite" if mode == "full" else f"suite_{mode}"
     with open(os.path.join(args.out, name + ".json"), "w") as f:
         json.dump(result, f, indent=1, default=str)
-    text = _markdown(mode, machine, kern, scale, ex, gpu, total)
+    text = _markdown(mode, machine, kern, scale, ex, gpu, total, lfl)
     if comp is not None:
         text += "\n" + compile_time.markdown(comp).replace("# ", "## ", 1)
     with open(os.path.join(args.out, name + ".md"), "w") as f:

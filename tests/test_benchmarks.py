@@ -14,6 +14,20 @@ def test_run_all_tiny(tmp_path):
     spec.loader.exec_module(mod)
     mod.main(["--tiny", "--out", str(tmp_path)])
     data = json.loads((tmp_path / "suite_tiny.json").read_text())
+    # like for like (one core, same SDE and noise): every ratio measured, the NumPy and the
+    # package runs of the same SDE agree (a smoke test of the baselines, 512 trajectories)
+    lfl = json.loads((tmp_path / "like_for_like_tiny.json").read_text())
+    assert set(lfl["one_core"]["ratios"]) == {
+        "twoqs_jax two_point / numpy packed",
+        "twoqs_jax two_point / numpy int8",
+        "twoqs_jax gaussian / numpy gaussian",
+    }
+    assert all(r["median"] > 0 for r in lfl["one_core"]["ratios"].values())
+    assert lfl["one_core"]["devices"] == 1
+    vals = lfl["one_core"]["Sz_over_S"]
+    ref, err = vals["numpy gaussian"]
+    for mean, sem in vals.values():
+        assert abs(mean - ref) < 5 * np.hypot(sem, err)
     assert (tmp_path / "suite_tiny.md").exists()
     assert data["machine"]["versions"]["jax"]
     impls = {r["impl"] for r in data["kernel"]}
