@@ -21,8 +21,8 @@ class EulerMaruyama(AbstractItoScheme):
         noise: ``"two_point"`` (default): weak increments ``+-sqrt(dt)`` with probability
             1/2 each. They have the first three moments of Wiener increments, which is what
             the weak order 1 of Euler-Maruyama needs (Kloeden & Platen, the simplified weak
-            Euler scheme), and cost one random bit each, read inside the fused step: 7x the
-            Gaussian throughput on one CPU core (benchmarks/results/suite.md). Every test
+            Euler scheme), and cost one random bit each, read inside the fused step: 2x the
+            Gaussian throughput on one CPU core (benchmarks/results/like_for_like.md). Every test
             against exact results passes with either; in the one case where both time-step
             errors were measured, the two-point one was smaller (docs/derivations/twoqs.md).
             ``"gaussian"``: ``sqrt(dt) N(0, 1)`` increments, needed when single trajectories
