@@ -6,6 +6,7 @@ or a correct result, and no NaN reaches a result unflagged.
 """
 
 import math
+import re
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +42,16 @@ def _solve(model, **options):
     )
 
 
+def _n_failed(status):
+    """The number of failed trajectories (of 60) in a status. At kappa dt = 0.4 Euler is
+    unstable and nearly every trajectory blows up by t = 2, but how many depends on the noise:
+    59 or 60 of 60 for keys 1-4 (old and counter-based streams alike), hence >= 55.
+    """
+    m = re.match(r"failed: (\d+) of 60 trajectories reached NaN or inf", status)
+    assert m, status
+    return int(m.group(1))
+
+
 def test_blowup_stops_at_the_first_chunk_naming_it():
     """Old main: a blow-up was found only after every chunk (a 67 s run lost), with the
     advice "use a smaller dt" and no chunk, time or count.
@@ -53,7 +64,7 @@ def test_blowup_stops_at_the_first_chunk_naming_it():
     # throw=False: every chunk runs, the result is NaN and flagged, with a warning
     with pytest.warns(FailedPointsWarning, match="failed"):
         sol = _solve(tq.driven_spin(5, 1.0, 20.0), throw=False)
-    assert np.all(np.isnan(sol["Sz"])) and sol.stats["status"].startswith("failed: 60 of 60")
+    assert np.all(np.isnan(sol["Sz"])) and _n_failed(sol.stats["status"]) >= 55
 
 
 def test_sweep_goes_on_with_a_status_per_point(tmp_path):
@@ -62,7 +73,7 @@ def test_sweep_goes_on_with_a_status_per_point(tmp_path):
     with pytest.warns(FailedPointsWarning, match="1 of 3 sweep points failed"):
         sol = _solve(batch)
     assert sol.stats["status"][0] == "ok" and sol.stats["status"][2] == "ok"
-    assert sol.stats["status"][1].startswith("failed: 60 of 60 trajectories")
+    assert _n_failed(sol.stats["status"][1]) >= 55
     for name in ("Sz", "varz"):
         assert np.all(np.isfinite(sol[name][[0, 2]])) and np.all(np.isnan(sol[name][1]))
         assert np.all(np.isnan(sol.error(name)[1]))

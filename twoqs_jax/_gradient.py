@@ -9,7 +9,7 @@ statistics below. Derivations and measurements: ``docs/methods/gradients.md``.
 
 Pathwise: for a parametrised model ``M(p)`` every trajectory ``i`` is a deterministic, differentiable
 function of ``p`` once its random numbers are fixed (common random numbers: trajectory ``i``
-draws from ``fold_in(key, i)`` exactly as in :func:`twoqs_jax.solve`, so the values equal
+draws the same numbers, from ``(key, i)``, as in :func:`twoqs_jax.solve`, so the values equal
 the solve's estimates for the same key and settings). Per trajectory the primitive moments
 are recorded at the saving times (:class:`SaveAt`) or time-averaged over the window
 (:class:`SteadyState`) and differentiated along the path (``jax.jvp`` per parameter, or

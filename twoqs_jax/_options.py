@@ -1,8 +1,8 @@
 """Run mechanics of :func:`twoqs_jax.solve`: chunks, devices, precision, progress, checkpoints.
 
 Nothing here changes the physics or the numbers: the same key gives the same result, bit for
-bit, for any ``chunk_size``, sharding or resume (every trajectory draws its random numbers
-from ``fold_in(key, trajectory_index)``, and statistics are reduced over fixed blocks of
+bit, for any ``chunk_size``, sharding or resume (every trajectory's random numbers
+depend only on ``(key, trajectory_index)``, and statistics are reduced over fixed blocks of
 trajectories in a fixed order, docs/derivations/kernel.md#deterministic-reduction). Debug switches are environment variables, read in
 :mod:`twoqs_jax._config` (e.g. ``TWOQS_AUTODIFF_DRIFT=1``).
 """

@@ -79,7 +79,8 @@ def solve(
         method: :class:`TWOQS`, :class:`MeanField`, :class:`Cumulants` or :class:`Exact`.
         n_traj: number of trajectories (>= 2): stochastic methods only (TWOQS).
         key: int seed (any size or sign: each gives its own stream) or jax PRNG key;
-            stochastic methods only. Trajectory ``i`` draws from ``fold_in(key, i)``.
+            stochastic methods only. Trajectory ``i``'s random numbers depend only on
+            ``(key, i)`` (docs/derivations/kernel.md#random-streams).
         observables: names from the registry (default: single-site moments, variances,
             ``xi2``, and ``SpSm``/``SzSz`` for up to 10 sites), :class:`Observable` objects
             and, for TWOQS, :class:`PhaseSpaceFunction` objects

@@ -5,7 +5,7 @@ through one ahead-of-time compiled function (:mod:`.kernel`, or its sharded form
 :mod:`.sharding`); the per-block statistics are merged on the host in a fixed order
 (:class:`~.statistics.BlockMerger`), checked for non-finite trajectories after every chunk,
 optionally checkpointed after every chunk and shown with a progress bar (:mod:`.checkpoint`).
-Trajectory ``i`` draws from ``fold_in(key, i)`` whatever the chunk, device or resume, and the
+Trajectory ``i``'s numbers depend only on ``(key, i)``, whatever the chunk, device or resume; the
 merge order depends only on global block indices, so the result does not depend on them, bit
 for bit.
 """

@@ -5,8 +5,8 @@ and laid out over a 1D :class:`jax.sharding.Mesh` of ``D`` devices (axis name ``
 Every device runs :func:`twoqs_jax._sde.kernel.run_indices` on its own indices (whole
 statistics blocks of consecutive trajectories); the per-block statistics are all-gathered, so
 the output is replicated and every process can read it, and the host merges the blocks in
-their global order (:class:`~.statistics.BlockMerger`). Trajectory ``i`` draws its numbers
-from ``fold_in(key, i)`` whatever device runs it and every block is reduced by the same fixed
+their global order (:class:`~.statistics.BlockMerger`). Trajectory ``i``'s numbers depend
+only on ``(key, i)`` whatever device runs it and every block is reduced by the same fixed
 tree, so the result equals the one-device result for the same key bit for bit.
 
 Multi-host: call ``jax.distributed.initialize()`` in every process first (on CPU hosts with
