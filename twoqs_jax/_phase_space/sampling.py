@@ -53,7 +53,8 @@ def sample_down(key, spin, k: int, fock_sampling: str, dtype):
         return jax.lax.complex(r * x[4], r * x[5])
 
     if k == -1:
-        # fold_in(key, 2**32 - 1): noise blocks use fold_in(key, s0 + 1) with s0 < 2**32 - 1
+        # a key of its own, derived from the trajectory's key (the increments are
+        # counter-based from the run's key: twoqs_jax._sde.rng)
         nb = jax.random.gamma(jax.random.fold_in(key, 0xFFFFFFFF), two_s + 1, dtype=dtype)
         return z0, with_phase(jnp.sqrt(nb))
     alpha0 = z0 * jnp.sqrt(0.5)
