@@ -4,6 +4,9 @@ Run: ``python benchmarks/run_all.py [--quick | --tiny] [--out DIR]``. Writes
 ``DIR/suite[_quick|_tiny].{md,json}`` (default DIR: ``benchmarks/results``) with machine,
 device and package versions. Measures (compile time apart everywhere):
 
+0. first, like for like (``benchmarks/like_for_like.py``): one core against one core, the
+   default TWOQS against NumPy with the same SDE and the same noise;
+
 1. site-steps/s of the TWOQS kernel (driven spin S = 100, Gaussian and two-point increments,
    float32/float64, one device and all devices) against a vectorised NumPy Euler-Maruyama of
    the same SDE in the same run. On a CPU the script exposes one XLA host device per core
