@@ -84,6 +84,7 @@ if TYPE_CHECKING:  # what type checkers, IDEs and the docs see; at run time: _LA
     from ._saveat import SaveAt as SaveAt
     from ._saveat import SteadyState as SteadyState
     from ._sde.schemes import EulerMaruyama as EulerMaruyama
+    from ._sde.schemes import WeakOrder2 as WeakOrder2
     from ._solution import Solution as Solution
     from ._solve import solve as solve
     from ._validity import TWOQSAccuracyWarning as TWOQSAccuracyWarning
@@ -160,6 +161,7 @@ _LAZY = {
     "SaveAt": "_saveat",
     "SteadyState": "_saveat",
     "EulerMaruyama": "_sde.schemes",
+    "WeakOrder2": "_sde.schemes",
     "Solution": "_solution",
     "solve": "_solve",
     "TWOQSAccuracyWarning": "_validity",

@@ -115,6 +115,14 @@ class TWOQS(AbstractMethod):
                 f"`diffusion`='tangential' is the Wigner noise; representation="
                 f"{self.representation!r} takes diffusion='paper' (or None)."
             )
+        if getattr(self.scheme, "requires_tangential", False) and (
+            self.resolved_diffusion != "tangential"
+        ):
+            raise ValueError(
+                f"`scheme`={self.scheme!r} needs the tangential Wigner noise, got representation="
+                f"{self.representation!r}, diffusion={self.resolved_diffusion!r}: use "
+                "tq.EulerMaruyama for paper 003's noise and for P and Q."
+            )
 
     @classmethod
     def paper(cls, scheme, representation: str = "W") -> "TWOQS":
