@@ -63,6 +63,11 @@ def _with(section, **kw):
         (_with("state", kind="sideways"), "state.kind"),
         (_with("sweep", parameter="Delta"), "sweep.parameter"),
         ({"model": {"preset": "driven_spin", "S": 2}}, "Omega"),
+        (_with("method", scheme="rk4"), "method.scheme"),
+        (_with("method", scheme="weak_order2", noise="two_point"), "method.noise"),
+        (_with("method", noise="three_point"), "method.noise"),
+        (_with("method", scheme="weak_order2", diffusion="paper"), "weak_order2"),
+        (_with("method", scheme="weak_order2", representation="P"), "weak_order2"),
     ],
 )
 def test_bad_configs(table, match):
@@ -307,3 +312,14 @@ def test_preset_signatures_read_without_import_match_the_functions():
         for p, q in zip(read.parameters.values(), real.parameters.values()):
             assert (p.default is p.empty) == (q.default is q.empty), (name, p.name)
             assert p.kind == q.kind, (name, p.name)
+
+
+def test_scheme_key_selects_the_weak_order2_scheme():
+    """``method.scheme = "weak_order2"`` builds tq.WeakOrder2 (Gaussian noise by default);
+    without the key the scheme is Euler-Maruyama with two-point noise, as before.
+    """
+    m = parse_config(_with("method", scheme="weak_order2")).method_object()
+    assert m.scheme == tq.WeakOrder2(0.01)
+    m = parse_config(_with("method", scheme="weak_order2", noise="three_point")).method_object()
+    assert m.scheme == tq.WeakOrder2(0.01, noise="three_point")
+    assert parse_config(GOOD).method_object().scheme == tq.EulerMaruyama(0.01)

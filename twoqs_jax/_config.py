@@ -21,8 +21,11 @@ state, a method with its settings, optionally a parameter sweep, and an output f
     # t_burn = 40.0            # ... or a steady state: SteadyState(t_burn, t_avg, every)
     # t_avg = 10.0
     # every = 0.5              # sampling interval of the window (twa default: dt)
-    dt = 0.005                 # twa only: EulerMaruyama(dt, noise)
-    noise = "two_point"        # twa: two_point | gaussian
+    dt = 0.005                 # twa only: the scheme's step
+    scheme = "euler_maruyama"  # twa: euler_maruyama (EulerMaruyama(dt, noise)) | weak_order2
+                               # (WeakOrder2(dt, noise): weak order 2, tangential W noise only)
+    noise = "two_point"        # twa: two_point | gaussian (euler_maruyama);
+                               # gaussian | three_point (weak_order2; default gaussian)
     n_traj = 10000             # twa only
     key = 0                    # any integer: the same stream as tq.solve(..., key=key)
     representation = "W"       # twa: W | P | Q
@@ -262,6 +265,10 @@ def preset_signature(name: str) -> inspect.Signature:
 
 
 METHODS = ("twa", "meanfield", "cumulants", "exact")
+SCHEME_NOISES = {  # method.scheme -> allowed method.noise (the first is the default)
+    "euler_maruyama": ("two_point", "gaussian"),
+    "weak_order2": ("gaussian", "three_point"),
+}
 _SECTIONS = {"model", "state", "method", "sweep", "output"}
 _METHOD_KEYS = {
     "name": str,
@@ -281,6 +288,7 @@ _METHOD_KEYS = {
     "sampling": str,
     "constraint": str,
     "noise": str,
+    "scheme": str,
     "diffusion": str,
     "every": float,
     "observables": tuple,  # a list of observable names
@@ -428,7 +436,7 @@ class RunConfig:
             Exact,
             MeanField,
         )
-        from ._sde.schemes import EulerMaruyama
+        from ._sde.schemes import EulerMaruyama, WeakOrder2
 
         m = self.method
         name = m["name"] if name is None else name
@@ -440,8 +448,10 @@ class RunConfig:
                 constraint = "spin_length" if m["conserve_spin"] else None
             else:
                 constraint = DEFAULT_CONSTRAINT
+            scheme = m.get("scheme", "euler_maruyama")
+            make = WeakOrder2 if scheme == "weak_order2" else EulerMaruyama
             return TWOQS(
-                EulerMaruyama(m["dt"], noise=m.get("noise", "two_point")),
+                make(m["dt"], noise=m.get("noise", SCHEME_NOISES[scheme][0])),
                 representation=m.get("representation", "W"),
                 sampling=sampling,
                 constraint=constraint,
@@ -587,9 +597,21 @@ def parse_config(table: dict, check_model: bool = True) -> RunConfig:
         raise ConfigError(
             f"`method.constraint` = {method['constraint']!r}; allowed: ['spin_length', 'none']."
         )
-    if method.get("noise", "two_point") not in ("two_point", "gaussian"):
+    scheme = method.get("scheme", "euler_maruyama")
+    if scheme not in SCHEME_NOISES:
+        raise ConfigError(f"`method.scheme` = {scheme!r}; allowed: {list(SCHEME_NOISES)}.")
+    noises = SCHEME_NOISES[scheme]
+    if method.get("noise", noises[0]) not in noises:
         raise ConfigError(
-            f"`method.noise` = {method['noise']!r}; allowed: ['two_point', 'gaussian']."
+            f"`method.noise` = {method['noise']!r}; allowed with scheme {scheme!r}: {list(noises)}."
+        )
+    if scheme == "weak_order2" and (
+        method.get("representation", "W") != "W" or method.get("diffusion") == "paper"
+    ):
+        raise ConfigError(
+            "`method.scheme` = 'weak_order2' needs representation 'W' and the tangential "
+            f"noise, got representation = {method.get('representation', 'W')!r}, diffusion = "
+            f"{method.get('diffusion')!r}."
         )
     if "every" in method and not method["every"] > 0:
         raise ConfigError(f"`method.every` = {method['every']!r} must be > 0.")
