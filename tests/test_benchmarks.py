@@ -97,3 +97,22 @@ def test_gpu_script_refuses_without_gpu_and_runs_its_cpu_smoke(tmp_path):
     assert ss["first_call"]["compile_s"] > 0 and ss["second_call"]["site_steps_per_s"] > 0
     assert len(data["cases"]["sweep"]["Sz_over_S"]) == 9
     assert data["cases"]["ring"]["site_steps_per_s"] > 0
+
+
+def test_time_to_accuracy_quick(tmp_path):
+    """benchmarks/time_to_accuracy.py --quick (S = 20, one dt per scheme, no LMG dimer to keep
+    the default suite short) runs and writes its tables.
+    """
+    import warnings
+
+    import twoqs_jax as tq
+
+    mod = _load("time_to_accuracy")
+    with warnings.catch_warnings():  # the smoke test's windows are too short to relax
+        warnings.simplefilter("ignore", tq.TWOQSAccuracyWarning)
+        doc = mod.main(["--quick", "--no-lmg", "--n-traj", "16", "--out", str(tmp_path / "tta")])
+    data = json.loads((tmp_path / "tta.json").read_text())
+    assert (tmp_path / "tta.md").exists() and data["machine"]
+    assert {r["scheme"] for r in data["driven"]} == {"euler", "wk2"}
+    assert all(np.isfinite(r["Sz_err"]) and r["steps"] > 0 for r in data["driven"])
+    assert len(doc["summary"]) == 2 * len(mod.TARGETS)

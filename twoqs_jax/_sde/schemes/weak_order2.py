@@ -107,11 +107,11 @@ def _scale(c, t):
 class WeakOrder2(AbstractItoScheme):
     r"""Simplified weak order-2.0 Taylor scheme (Kloeden & Platen 1992, Eq. 14.2.1), Ito.
 
-    .. math::
+    One step (``a`` the Ito drift, ``b^j`` the noise columns, ``dW^j`` the increments)::
 
-        z_{+} = z + a\,dt + \sum_j b^j \Delta W^j
-          + \tfrac12 \sum_{j_1 j_2} L^{j_1} b^{j_2} (\Delta W^{j_1}\Delta W^{j_2} + V_{j_1 j_2})
-          + \tfrac12 \sum_j (L^0 b^j + L^j a)\,\Delta W^j dt + \tfrac12 L^0 a\, dt^2,
+        z+ = z + a dt + sum_j b^j dW^j
+             + 1/2 sum_{j1 j2} L^{j1} b^{j2} (dW^{j1} dW^{j2} + V_{j1 j2})
+             + 1/2 sum_j (L^0 b^j + L^j a) dW^j dt + 1/2 L^0 a dt^2,
 
     with ``L^j = b^j . grad``, ``L^0 = a . grad + 1/2 sum_k b^k b^k : grad grad``,
     ``V_jj = -dt`` and ``V_{j1 j2} = -V_{j2 j1} = +-dt`` (fair coin). Drift and noise
