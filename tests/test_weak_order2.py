@@ -264,3 +264,19 @@ def test_driven_spin_step_bias_at_coarse_dt():
         assert abs(err) <= Z * sem + budgets[o], (o, err, sem)
     err, sem = em["Sz"]
     assert err > 0.1 * dt and err > 3 * (Z * wk["Sz"][1] + budgets["Sz"]), (err, sem)
+
+
+def test_likelihood_ratio_refuses_the_scheme():
+    """The likelihood-ratio score reads the Euler step's Gaussian transition: refused."""
+    with pytest.raises(ValueError, match="Euler-Maruyama"):
+        tq.gradient(
+            lambda p: tq.driven_spin(5.0, p["Omega"]),
+            {"Omega": 1.5},
+            tq.spin_down(),
+            tq.SaveAt(np.array([0.0, 0.2])),
+            tq.TWOQS(tq.WeakOrder2(0.1)),
+            n_traj=8,
+            key=0,
+            observables=("Sz",),
+            estimator=tq.LikelihoodRatio(),
+        )

@@ -368,6 +368,11 @@ def gradient(
 
 def _lr_problem(method, noisy: bool) -> str:
     """Why the likelihood-ratio estimator does not apply ('' when it does)."""
+    if getattr(method.scheme, "requires_tangential", False):  # tq.WeakOrder2
+        return (
+            f"the likelihood-ratio score is derived for the Euler-Maruyama step (Gaussian "
+            f"transition), not for `scheme`={method.scheme!r}: use tq.Pathwise()."
+        )
     if method.constraint != "spin_length":
         return (
             "the likelihood-ratio score needs the spin-length constraint "
