@@ -51,11 +51,14 @@ import jax.numpy as jnp
 
 from ..._phase_space.drift import N_NOISE, em_increment_real
 from ..._saveat import _float
+from .. import rng
 from .base import AbstractItoScheme
 from .increments import MAX_NOISE_BLOCK, AbstractIncrements
 
 NOISES = ("gaussian", "three_point")
 DEFAULT_NOISE = "gaussian"
+# stream tag of the counter-based numbers (twoqs_jax._sde.rng uses 1-3)
+TAG_WEAK_ORDER2 = 4
 BITS_PER_WORD = 32
 
 
@@ -78,19 +81,30 @@ class WeakOrder2Increments(AbstractIncrements):
     def window_limits(self, rows, n):
         return MAX_NOISE_BLOCK, max(rows + n_words(rows), 1) * n
 
-    def draw(self, key, length, rows, n, dtype, dt):
-        k_inc, k_bits = jax.random.split(key)
+    def draw(self, key, i, s0, length, rows, n, dtype, dt):
+        # counter-based (twoqs_jax._sde.rng): slot (s R + r) n + site of the window's
+        # stream, R = rows + n_words(rows); increments first, then the words of bits
+        ks = rng.window_key(key, TAG_WEAK_ORDER2, s0)
+        n_w = n_words(rows)
+        per_step = (rows + n_w) * n
         sq = jnp.sqrt(jnp.asarray(dt, dtype))
-        if self.noise == "gaussian":
-            x = jax.random.normal(k_inc, (length, rows, n), dtype) * sq
-        else:  # three-point: +-sqrt(3 dt) w.p. 1/6 each, 0 w.p. 2/3
-            u = jax.random.uniform(k_inc, (length, rows, n), dtype)
-            s3 = math.sqrt(3.0) * sq
-            x = jnp.where(u < 1 / 6, s3, jnp.where(u >= 5 / 6, -s3, jnp.zeros((), dtype)))
-        words = jax.random.bits(k_bits, (length, n_words(rows), n), jnp.uint32)
-        return tuple(x[:, r] for r in range(rows)) + tuple(
-            words[:, w] for w in range(n_words(rows))
-        )
+        steps = jnp.arange(length, dtype=jnp.uint32) * jnp.uint32(per_step)
+
+        def numbers(r):
+            first = steps + jnp.uint32(r * n)
+            if self.noise == "gaussian":
+                return jax.vmap(lambda f: rng.normals(ks, i, f, n, dtype))(first) * sq
+            # three-point: +-sqrt(3 dt) w.p. 1/6 each, 0 w.p. 2/3 (24-bit uniform)
+            w = jax.vmap(lambda f: rng.words(ks, i, f, n))(first)
+            u = (w >> jnp.uint32(8)).astype(jnp.int32).astype(dtype) * jnp.asarray(2.0**-24, dtype)
+            s3 = jnp.asarray(math.sqrt(3.0), dtype) * sq
+            return jnp.where(u < 1 / 6, s3, jnp.where(u >= 5 / 6, -s3, jnp.zeros((), dtype)))
+
+        def bits(w):
+            first = steps + jnp.uint32((rows + w) * n)
+            return jax.vmap(lambda f: rng.words(ks, i, f, n))(first)
+
+        return tuple(numbers(r) for r in range(rows)) + tuple(bits(w) for w in range(n_w))
 
     def at(self, material, s, dtype, dt):
         return tuple(m[s] for m in material)
