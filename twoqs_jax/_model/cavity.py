@@ -28,6 +28,7 @@ is static; every value can be vmapped and differentiated.
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from jaxtyping import Array, Complex, Float
 
 from .._checks import check_finite, check_nonnegative, check_real, is_concrete
@@ -100,16 +101,16 @@ class CavityModel(eqx.Module):
 
     def __init__(
         self,
-        spins=None,
+        spins: SpinModel | None = None,
         *,
-        frequency,
-        drive=0.0,
-        kerr=None,
-        loss=0.0,
-        gain=0.0,
-        tavis_cummings=None,
-        dicke=None,
-        coupling=None,
+        frequency: ArrayLike,
+        drive: ArrayLike = 0.0,
+        kerr: ArrayLike | None = None,
+        loss: ArrayLike = 0.0,
+        gain: ArrayLike = 0.0,
+        tavis_cummings: ArrayLike | None = None,
+        dicke: ArrayLike | None = None,
+        coupling: ArrayLike | None = None,
     ):
         """Build a model.
 
@@ -222,7 +223,13 @@ class CavityState(eqx.Module):
     alpha: Complex[Array, " M"]
     n_thermal: Float[Array, " M"]
 
-    def __init__(self, spins=None, alpha=0.0, n_thermal=0.0, n_modes: int | None = None):
+    def __init__(
+        self,
+        spins: SpinCoherentState | None = None,
+        alpha: ArrayLike = 0.0,
+        n_thermal: ArrayLike = 0.0,
+        n_modes: int | None = None,
+    ):
         """Build from the spin state and per-mode ``alpha``, ``n_thermal`` (scalars are
         broadcast to ``n_modes``, default inferred, else 1).
         """

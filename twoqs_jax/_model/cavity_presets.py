@@ -8,8 +8,10 @@ r"""Presets with cavity modes and correlated jumps (hbar = 1, standard Lindblad 
 Derivations (the Dicke critical coupling in particular) are in ``docs/models/cavity.md``.
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from .._checks import check_positive, check_spin_length
 from .._jumps.correlated import CorrelatedJump
@@ -18,7 +20,13 @@ from .model import SpinModel
 from .presets import _rates, _real
 
 
-def open_dicke(S, omega=1.0, omega0=1.0, g=0.5, kappa=1.0) -> CavityModel:
+def open_dicke(
+    S: ArrayLike,
+    omega: ArrayLike = 1.0,
+    omega0: ArrayLike = 1.0,
+    g: ArrayLike = 0.5,
+    kappa: ArrayLike = 1.0,
+) -> CavityModel:
     r"""The open Dicke model: ``N = 2S`` two-level atoms as one collective spin ``S`` in a
     lossy cavity.
 
@@ -50,7 +58,9 @@ def open_dicke(S, omega=1.0, omega0=1.0, g=0.5, kappa=1.0) -> CavityModel:
     return CavityModel(spins, frequency=omega, loss=kappa, dicke=g)
 
 
-def dicke_critical_coupling(S, omega=1.0, omega0=1.0, kappa=1.0):
+def dicke_critical_coupling(
+    S: ArrayLike, omega: ArrayLike = 1.0, omega0: ArrayLike = 1.0, kappa: ArrayLike = 1.0
+) -> jax.Array:
     """``g_c = sqrt(omega0 (omega^2 + kappa^2/4) / (2 S omega))`` of :func:`open_dicke`
     (mean field; ``omega, omega0 > 0``).
     """
@@ -62,7 +72,13 @@ def dicke_critical_coupling(S, omega=1.0, omega0=1.0, kappa=1.0):
 
 
 def tavis_cummings_cavity(
-    S, omega=0.0, omega0=0.0, g=0.1, kappa=1.0, gain=0.0, decay=0.0
+    S: ArrayLike,
+    omega: ArrayLike = 0.0,
+    omega0: ArrayLike = 0.0,
+    g: ArrayLike = 0.1,
+    kappa: ArrayLike = 1.0,
+    gain: ArrayLike = 0.0,
+    decay: ArrayLike = 0.0,
 ) -> CavityModel:
     r"""Tavis-Cummings: a collective spin ``S`` exchanging excitations with a lossy cavity.
 
@@ -84,7 +100,14 @@ def tavis_cummings_cavity(
     return CavityModel(spins, frequency=omega, loss=kappa, tavis_cummings=g)
 
 
-def two_ensembles(S1, S2=None, Gamma=1.0, phase=0.0, detuning=0.0, drive=0.0) -> SpinModel:
+def two_ensembles(
+    S1: ArrayLike,
+    S2: ArrayLike | None = None,
+    Gamma: ArrayLike = 1.0,
+    phase: ArrayLike = 0.0,
+    detuning: ArrayLike = 0.0,
+    drive: ArrayLike = 0.0,
+) -> SpinModel:
     r"""Two ensembles (collective spins ``S1``, ``S2``) decaying through one channel.
 
     ``L = S_1^- + e^{i phase} S_2^-`` at the standard rate ``Gamma``

@@ -8,6 +8,7 @@ small arrays, never 100 Python objects. Edges ``(i, i)`` are allowed: they give 
 
 import equinox as eqx
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import check_finite, check_int
 
@@ -47,7 +48,7 @@ class Graph(eqx.Module):
         return int(self.edges.shape[0])
 
 
-def edge_list(edges, n_sites: int, weights=None) -> Graph:
+def edge_list(edges: ArrayLike, n_sites: int, weights: ArrayLike | None = None) -> Graph:
     """An arbitrary graph from a list of ``(i, j)`` pairs and optional weights (default 1)."""
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     if weights is None:
@@ -88,7 +89,7 @@ def square_lattice(lx: int, ly: int, periodic: bool = True) -> Graph:
     return edge_list(np.asarray(pairs, dtype=np.int64).reshape(-1, 2), lx * ly)
 
 
-def on_site(n_sites: int, sites=None) -> Graph:
+def on_site(n_sites: int, sites: ArrayLike | None = None) -> Graph:
     """Same-site 'edges' ``(i, i)`` for nonlinear terms such as ``S_i^x S_i^x``."""
     n = check_int("n_sites", n_sites, minimum=1)
     sites = np.arange(n) if sites is None else np.atleast_1d(np.asarray(sites, dtype=np.int64))

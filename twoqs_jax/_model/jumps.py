@@ -30,6 +30,7 @@ import dataclasses
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from jaxtyping import Array, Float
 
 from .._checks import check_nonnegative_rate, check_real
@@ -98,7 +99,7 @@ class Decay(AbstractJump):
 
     rate: Float[Array, " n"]
 
-    def __init__(self, rate):
+    def __init__(self, rate: ArrayLike):
         """``rate``: standard Lindblad rate, scalar or ``(n,)``, >= 0."""
         self.rate = _rate("rate", rate)
 
@@ -109,7 +110,7 @@ class Gain(AbstractJump):
 
     rate: Float[Array, " n"]
 
-    def __init__(self, rate):
+    def __init__(self, rate: ArrayLike):
         """``rate``: standard Lindblad rate, scalar or ``(n,)``, >= 0."""
         self.rate = _rate("rate", rate)
 
@@ -120,7 +121,7 @@ class Dephasing(AbstractJump):
 
     rate: Float[Array, " n"]
 
-    def __init__(self, rate):
+    def __init__(self, rate: ArrayLike):
         """``rate``: standard Lindblad rate, scalar or ``(n,)``, >= 0."""
         self.rate = _rate("rate", rate)
 

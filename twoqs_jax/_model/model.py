@@ -16,10 +16,13 @@ Conventions (binding for the whole package):
   ``L = c_- S_i^- + c_+ S_i^+ + c_z S_i^z`` of :class:`twoqs_jax.SpinJump`.
 """
 
+from collections.abc import Sequence
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from jaxtyping import Array, Float, Int
 
 from .._checks import (
@@ -107,7 +110,7 @@ class Coupling(eqx.Module):
     graph: Graph
     matrix: Float[Array, "3 3"]
 
-    def __init__(self, graph: Graph, matrix):
+    def __init__(self, graph: Graph, matrix: ArrayLike | dict[str, ArrayLike]):
         """Store ``graph`` and the coupling ``matrix`` (a 3x3 array or an axis-pair dict)."""
         if not isinstance(graph, Graph):
             raise ValueError(f"`graph` must be a twoqs_jax.Graph, got {type(graph).__name__}.")
@@ -121,7 +124,7 @@ class Coupling(eqx.Module):
         check_finite("matrix", self.matrix)
 
 
-def flip_flop(graph: Graph, strength) -> Coupling:
+def flip_flop(graph: Graph, strength: ArrayLike) -> Coupling:
     """Exchange ``strength (S_i^+ S_j^- + S_i^- S_j^+) = 2 strength (S_i^x S_j^x + S_i^y S_j^y)``."""
     return Coupling(graph, {"xx": 2 * strength, "yy": 2 * strength})
 
@@ -164,15 +167,15 @@ class SpinModel(eqx.Module):
 
     def __init__(
         self,
-        spin,
+        spin: ArrayLike,
         *,
         n_sites: int | None = None,
-        field=None,
-        couplings=(),
-        decay=None,
-        gain=None,
-        dephasing=None,
-        jumps=(),
+        field: ArrayLike | dict[str, ArrayLike] | None = None,
+        couplings: Coupling | Sequence[Coupling] = (),
+        decay: ArrayLike | None = None,
+        gain: ArrayLike | None = None,
+        dephasing: ArrayLike | None = None,
+        jumps: Sequence[AbstractJump] = (),
     ):
         """Build a model.
 
@@ -288,7 +291,15 @@ class SpinModel(eqx.Module):
 
     @classmethod
     def from_arrays(
-        cls, spin, field, edges, coupling, decay=None, gain=None, dephasing=None, jumps=()
+        cls,
+        spin: ArrayLike,
+        field: ArrayLike,
+        edges: ArrayLike,
+        coupling: ArrayLike,
+        decay: ArrayLike | None = None,
+        gain: ArrayLike | None = None,
+        dephasing: ArrayLike | None = None,
+        jumps: Sequence[AbstractJump] = (),
     ) -> "SpinModel":
         """Rebuild a model from its stored arrays (the inverse of reading its attributes)."""
         n = int(np.shape(spin)[-1])

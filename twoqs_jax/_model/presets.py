@@ -13,6 +13,7 @@ checks its own arguments first, so errors name the parameter the user passed (``
 """
 
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from .._checks import (
     check_finite,
@@ -39,7 +40,7 @@ def _rates(**params):
         check_nonnegative(name, value)
 
 
-def superradiance(S, Gamma=1.0) -> SpinModel:
+def superradiance(S: ArrayLike, Gamma: ArrayLike = 1.0) -> SpinModel:
     """Superradiant decay, paper 003 Eq. 21: ``drho/dt = Gamma/(2S) D_003[S^-] rho``.
 
     Standard rate ``kappa = Gamma / S``. The paper starts from ``m = +S`` (``spin_up()``).
@@ -49,7 +50,7 @@ def superradiance(S, Gamma=1.0) -> SpinModel:
     return SpinModel(S, decay=jnp.asarray(Gamma) / S)
 
 
-def collective_dephasing(S, Gamma_phi=1.0) -> SpinModel:
+def collective_dephasing(S: ArrayLike, Gamma_phi: ArrayLike = 1.0) -> SpinModel:
     """Collective dephasing, paper 003 Eq. 24: ``Gamma_phi D_003[S_z]``; ``kappa = 2 Gamma_phi``.
 
     From a coherent state along x, ``<S_x>(t) = S exp(-kappa t / 2) = S exp(-Gamma_phi t)``.
@@ -59,7 +60,7 @@ def collective_dephasing(S, Gamma_phi=1.0) -> SpinModel:
     return SpinModel(S, dephasing=2 * jnp.asarray(Gamma_phi))
 
 
-def driven_spin(S, Omega, Gamma=1.0) -> SpinModel:
+def driven_spin(S: ArrayLike, Omega: ArrayLike, Gamma: ArrayLike = 1.0) -> SpinModel:
     """Cooperative resonance fluorescence, paper 003 Eq. 29.
 
     ``H = Omega S_x`` with ``Gamma/(2S) D_003[S^-]``, i.e. standard ``kappa = Gamma / S``.
@@ -71,7 +72,9 @@ def driven_spin(S, Omega, Gamma=1.0) -> SpinModel:
     return SpinModel(S, field={"x": Omega}, decay=jnp.asarray(Gamma) / S)
 
 
-def one_axis_twisting(S, g=1.0, Gamma=0.0, Gamma_phi=0.0) -> SpinModel:
+def one_axis_twisting(
+    S: ArrayLike, g: ArrayLike = 1.0, Gamma: ArrayLike = 0.0, Gamma_phi: ArrayLike = 0.0
+) -> SpinModel:
     """One-axis twisting with decay and dephasing, paper 003 Eq. 30.
 
     ``H = g/(2S) S_x^2``, decay ``kappa = Gamma/S``, dephasing ``kappa = 2 Gamma_phi``.
@@ -86,7 +89,7 @@ def one_axis_twisting(S, g=1.0, Gamma=0.0, Gamma_phi=0.0) -> SpinModel:
     )
 
 
-def lmg(S, J, g=1.0, gamma=0.5) -> SpinModel:
+def lmg(S: ArrayLike, J: ArrayLike, g: ArrayLike = 1.0, gamma: ArrayLike = 0.5) -> SpinModel:
     """Dissipative LMG model of one spin, paper 000 Eq. 3.
 
     ``H = -J S_x^2 / S - g S_z`` with ``gamma/S D[S^-]`` (standard dissipator):
@@ -99,7 +102,7 @@ def lmg(S, J, g=1.0, gamma=0.5) -> SpinModel:
     return SpinModel(S, field={"z": -g}, couplings=twist, decay=jnp.asarray(gamma) / S)
 
 
-def pt_dimer(S, lam, gamma=1.0) -> SpinModel:
+def pt_dimer(S: ArrayLike, lam: ArrayLike, gamma: ArrayLike = 1.0) -> SpinModel:
     """PT dimer, paper 000 Eq. 1: loss on site A (0), gain on site B (1).
 
     ``H = lam (S_A^+ S_B^- + S_A^- S_B^+) / (2S)`` with ``gamma/S (D[S_A^-] + D[S_B^+])``:
@@ -116,7 +119,9 @@ def pt_dimer(S, lam, gamma=1.0) -> SpinModel:
     )
 
 
-def lmg_dimer(S, J, lam, g=1.0, gamma=0.5) -> SpinModel:
+def lmg_dimer(
+    S: ArrayLike, J: ArrayLike, lam: ArrayLike, g: ArrayLike = 1.0, gamma: ArrayLike = 0.5
+) -> SpinModel:
     """LMG dimer with loss on A and gain on B, paper 000 Eqs. 4-5.
 
     ``H = sum_{s=A,B} (-J S_{s,x}^2 / S - g S_{s,z}) + lam (S_A^+ S_B^- + h.c.) / (2S)``
@@ -141,7 +146,14 @@ def lmg_dimer(S, J, lam, g=1.0, gamma=0.5) -> SpinModel:
 
 
 def heisenberg_chain(
-    n_sites, S, Jx=0.0, Jy=0.0, Jz=0.0, Gamma=1.0, periodic=True, convention="printed"
+    n_sites: int,
+    S: ArrayLike,
+    Jx: ArrayLike = 0.0,
+    Jy: ArrayLike = 0.0,
+    Jz: ArrayLike = 0.0,
+    Gamma: ArrayLike = 1.0,
+    periodic: bool = True,
+    convention: str = "printed",
 ) -> SpinModel:
     """Dissipative XYZ chain, paper 003 Eqs. 34-35.
 
@@ -172,7 +184,14 @@ def heisenberg_chain(
     return SpinModel(S, n_sites=n, couplings=bonds, decay=jnp.asarray(Gamma) / S)
 
 
-def pt_chain(n_sites, S, J=1.0, gamma=1.0, periodic=False, lattice=None) -> SpinModel:
+def pt_chain(
+    n_sites: int,
+    S: ArrayLike,
+    J: ArrayLike = 1.0,
+    gamma: ArrayLike = 1.0,
+    periodic: bool = False,
+    lattice: tuple[int, int] | None = None,
+) -> SpinModel:
     """Chain (or square lattice) of collective spins with alternating loss and gain.
 
     The model class of Huber, Kirton, Rabl, PRA 102, 012219 (2020) (paper 003 ref. [21]),

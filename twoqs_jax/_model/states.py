@@ -9,6 +9,7 @@ Angles follow the Bloch-sphere convention: ``theta`` is measured from the +z axi
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from jaxtyping import Array, Float
 
 from .._checks import check_finite, check_int
@@ -25,7 +26,7 @@ class SpinCoherentState(eqx.Module):
     theta: Float[Array, " n"]
     phi: Float[Array, " n"]
 
-    def __init__(self, theta, phi=0.0, n_sites: int | None = None):
+    def __init__(self, theta: ArrayLike, phi: ArrayLike = 0.0, n_sites: int | None = None):
         """Build from angles (scalars are broadcast to ``n_sites``)."""
         theta = jnp.asarray(theta, dtype=float)
         phi = jnp.asarray(phi, dtype=float)
