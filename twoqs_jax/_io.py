@@ -24,6 +24,8 @@ import datetime
 import json
 import os
 import platform
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -270,7 +272,15 @@ def _load_results(path) -> Results:
     return Results(solution=sol, model=model, coords=coords, dims=dims, meta=meta)
 
 
-def save(path, solution, *, model=None, coords=None, settings=None, overwrite=False) -> str:
+def save(
+    path: str | os.PathLike[str],
+    solution: Solution,
+    *,
+    model: Any = None,
+    coords: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> str:
     """Save a :class:`Solution` (and optionally the model that made it) to an HDF5 file.
 
     Args:
@@ -305,7 +315,7 @@ def save(path, solution, *, model=None, coords=None, settings=None, overwrite=Fa
     )
 
 
-def load(path) -> Results:
+def load(path: str | os.PathLike[str]) -> Results:
     """Read a file written by :func:`save` (or the CLI): a :class:`Results` with the
     ``solution``, the ``model`` (``None`` for a batch of models, kept as arrays in ``meta``),
     ``coords``, ``dims`` and ``meta`` (versions, device, settings).

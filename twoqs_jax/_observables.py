@@ -34,7 +34,8 @@ library from the inputs. Built-in names: the primitives, ``varx vary varz`` and 
 """
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -140,7 +141,14 @@ OBSERVABLES: dict[str, Observable] = {}
 
 
 def register_observable(
-    name, needs, fn, *, linear: bool, kind: str = "site", doc: str = "", overwrite=False
+    name: str,
+    needs: Sequence[str],
+    fn: Callable[..., Any],
+    *,
+    linear: bool,
+    kind: str = "site",
+    doc: str = "",
+    overwrite: bool = False,
 ) -> Observable:
     """Register an observable for every backend (see the module docstring).
 

@@ -9,6 +9,7 @@ import math
 
 import equinox as eqx
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._checks import is_complex
 
@@ -49,7 +50,7 @@ class SaveAt(eqx.Module):
 
     _ts: tuple = eqx.field(static=True)
 
-    def __init__(self, ts):
+    def __init__(self, ts: ArrayLike):
         """``ts``: the saving times (the first one is the time of the initial state)."""
         if is_complex(ts):
             raise ValueError("`ts` must hold real times, got complex values.")

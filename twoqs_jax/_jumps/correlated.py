@@ -36,6 +36,7 @@ import dataclasses
 
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from jaxtyping import Array, Complex, Float
 
 from .._checks import check_finite, check_nonnegative_rate, check_real
@@ -78,7 +79,13 @@ class CorrelatedJump(AbstractJump):
 
     real_fields = ("rate",)
 
-    def __init__(self, rate, c_minus=None, c_plus=None, c_z=None):
+    def __init__(
+        self,
+        rate: ArrayLike,
+        c_minus: ArrayLike | None = None,
+        c_plus: ArrayLike | None = None,
+        c_z: ArrayLike | None = None,
+    ):
         """``rate`` (real scalar, >= 0) and the coefficients of ``S^-``, ``S^+``, ``S^z``."""
         check_real("rate", rate)
         check_nonnegative_rate("rate", rate)

@@ -31,6 +31,7 @@ import functools
 
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from jaxtyping import Array, Complex, Float
 
 from .._checks import check_finite, check_nonnegative_rate, check_real
@@ -77,7 +78,13 @@ class SpinJump(AbstractJump):
     real_fields = ("rate",)
     complex_fields = ("c_minus", "c_plus", "c_z")
 
-    def __init__(self, rate, c_minus=0.0, c_plus=0.0, c_z=0.0):
+    def __init__(
+        self,
+        rate: ArrayLike,
+        c_minus: ArrayLike = 0.0,
+        c_plus: ArrayLike = 0.0,
+        c_z: ArrayLike = 0.0,
+    ):
         """``rate`` (real, >= 0) and the complex coefficients of ``S^-``, ``S^+``, ``S^z``."""
         check_real("rate", rate)
         check_nonnegative_rate("rate", rate)
