@@ -38,10 +38,14 @@ Cost model (bytes; complex128 = 16 B, CSR entry = 16 B value + 8 B index = 24 B)
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .jumps import jump_offsets
+
+if TYPE_CHECKING:
+    from .._model.model import SpinModel
 
 GiB = 1024**3
 DEFAULT_MAX_MEMORY = 8 * GiB
@@ -166,8 +170,13 @@ def lu_fill(n_sites: int, N: int, rank: int | None = None) -> float:
 
 
 def estimate_exact_cost(
-    model, kind: str = "steady", *, n_times: int = 0, method: str = "vern7", dense=None
-):
+    model: "SpinModel",
+    kind: str = "steady",
+    *,
+    n_times: int = 0,
+    method: str = "vern7",
+    dense: bool | None = None,
+) -> ExactCost:
     """Estimate Hilbert/Liouville dimensions and peak memory of an exact computation.
 
     Pure arithmetic on the model structure: nothing is built, so it is instantaneous even

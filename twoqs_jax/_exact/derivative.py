@@ -41,7 +41,8 @@ variances and ``xi2`` follow by the chain rule ``df = sum_k (df/dm_k) dm_k``
 """
 
 import functools
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +50,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 from jax.flatten_util import ravel_pytree
+from numpy.typing import ArrayLike
 
 from .._model.model import SpinModel
 from .._observables import dims_of
@@ -67,6 +69,9 @@ from .solve import (
 
 if TYPE_CHECKING:
     import qutip
+
+    from .._gradient import Gradient
+    from .._saveat import SaveAt, SteadyState
 else:  # imported on first use of the exact references: an optional dependency
     qutip = require("qutip", "exact references (tq.Exact, tq.exact)")
 
@@ -253,7 +258,13 @@ def _result(model, observables, value, grad, unravel_info, times, stats, lead):
 
 # ------------------------------------------------------------------ steady state
 @_float64
-def steady_state_derivative(make_model, params, *, observables=None, max_memory=None):
+def steady_state_derivative(
+    make_model: Callable[[Any], SpinModel],
+    params: Any,
+    *,
+    observables: str | Sequence[Any] | None = None,
+    max_memory: float | None = None,
+) -> "Gradient":
     r"""Exact steady-state observables and their derivatives with respect to ``params``.
 
     Solves ``L(p) rho_ss = 0``, ``Tr rho_ss = 1`` by sparse LU and, with the same factors,
@@ -340,7 +351,15 @@ def _evolve(M, v0, dts):
 
 
 @_float64
-def time_derivative(make_model, params, state, times, *, observables=None, max_memory=None):
+def time_derivative(
+    make_model: Callable[[Any], SpinModel],
+    params: Any,
+    state: Any,
+    times: ArrayLike,
+    *,
+    observables: str | Sequence[Any] | None = None,
+    max_memory: float | None = None,
+) -> "Gradient":
     r"""Exact ``<O>(t)`` and ``d<O>(t)/dp`` from an initial state that does not depend on ``p``.
 
     Integrates ``d/dt (rho, drho_q) = (L rho, L drho_q + (dL/dp_q) rho)``,
@@ -405,7 +424,15 @@ def time_derivative(make_model, params, state, times, *, observables=None, max_m
 
 
 @_float64
-def derivative(make_model, params, state, saveat, *, observables=None, max_memory=None):
+def derivative(
+    make_model: Callable[[Any], SpinModel],
+    params: Any,
+    state: Any,
+    saveat: "SaveAt | SteadyState",
+    *,
+    observables: str | Sequence[Any] | None = None,
+    max_memory: float | None = None,
+) -> "Gradient":
     r"""Exact derivatives with the arguments of :func:`twoqs_jax.gradient`.
 
     ``saveat`` a :class:`SaveAt`: :func:`time_derivative` at ``saveat.ts`` from ``state``;
@@ -441,7 +468,16 @@ def derivative(make_model, params, state, saveat, *, observables=None, max_memor
 
 
 @_float64
-def stationary_response(make_model, params, observable, t_max, num=201, *, site=0, max_memory=None):
+def stationary_response(
+    make_model: Callable[[Any], SpinModel],
+    params: Any,
+    observable: str,
+    t_max: float,
+    num: int = 201,
+    *,
+    site: int = 0,
+    max_memory: float | None = None,
+) -> dict:
     r"""Exact stationary response function and autocovariance of one site moment.
 
     ``R_q(t) = Tr(O e^{tL} (dL/dp_q) rho_ss)``: the response of ``<O>`` at time ``t`` to a

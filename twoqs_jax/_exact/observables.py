@@ -10,10 +10,12 @@ Base moments, per site ``i`` (symmetric order): ``x, y, z`` (``<S_i^a>``) and
 ``pm`` (``<S_i^+ S_j^->``) and ``zz2`` (``<S_i^z S_j^z>``).
 """
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._model.model import SpinModel
 from .._observables import PRIMITIVES, evaluate, needed_primitives, resolve
 from .._optional import require
 from .operators import spin_lengths
@@ -144,7 +146,9 @@ def as_density_matrix(model, rho) -> qutip.Qobj:
     return rho
 
 
-def expectations(model, rho, observables=None) -> dict:
+def expectations(
+    model: SpinModel, rho: Any, observables: str | Sequence[Any] | None = None
+) -> dict:
     """The shared observables of a density matrix (or ket) of the model's Hilbert space.
 
     Args:
@@ -172,7 +176,7 @@ def expectations(model, rho, observables=None) -> dict:
     return {k: (v[()] if np.ndim(v) == 0 else v) for k, v in out.items()}
 
 
-def purity(rho) -> float:
+def purity(rho: qutip.Qobj) -> float:
     """``Tr(rho^2)`` of a density matrix (1 for pure states, ``1/D`` for the mixed state)."""
     if not isinstance(rho, qutip.Qobj):
         raise ValueError(f"`rho` must be a qutip.Qobj, got {type(rho).__name__}.")
@@ -181,7 +185,7 @@ def purity(rho) -> float:
     return float(np.real((rho * rho).tr()))
 
 
-def reduced_state(model, rho, site: int) -> qutip.Qobj:
+def reduced_state(model: SpinModel, rho: Any, site: int) -> qutip.Qobj:
     """Reduced density matrix of one site, ``Tr_{other sites} rho``, dimension ``2 S_i + 1``."""
     from .._checks import check_int
 

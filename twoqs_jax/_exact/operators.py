@@ -17,7 +17,7 @@ with QuTiP ``dims = [[2 S_0 + 1, ..., 2 S_{n-1} + 1]] * 2`` so that ``ptrace`` w
 """
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
@@ -87,7 +87,9 @@ def site_operators(model: SpinModel) -> list[dict]:
     return ops
 
 
-def hamiltonian(model: SpinModel, *, max_memory=None, _ops=None) -> qutip.Qobj:
+def hamiltonian(
+    model: SpinModel, *, max_memory: float | None = None, _ops: Any = None
+) -> qutip.Qobj:
     """The model Hamiltonian as a sparse Hermitian ``Qobj``.
 
     ``H = sum_i sum_a field[i, a] S_i^a + sum_e sum_ab coupling[e, a, b] S_{i_e}^a S_{j_e}^b``
@@ -126,7 +128,9 @@ def hamiltonian(model: SpinModel, *, max_memory=None, _ops=None) -> qutip.Qobj:
     return 0.5 * (h + h.dag())
 
 
-def collapse_operators(model: SpinModel, *, max_memory=None, _ops=None) -> list[qutip.Qobj]:
+def collapse_operators(
+    model: SpinModel, *, max_memory: float | None = None, _ops: Any = None
+) -> list[qutip.Qobj]:
     """Collapse operators ``sqrt(rate) L`` in QuTiP's (standard Lindblad) convention.
 
     For every jump of the model (in order) and every site with a nonzero rate:
@@ -157,7 +161,7 @@ def collapse_operators(model: SpinModel, *, max_memory=None, _ops=None) -> list[
     return c_ops
 
 
-def liouvillian(model: SpinModel, *, max_memory=None) -> qutip.Qobj:
+def liouvillian(model: SpinModel, *, max_memory: float | None = None) -> qutip.Qobj:
     """The Lindblad superoperator ``L`` (``drho/dt = L rho``) as a sparse QuTiP superoperator.
 
     Column-stacked vectorisation (QuTiP's): ``vec(rho)`` of length ``D^2``.
@@ -190,7 +194,9 @@ def spin_coherent_ket(S: float, theta: float, phi: float) -> np.ndarray:
     return amp * sign * np.exp(1j * k * phi)
 
 
-def coherent_state(model: SpinModel, state: SpinCoherentState, *, max_memory=None) -> qutip.Qobj:
+def coherent_state(
+    model: SpinModel, state: SpinCoherentState, *, max_memory: float | None = None
+) -> qutip.Qobj:
     """The product of spin coherent states ``|theta_i, phi_i>`` as a ket ``Qobj``.
 
     Bloch convention (theta from +z, phi from +x): ``<S_i> = S_i (sin th cos ph,

@@ -21,9 +21,10 @@ QuTiP's ``spin_wigner`` is Agarwal's ``W`` without the factor ``sqrt(4 pi/(2S+1)
 arrays indexed ``[phi, theta]``; here results are indexed ``[theta, phi]``.
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._optional import require
 from .operators import spin_coherent_ket
@@ -103,7 +104,7 @@ def _transform(rho: np.ndarray, theta: np.ndarray, phi: np.ndarray, rotated_kern
     return np.real(F @ phase)
 
 
-def spin_wigner(rho, theta, phi) -> np.ndarray:
+def spin_wigner(rho: Any, theta: ArrayLike, phi: ArrayLike) -> np.ndarray:
     """Spin Wigner function (Agarwal / Stratonovich-Weyl) of one spin's state.
 
     ``W(theta, phi) = Tr[rho Delta(theta, phi)]`` with the kernel described in the module
@@ -141,7 +142,7 @@ def spin_wigner(rho, theta, phi) -> np.ndarray:
     return _transform(rho, theta, phi, kernel)
 
 
-def spin_husimi(rho, theta, phi) -> np.ndarray:
+def spin_husimi(rho: Any, theta: ArrayLike, phi: ArrayLike) -> np.ndarray:
     """Spin Husimi function ``Q(theta, phi) = <theta, phi| rho |theta, phi>`` of one spin.
 
     ``|theta, phi>`` is the spin coherent state in the Bloch convention

@@ -29,7 +29,7 @@ def _log1pexp(x: float) -> float:
     return x + math.log1p(math.exp(-x)) if x > 0 else math.log1p(math.exp(x))
 
 
-def driven_spin_steady_state(S, Omega, Gamma=1.0) -> dict:
+def driven_spin_steady_state(S: float, Omega: float, Gamma: float = 1.0) -> dict:
     """Exact steady-state moments of ``driven_spin(S, Omega, Gamma)`` from the closed form.
 
     Master equation (standard dissipator, hbar = 1, ``kappa = Gamma / S``)::
@@ -121,7 +121,7 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
-def driven_spin_steady_state_derivative(S, Omega, Gamma=1.0) -> dict:
+def driven_spin_steady_state_derivative(S: float, Omega: float, Gamma: float = 1.0) -> dict:
     """Closed-form steady-state moments of the driven spin and their exact derivatives.
 
     Every moment of :func:`driven_spin_steady_state` but ``<S_y>`` depends on

@@ -11,12 +11,14 @@ estimate exceeds ``max_memory`` (default 8 GiB).
 
 import time
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
+from numpy.typing import ArrayLike
 
+from .._model.model import SpinModel
 from .._model.states import SpinCoherentState
 from .._observables import dims_of
 from .._optional import require
@@ -151,7 +153,14 @@ def solve_exact(model, state, times, *, observables=None, max_memory=None, optio
     return Solution(method="exact", times=t, mean=mean, sem={}, stats=stats)
 
 
-def evolve_rho(model, state, times, *, max_memory=None, options=None) -> list:
+def evolve_rho(
+    model: SpinModel,
+    state: Any,
+    times: ArrayLike,
+    *,
+    max_memory: float | None = None,
+    options: Any = None,
+) -> list:
     """Exact density matrices ``rho(t)`` at ``times`` (``mesolve`` with stored states).
 
     Same equation, arguments and defaults as :func:`solve_exact`; keeps all ``T`` states in
@@ -255,7 +264,9 @@ def normalised_density_matrix(x: np.ndarray, D: int) -> np.ndarray:
     return rho / np.trace(rho).real
 
 
-def steady_state_rho(model, *, max_memory=None, return_info=False):
+def steady_state_rho(
+    model: SpinModel, *, max_memory: float | None = None, return_info: bool = False
+) -> Any:
     """Exact steady state ``rho_ss`` (``L rho_ss = 0``, ``Tr rho_ss = 1``) as a ``Qobj``.
 
     Direct sparse LU (SuperLU) of the Liouvillian with the trace condition added to the first

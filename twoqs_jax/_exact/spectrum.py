@@ -10,11 +10,20 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg as sla
 
+from .._model.model import SpinModel
 from .cost import DENSE_SPECTRUM_MAX, check_cost, estimate_exact_cost
 from .operators import check_model, liouvillian
 
 
-def liouvillian_gap(model, n_eigs: int = 6, *, dense=None, sigma=None, tol=1e-9, max_memory=None):
+def liouvillian_gap(
+    model: SpinModel,
+    n_eigs: int = 6,
+    *,
+    dense: bool | None = None,
+    sigma: complex | None = None,
+    tol: float = 1e-9,
+    max_memory: float | None = None,
+) -> tuple[float, np.ndarray]:
     """The Liouvillian eigenvalues with the largest real parts and the spectral gap.
 
     Up to ``N = D^2 = 2500`` (or with ``dense=True``) all eigenvalues are computed densely
