@@ -21,10 +21,12 @@ basis index 0 = up (``s0z = +1``) for the spin, Fock number for the cavity.
 
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from numpy.typing import ArrayLike
 
 from .._checks import check_int
 from .._solution import Solution
@@ -296,7 +298,14 @@ class ExactCentral:
         layout: index bookkeeping.
     """
 
-    def __init__(self, model, *, n_max: int = 0, sector="auto", max_memory=None):
+    def __init__(
+        self,
+        model: CentralSpinModel | TavisCummingsModel,
+        *,
+        n_max: int = 0,
+        sector: int | str | None = "auto",
+        max_memory: float | None = None,
+    ):
         if not isinstance(model, (CentralSpinModel, TavisCummingsModel)):
             raise ValueError(
                 f"`model` must be a CentralSpinModel or TavisCummingsModel, got {type(model)}."
@@ -566,13 +575,13 @@ def _top_population(ex, X):
 
 
 def solve_central_exact(
-    model,
-    t=None,
+    model: CentralSpinModel | TavisCummingsModel,
+    t: ArrayLike | None = None,
     *,
-    initial=None,
+    initial: tuple[Any, Any] | None = None,
     n_max: int = 20,
-    sector="auto",
-    max_memory=None,
+    sector: int | str | None = "auto",
+    max_memory: float | None = None,
     fock_threshold: float = 1e-6,
 ) -> Solution:
     """Exact steady state (``t=None``) or dynamics of a central spin / Tavis-Cummings model.

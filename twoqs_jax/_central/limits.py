@@ -23,6 +23,7 @@ satellite, ``m_-(t) = m_-(0) exp(-(i eps + Gamma_T / 2) t)``.
 import diffrax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._optional import require
 from .._solution import Solution
@@ -72,9 +73,9 @@ def central_quadrature(sol: Solution, model: CentralSpinModel) -> dict:
 
 def solve_emergent_jc(
     model: CentralSpinModel,
-    t=None,
+    t: ArrayLike | None = None,
     *,
-    rho_central=None,
+    rho_central: ArrayLike | None = None,
     n_max: int = 40,
     fock_threshold: float = 1e-8,
 ) -> Solution:
@@ -157,7 +158,13 @@ def solve_emergent_jc(
 
 
 def solve_weak_coupling_limit(
-    model: CentralSpinModel, t, *, rho_central, rho_sat, rtol: float = 1e-10, atol: float = 1e-12
+    model: CentralSpinModel,
+    t: ArrayLike,
+    *,
+    rho_central: ArrayLike,
+    rho_sat: ArrayLike,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
 ) -> Solution:
     """Central spin in the weak-coupling limit ``g = g0/N`` (paper 004, Theorem 2).
 

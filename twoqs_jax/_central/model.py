@@ -20,9 +20,12 @@ Tavis-Cummings model (paper 002 Sec. V B; the central spin replaced by a mode ``
 jumps ``a`` at ``kappa``, ``a^+`` at ``kappa_up``, and the same satellite pump and loss.
 """
 
+from typing import Any
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from .._checks import check_finite, check_int, check_nonnegative, is_concrete
 
@@ -61,16 +64,16 @@ class _NetworkModel(eqx.Module):
 
     def __init__(
         self,
-        N,
-        omega=0.0,
-        eps=0.0,
-        g=1.0,
-        kappa=0.0,
-        kappa_up=0.0,
-        Gamma_up=0.0,
-        Gamma_down=0.0,
-        w_x=0.0,
-        w_z=0.0,
+        N: int,
+        omega: ArrayLike = 0.0,
+        eps: ArrayLike = 0.0,
+        g: ArrayLike = 1.0,
+        kappa: ArrayLike = 0.0,
+        kappa_up: ArrayLike = 0.0,
+        Gamma_up: ArrayLike = 0.0,
+        Gamma_down: ArrayLike = 0.0,
+        w_x: ArrayLike = 0.0,
+        w_z: ArrayLike = 0.0,
     ):
         self.N = _validated_N(N)
         self.omega, self.eps, self.g, self.w_x, self.w_z = omega, eps, g, w_x, w_z
@@ -140,13 +143,13 @@ class TavisCummingsModel(_NetworkModel):
             )
 
 
-def fixed_g_sqrtN(N, g_sqrtN, **params) -> CentralSpinModel:
+def fixed_g_sqrtN(N: int, g_sqrtN: ArrayLike, **params: Any) -> CentralSpinModel:
     """Central spin model with ``g = g_sqrtN / sqrt(N)`` (paper 002 Fig. 3(a) scaling)."""
     N = _validated_N(N)
     return CentralSpinModel(N, g=g_sqrtN / np.sqrt(N), **params)
 
 
-def fixed_kappa_over_N(N, kappa_over_N, **params) -> CentralSpinModel:
+def fixed_kappa_over_N(N: int, kappa_over_N: ArrayLike, **params: Any) -> CentralSpinModel:
     """Central spin model with ``kappa = kappa_over_N * N`` (paper 002 Fig. 3(b) scaling)."""
     N = _validated_N(N)
     return CentralSpinModel(N, kappa=kappa_over_N * N, **params)
