@@ -26,10 +26,12 @@ exactly by index bookkeeping.
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 
 from .._checks import check_int
 from .model import QuditLMG, spin_matrices
@@ -114,7 +116,7 @@ def operators(model: QuditLMG, n=None) -> dict:
     }
 
 
-def liouvillian(model: QuditLMG, n=None, *, max_memory=None):
+def liouvillian(model: QuditLMG, n: int | None = None, *, max_memory: float | None = None) -> Any:
     """Sparse Liouvillian ``(d^{2N}, d^{2N})`` of 001 Eq 3 (column-stacking, module docstring)."""
     n = _check_size(model, n, max_memory)
     ops = operators(model, n)
@@ -135,7 +137,9 @@ def liouvillian(model: QuditLMG, n=None, *, max_memory=None):
     return Lsup.tocsc()
 
 
-def steady_state(model: QuditLMG, n=None, *, max_memory=None) -> np.ndarray:
+def steady_state(
+    model: QuditLMG, n: int | None = None, *, max_memory: float | None = None
+) -> np.ndarray:
     """Steady state ``rho_ss`` (dense ``(d^N, d^N)``) of 001 Eq 3.
 
     The steady state lies in the ``(p_1, p_2) = (+1, +1)`` symmetry sector (001 Sec IV),
@@ -173,7 +177,7 @@ def expectation(rho, op) -> complex:
     return complex((op @ rho).diagonal().sum()) if sp.issparse(op) else complex(np.trace(op @ rho))
 
 
-def purity(rho) -> float:
+def purity(rho: ArrayLike) -> float:
     """``Tr rho^2`` (001 Fig 7)."""
     rho = np.asarray(rho)
     return float(np.real(np.sum(rho * rho.T)))
@@ -197,7 +201,7 @@ def partial_transpose(rho, dims, subsystem_b) -> np.ndarray:
     return t.transpose(perm).reshape(D, D)
 
 
-def negativity(rho, d: int, n: int, n_a: int | None = None) -> float:
+def negativity(rho: ArrayLike, d: int, n: int, n_a: int | None = None) -> float:
     """Negativity ``sum_{lambda < 0} |lambda|`` of ``rho^{T_B}`` (001 Eq 17).
 
     The bipartition is the first ``n_a`` particles (default ``ceil(N/2)``) versus the rest.
@@ -258,7 +262,13 @@ def symmetry_sectors(model: QuditLMG, n=None) -> dict:
     return sectors
 
 
-def sector_gaps(model: QuditLMG, n=None, *, max_block: int = 4000, max_memory=None) -> dict:
+def sector_gaps(
+    model: QuditLMG,
+    n: int | None = None,
+    *,
+    max_block: int = 4000,
+    max_memory: float | None = None,
+) -> dict:
     """Gaps ``Delta^{(p1,p2)}`` of 001 Eqs 15-16 from dense eigenvalues of each sector block.
 
     ``Delta^{(p1,p2)} = -Re lambda_0^{(p1,p2)}`` for ``(p1, p2) != (+1, +1)`` and

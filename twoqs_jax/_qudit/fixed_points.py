@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
+from jax.typing import ArrayLike
 
 from .meanfield import (
     coherent_rho,
@@ -61,7 +62,7 @@ def _branch_max_re(model, gammas, cs):
     return np.linalg.eigvals(J).real.max(axis=-1)
 
 
-def eigenvalues(model: QuditLMG, c) -> np.ndarray:
+def eigenvalues(model: QuditLMG, c: ArrayLike) -> np.ndarray:
     """Eigenvalues of :func:`jacobian` (numpy, sorted by decreasing real part)."""
     ev = np.linalg.eigvals(np.asarray(jacobian(model, c)))
     return ev[np.argsort(-ev.real)]
@@ -91,7 +92,15 @@ def _newton(model, c0, rtol, atol, max_steps):
     return sol.value, sol.result == optx.RESULTS.successful
 
 
-def find_fixed_point(model: QuditLMG, guess, *, rtol=1e-10, atol=1e-12, max_steps=64, throw=True):
+def find_fixed_point(
+    model: QuditLMG,
+    guess: ArrayLike,
+    *,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    max_steps: int = 64,
+    throw: bool = True,
+) -> tuple[jax.Array, bool]:
     """Newton root of the mean-field right-hand side from ``guess``.
 
     Args:
@@ -121,7 +130,9 @@ def _as_coords(model, x):
     return x.astype(jnp.result_type(x, model.V, float))
 
 
-def broken_symmetry_state(model: QuditLMG, *, theta=2.0, phi=None, t1=400.0):
+def broken_symmetry_state(
+    model: QuditLMG, *, theta: float = 2.0, phi: float | None = None, t1: float = 400.0
+) -> tuple[jax.Array, bool]:
     """A broken-symmetry fixed point (``X = sgn(V) Y != 0``) and its stability.
 
     First Newton from the guess ``0.7 |theta, phi><theta, phi| + 0.3 I/d`` (``phi = pi/4``
@@ -164,7 +175,9 @@ def _scan_gamma(model, gammas, c0, max_steps):
     return cs, oks
 
 
-def branch_in_gamma(model: QuditLMG, gammas, guess, *, max_steps=40) -> dict:
+def branch_in_gamma(
+    model: QuditLMG, gammas: ArrayLike, guess: ArrayLike, *, max_steps: int = 40
+) -> dict:
     """Natural continuation of a fixed point in ``gamma_I`` (jit, ``lax.scan`` of Newton solves).
 
     Args:
@@ -224,7 +237,7 @@ def _scan_z(model, zs, y0, max_steps):
     return ys, oks
 
 
-def branch_in_z(model: QuditLMG, zs, guess, *, max_steps=40) -> dict:
+def branch_in_z(model: QuditLMG, zs: ArrayLike, guess: ArrayLike, *, max_steps: int = 40) -> dict:
     """Continuation of a fixed-point branch at prescribed ``Z`` (unknowns ``c`` and ``gamma_I``).
 
     Solves ``F(c, gamma_I) = 0``, ``Z(c) = z`` for each ``z`` in ``zs`` by Newton from the
@@ -286,7 +299,7 @@ def fold_point(model: QuditLMG, coords, gamma_I):
     return float(y[-1]), y[:-1]
 
 
-def bistable_upper_end(model: QuditLMG, *, n_z: int = 120, return_branch: bool = False):
+def bistable_upper_end(model: QuditLMG, *, n_z: int = 120, return_branch: bool = False) -> tuple:
     """Upper end of the bistable region in ``gamma_I``: the fold of the broken-symmetry branch.
 
     Steps: (1) a broken-symmetry fixed point at ``gamma_I = 1.2 |V| `` (Diffrax relaxation +

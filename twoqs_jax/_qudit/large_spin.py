@@ -21,6 +21,7 @@ import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from .._solution import Solution
 
@@ -37,7 +38,15 @@ def large_spin_rhs(r, V, gamma_I, gamma_C):
 
 
 def solve_large_spin(
-    r0, t1, *, V=1.0, gamma_I=0.0, gamma_C=0.0, n_save=401, rtol=1e-9, atol=1e-11
+    r0: ArrayLike,
+    t1: float,
+    *,
+    V: float = 1.0,
+    gamma_I: float = 0.0,
+    gamma_C: float = 0.0,
+    n_save: int = 401,
+    rtol: float = 1e-9,
+    atol: float = 1e-11,
 ) -> Solution:
     """Integrate 001 Eq 13 (Diffrax Tsit5) from scaled spins ``r0`` ``(N, 3)``.
 

@@ -26,11 +26,13 @@ Observables: ``X = <j_x>/j``, ``Y = <j_y>/j``, ``Z = <j_z>/j`` (001 Sec III; for
 """
 
 import functools
+from typing import Any
 
 import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from .._solution import Solution
 from .model import QuditLMG, spin_matrices
@@ -102,7 +104,7 @@ def meanfield_rhs(model: QuditLMG, c):
     return rho_to_coords(meanfield_rhs_rho(model, rho)).astype(c.dtype)
 
 
-def scaled_spin(model_or_d, c) -> jax.Array:
+def scaled_spin(model_or_d: QuditLMG | int, c: ArrayLike) -> jax.Array:
     """``(X, Y, Z) = Tr(rhobar j_a)/j`` stacked on the last axis, for coordinates ``c``."""
     d = model_or_d if isinstance(model_or_d, int) else model_or_d.d
     j = (d - 1) / 2
@@ -112,7 +114,7 @@ def scaled_spin(model_or_d, c) -> jax.Array:
     return jnp.stack(vals, axis=-1)
 
 
-def coherent_rho(d: int, theta, phi) -> jax.Array:
+def coherent_rho(d: int, theta: ArrayLike, phi: ArrayLike) -> jax.Array:
     """Spin coherent state ``|theta, phi><theta, phi|`` of one spin-j particle (``(d, d)``).
 
     Bloch convention as in :class:`SpinCoherentState`: ``theta`` from +z, ``theta = pi`` is
@@ -140,11 +142,11 @@ def polarised_coords(d: int) -> jax.Array:
 
 def solve_qudit_meanfield(
     model: QuditLMG,
-    rho0,
+    rho0: ArrayLike,
     t1: float,
     *,
     n_save: int = 201,
-    solver=None,
+    solver: Any = None,
     rtol: float = 1e-8,
     atol: float = 1e-10,
     max_steps: int = 100_000,

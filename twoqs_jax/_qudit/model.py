@@ -18,6 +18,7 @@ m-independent ``L = sqrt(2j) sum_m |m><m+1|`` (Eq 6). Any other ``l_m`` can be g
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from jaxtyping import Array, Complex, Float
 
 from .._checks import check_finite, check_int, check_nonnegative, check_shape
@@ -84,7 +85,15 @@ class QuditLMG(eqx.Module):
     gamma_C: Float[Array, ""]
     ladder: Array
 
-    def __init__(self, d, V, gamma_I, gamma_C, ladder, n=None):
+    def __init__(
+        self,
+        d: int,
+        V: ArrayLike,
+        gamma_I: ArrayLike,
+        gamma_C: ArrayLike,
+        ladder: ArrayLike,
+        n: int | None = None,
+    ):
         """Validate and store; see the class docstring for the arguments."""
         self.d = check_int("d", d, minimum=2)
         self.n = None if n is None else check_int("n", n, minimum=1)
