@@ -14,13 +14,17 @@ setting).
 
 import functools
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
+from jax.typing import ArrayLike
 
 from .._checks import check_finite
+from .._model.model import SpinModel
 from .._model.presets import lmg_dimer
 from .stability import growth_rate
 
@@ -45,8 +49,16 @@ def _scalar(name, value):
 
 
 def find_boundary(
-    model_fn, y, p0, args=None, *, rtol=1e-13, atol=1e-13, max_steps=64, tangent=True
-):
+    model_fn: Callable[[Any, Any], SpinModel],
+    y: ArrayLike,
+    p0: float,
+    args: Any = None,
+    *,
+    rtol: float = 1e-13,
+    atol: float = 1e-13,
+    max_steps: int = 64,
+    tangent: bool = True,
+) -> float:
     """Parameter ``p`` where the growth rate of ``y`` under ``model_fn(p, args)`` crosses zero.
 
     Newton iterations ``p <- p - G(p) / G'(p)`` with ``G(p) = max Re eig(J(p))`` at ``y``
@@ -121,8 +133,16 @@ def _bisect(model_fn, y, lower, upper, args, flip, tol, max_steps, tangent):
 
 
 def bisect_boundary(
-    model_fn, y, lower, upper, args=None, *, tol=1e-13, max_steps=200, tangent=True
-):
+    model_fn: Callable[[Any, Any], SpinModel],
+    y: ArrayLike,
+    lower: float,
+    upper: float,
+    args: Any = None,
+    *,
+    tol: float = 1e-13,
+    max_steps: int = 200,
+    tangent: bool = True,
+) -> float:
     """Derivative-free reference for :func:`find_boundary`: bisection of ``G(p)`` on a bracket.
 
     Raises:
@@ -151,7 +171,9 @@ def bisect_boundary(
     return float(sol.value)
 
 
-def lmg_dimer_critical_J(lam, *, g=1.0, gamma=0.5, J0=None, **kw):
+def lmg_dimer_critical_J(
+    lam: float, *, g: float = 1.0, gamma: float = 0.5, J0: float | None = None, **kw: Any
+) -> float:
     """``J_c(lambda)``: the normal state of the LMG dimer loses stability at ``J = J_c``.
 
     ``J0`` picks the branch (default ``+(g^2 + gamma^2)/(2g)``, the ``J > 0`` boundary where
@@ -163,7 +185,9 @@ def lmg_dimer_critical_J(lam, *, g=1.0, gamma=0.5, J0=None, **kw):
     return find_boundary(_dimer_of_J, NORMAL_STATE, J0, (lam, g, gamma), **kw)
 
 
-def lmg_dimer_critical_lambda(J, *, g=1.0, gamma=0.5, lam0=None, **kw):
+def lmg_dimer_critical_lambda(
+    J: float, *, g: float = 1.0, gamma: float = 0.5, lam0: float | None = None, **kw: Any
+) -> float:
     """``lambda_c(J)``: the normal state loses stability (towards the PT / limit-cycle phase)."""
     J = _scalar("J", J)
     g, gamma = _scalar("g", g), _scalar("gamma", gamma)

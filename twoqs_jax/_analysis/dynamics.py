@@ -20,6 +20,7 @@ steady-state observables in the limit-cycle phases (paper 000 averages the same 
 """
 
 import functools
+from typing import Any
 
 import diffrax
 import equinox as eqx
@@ -30,6 +31,7 @@ from jaxtyping import Array, Float, Int
 
 from .._checks import check_int, check_positive
 from .._meanfield.meanfield import _check_model, initial_vectors, meanfield_vector_field
+from .._model.model import SpinModel
 
 FAILED, FIXED_POINT, LIMIT_CYCLE, IRREGULAR = -1, 0, 1, 2
 CLASS_NAMES = {
@@ -149,8 +151,8 @@ def _dynamics(model, y0s, t_burn, t_window, n_samples, spread_tol, lyapunov_tol)
 
 
 def classify_dynamics(
-    model,
-    initial,
+    model: SpinModel,
+    initial: Any,
     *,
     t_burn: float = 200.0,
     t_window: float = 200.0,

@@ -13,6 +13,7 @@ the eigenvalues of the tangent-space Jacobian (:mod:`.stability`).
 """
 
 import functools
+from typing import Any
 
 import diffrax
 import equinox as eqx
@@ -24,6 +25,7 @@ from jaxtyping import Array, Bool, Complex, Float
 
 from .._checks import check_int, check_positive
 from .._meanfield.meanfield import _check_model, meanfield_vector_field, model_conserves_norm
+from .._model.model import SpinModel
 from .stability import stability_eigenvalues
 
 RESIDUAL_TOL = 1e-9
@@ -166,11 +168,11 @@ def _find(model, y0s, on_sphere, t_relax, rtol, atol, max_steps):
 
 
 def find_fixed_points(
-    model,
+    model: SpinModel,
     *,
     n_init: int = 32,
-    key=0,
-    initial=None,
+    key: int | jax.Array = 0,
+    initial: Any = None,
     on_sphere: bool | None = None,
     t_relax: float = 50.0,
     rtol: float = 1e-12,

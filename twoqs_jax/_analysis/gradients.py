@@ -14,15 +14,19 @@ observable hits a target.
 """
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import diffrax
 import jax
 import jax.numpy as jnp
 import optax
 import optimistix as optx
+from jax.typing import ArrayLike
 
 from .._checks import check_finite, check_int, check_positive
 from .._meanfield.meanfield import meanfield_vector_field
+from .._model.model import SpinModel
 from .fixed_points import _residual
 
 
@@ -76,8 +80,15 @@ def _value_and_grad_time(model_fn, observable, p, y0, t_final, args):
 
 
 def steady_state_gradient(
-    model_fn, p, y0, observable, *, method="implicit", t_final=200.0, args=None
-):
+    model_fn: Callable[[Any, Any], SpinModel],
+    p: ArrayLike,
+    y0: ArrayLike,
+    observable: Callable[[jax.Array], jax.Array],
+    *,
+    method: str = "implicit",
+    t_final: float = 200.0,
+    args: Any = None,
+) -> tuple[jax.Array, jax.Array]:
     """Value and derivative of ``observable(y*)`` with respect to the parameter ``p``.
 
     Args:
@@ -111,8 +122,17 @@ def _steady(model_fn, p, y, args):
 
 
 def tune_parameter(
-    model_fn, p0, y0, observable, target, *, args=None, learning_rate=0.05, steps=300, tol=1e-10
-):
+    model_fn: Callable[[Any, Any], SpinModel],
+    p0: float,
+    y0: ArrayLike,
+    observable: Callable[[jax.Array], jax.Array],
+    target: float,
+    *,
+    args: Any = None,
+    learning_rate: float = 0.05,
+    steps: int = 300,
+    tol: float = 1e-10,
+) -> tuple[float, list]:
     """Tune ``p`` with ``optax.adam`` so that ``observable(y*(p)) = target``.
 
     Minimises ``(observable(y*(p)) - target)^2`` with implicit-differentiated gradients; the

@@ -14,11 +14,13 @@ class ``FAILED``, never a silent number.
 """
 
 import functools
+from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from jaxtyping import Array, Bool, Float, Int
 
 from .._checks import check_finite, check_int, check_positive
@@ -95,8 +97,8 @@ def _grid(Js, lams, g, gamma, y0s, n_traj, t_relax, t_burn, t_window, n_samples)
 
 
 def lmg_dimer_phase_diagram(
-    J_values,
-    lam_values,
+    J_values: ArrayLike,
+    lam_values: ArrayLike,
     *,
     g: float = 1.0,
     gamma: float = 0.5,
@@ -106,7 +108,7 @@ def lmg_dimer_phase_diagram(
     t_burn: float = 200.0,
     t_window: float = 200.0,
     n_samples: int = 200,
-    key=0,
+    key: int | jax.Array = 0,
 ) -> PhaseDiagram:
     """Mean-field phase diagram of the LMG dimer over a ``(J, lambda)`` grid (paper 000 Fig. 2).
 
@@ -169,7 +171,7 @@ def lmg_dimer_phase_diagram(
     )
 
 
-def plot_phase_diagram(pd: PhaseDiagram, *, ax=None, boundaries: bool = True):
+def plot_phase_diagram(pd: PhaseDiagram, *, ax: Any = None, boundaries: bool = True) -> Any:
     """Draw ``pd`` like paper 000 Fig. 2 (matplotlib is imported here, lazily).
 
     Colour: number of stable fixed points (0, 1, 2, ...). Points where some trajectory is

@@ -21,6 +21,7 @@ import numpy as np
 from jaxtyping import Array, Complex, Float
 
 from .._meanfield.meanfield import meanfield_vector_field, model_conserves_norm
+from .._model.model import SpinModel
 
 
 def tangent_basis(y: Float[Array, "n 3"]) -> Float[Array, "n 3 2"]:
@@ -73,7 +74,7 @@ def stability_matrix(model, y: Float[Array, "n 3"], *, tangent: bool = True) -> 
 
 
 def stability_eigenvalues(
-    model, y: Float[Array, "n 3"], *, tangent: bool = True
+    model: SpinModel, y: Float[Array, "n 3"], *, tangent: bool = True
 ) -> Complex[Array, " k"]:
     """Eigenvalues of the linearised mean-field flow at ``y``, sorted by decreasing real part.
 
@@ -97,7 +98,9 @@ def _eigenvalues(model, y, tangent):
     return ev[jnp.argsort(-ev.real)]
 
 
-def growth_rate(model, y: Float[Array, "n 3"], *, tangent: bool = True) -> Float[Array, ""]:
+def growth_rate(
+    model: SpinModel, y: Float[Array, "n 3"], *, tangent: bool = True
+) -> Float[Array, ""]:
     """Largest real part of the stability eigenvalues at ``y`` (negative: linearly stable)."""
     _check_tangent(model, tangent)
     return _growth_rate(model, jnp.asarray(y), tangent)

@@ -18,6 +18,7 @@ Wigner symbols (DESIGN.md): ``S^+ -> s = conj(alpha) beta``; for ``s != 0`` site
 """
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import check_int
 from .._solution import Solution
@@ -83,7 +84,9 @@ def _diag_average(m: np.ndarray, shape) -> np.ndarray:
     return g
 
 
-def correlation_function(sol: Solution, lattice=None, *, site=None):
+def correlation_function(
+    sol: Solution, lattice: int | tuple[int, int] | None = None, *, site: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``C(d) = <S_x^+ S_{x+d}^-> / <S_x^+ S_x^->`` averaged over sites, with its error.
 
     Args:
@@ -132,7 +135,14 @@ def correlation_function(sol: Solution, lattice=None, *, site=None):
     return c, err
 
 
-def correlation_length(C, s_max=None, *, err=None, even=True, s_min=1):
+def correlation_length(
+    C: ArrayLike,
+    s_max: int | None = None,
+    *,
+    err: ArrayLike | None = None,
+    even: bool = True,
+    s_min: int = 1,
+) -> tuple[float, float]:
     r"""Correlation length ``xi`` from a fit of ``C(s) = exp(-|s|/xi)`` (paper 003 Fig. 7c).
 
     Weighted least squares of ``log C(s) = -s / xi`` (through the origin, since ``C(0) = 1``)
@@ -187,7 +197,14 @@ def _scale(convention):
     return 1.0 if convention == "printed" else 4.0
 
 
-def xyz_chain_growth_rate(n_sites, Jx, Jy, Jz=0.0, Gamma=1.0, convention="printed"):
+def xyz_chain_growth_rate(
+    n_sites: int,
+    Jx: float,
+    Jy: float,
+    Jz: float = 0.0,
+    Gamma: float = 1.0,
+    convention: str = "printed",
+) -> float:
     r"""Analytic ``max Re eig(A)`` of the polarised (all-down) XYZ ring, paper 003 Eqs. 34-35.
 
     Per ring momentum ``k = 2 pi m / n``: ``A(k) = [[-Gamma, lam (J_y cos k - J_z)],
@@ -201,7 +218,13 @@ def xyz_chain_growth_rate(n_sites, Jx, Jy, Jz=0.0, Gamma=1.0, convention="printe
     return float(np.max(-Gamma + np.real(np.sqrt(disc.astype(complex)))))
 
 
-def xyz_chain_critical_Jy(Jx, Gamma=1.0, convention="fig7", n_sites=None, periodic=True):
+def xyz_chain_critical_Jy(
+    Jx: float,
+    Gamma: float = 1.0,
+    convention: str = "fig7",
+    n_sites: int | None = None,
+    periodic: bool = True,
+) -> float:
     r"""Linear-stability edge ``J_y^c`` of the all-down XY chain (``J_z = 0``, ``J_x != 0``).
 
     ``lam^2 J_x J_y^c c_max^2 = -Gamma^2``, ``lam = 1`` printed, ``4`` fig7, with

@@ -82,10 +82,13 @@ edge and Fig. 7: ``J_y = -1/2`` at ``J_x = Gamma/8``).
 """
 
 import functools
+from collections.abc import Sequence
+from typing import Any
 
 import equinox as eqx
 import numpy as np
 import scipy.linalg
+from numpy.typing import ArrayLike
 
 from .._checks import check_int
 from .._model.jumps import AbstractJump, Decay, Dephasing, Gain
@@ -205,7 +208,9 @@ class LinearizedModel(eqx.Module):
         return float(np.max(np.real(self.eigenvalues())))
 
 
-def linearize(model: SpinModel, polarization=None, *, atol: float = 1e-9) -> LinearizedModel:
+def linearize(
+    model: SpinModel, polarization: str | ArrayLike | None = None, *, atol: float = 1e-9
+) -> LinearizedModel:
     """Holstein-Primakoff linearisation of ``model`` around a polarised state.
 
     Args:
@@ -276,7 +281,7 @@ def linearize(model: SpinModel, polarization=None, *, atol: float = 1e-9) -> Lin
     return LinearizedModel(spin, sig, M, A, D)
 
 
-def linear_growth_rate(model: SpinModel, polarization=None) -> float:
+def linear_growth_rate(model: SpinModel, polarization: str | ArrayLike | None = None) -> float:
     """``max Re eig(A)`` of the linearised drift (negative: the polarised state is stable)."""
     return linearize(model, polarization).growth_rate()
 
@@ -416,7 +421,12 @@ def observables_from_covariance(lin: LinearizedModel, C: np.ndarray, names=None)
 
 
 def linear_steady_state(
-    model: SpinModel, polarization=None, *, observables=None, lattice=None, cell=(1, 1)
+    model: SpinModel,
+    polarization: str | ArrayLike | None = None,
+    *,
+    observables: str | Sequence[Any] | None = None,
+    lattice: tuple[int, int] | None = None,
+    cell: tuple[int, int] = (1, 1),
 ) -> Solution:
     r"""Steady state of the linearised (Holstein-Primakoff) theory as a :class:`Solution`.
 

@@ -27,6 +27,8 @@ on the jump type, one registration per type; the three above are registered here
 """
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import diffrax
 import equinox as eqx
@@ -129,7 +131,7 @@ def meanfield_vector_field(model: SpinModel, y: Float[Array, "n 3"]) -> Float[Ar
     return dy
 
 
-def meanfield_rhs(model: SpinModel):
+def meanfield_rhs(model: SpinModel) -> Callable[[Any, jax.Array, Any], jax.Array]:
     """The mean-field vector field as a Diffrax-style callable ``f(t, y, args) -> dy/dt``.
 
     Args:
