@@ -4,9 +4,16 @@ Every function takes an optional ``ax`` and returns the axes it drew on, so figu
 the matplotlib way. Stochastic results are drawn with error bands of ``z`` standard errors.
 """
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._optional import require
+
+if TYPE_CHECKING:
+    from .._solution import Solution
 
 __all__ = ["time_trace", "sweep", "phase_map", "sphere_map", "bloch_histogram"]
 
@@ -25,7 +32,17 @@ def _select(arr, index):
     return arr[(Ellipsis, *np.atleast_1d(index))] if np.ndim(index) else arr[..., index]
 
 
-def time_trace(solution, name, *, site=0, scale=1.0, z=2.0, ax=None, label=None, **plot_kw):
+def time_trace(
+    solution: "Solution",
+    name: str,
+    *,
+    site: int | Sequence[int] | None = 0,
+    scale: float = 1.0,
+    z: float = 2.0,
+    ax: Any = None,
+    label: str | None = None,
+    **plot_kw: Any,
+) -> Any:
     """Plot ``solution[name][:, site] * scale`` against time with a ``z``-sigma error band.
 
     Deterministic solutions (no standard errors) are drawn as plain lines.
@@ -43,8 +60,18 @@ def time_trace(solution, name, *, site=0, scale=1.0, z=2.0, ax=None, label=None,
 
 
 def sweep(
-    params, solution, name, *, site=0, scale=1.0, z=2.0, ax=None, label=None, exact=None, **plot_kw
-):
+    params: ArrayLike,
+    solution: "Solution",
+    name: str,
+    *,
+    site: int | Sequence[int] | None = 0,
+    scale: float = 1.0,
+    z: float = 2.0,
+    ax: Any = None,
+    label: str | None = None,
+    exact: tuple[ArrayLike, ArrayLike] | None = None,
+    **plot_kw: Any,
+) -> Any:
     """Plot a steady-state observable against a swept parameter, with error bars.
 
     Args:
@@ -71,7 +98,17 @@ def sweep(
     return ax
 
 
-def phase_map(x, y, values, *, ax=None, cmap="viridis", label=None, boundaries=(), **kw):
+def phase_map(
+    x: ArrayLike,
+    y: ArrayLike,
+    values: ArrayLike,
+    *,
+    ax: Any = None,
+    cmap: str = "viridis",
+    label: str | None = None,
+    boundaries: Sequence[tuple[ArrayLike, ArrayLike]] = (),
+    **kw: Any,
+) -> Any:
     """Colour map of ``values[i, j]`` over the grid ``x[i], y[j]`` with optional boundary lines.
 
     ``boundaries`` is a sequence of ``(xs, ys)`` curves drawn dashed in black.
@@ -88,7 +125,16 @@ def phase_map(x, y, values, *, ax=None, cmap="viridis", label=None, boundaries=(
     return ax
 
 
-def sphere_map(theta, phi, values, *, ax=None, cmap="RdBu_r", label=None, symmetric=True):
+def sphere_map(
+    theta: ArrayLike,
+    phi: ArrayLike,
+    values: ArrayLike,
+    *,
+    ax: Any = None,
+    cmap: str = "RdBu_r",
+    label: str | None = None,
+    symmetric: bool = True,
+) -> Any:
     """A function on the sphere (e.g. a spin Wigner or Husimi function) in a Mollweide map.
 
     Args:
@@ -118,7 +164,9 @@ def sphere_map(theta, phi, values, *, ax=None, cmap="RdBu_r", label=None, symmet
     return ax
 
 
-def bloch_histogram(vectors, *, bins=60, ax=None, cmap="magma"):
+def bloch_histogram(
+    vectors: ArrayLike, *, bins: int = 60, ax: Any = None, cmap: str = "magma"
+) -> Any:
     """2D histogram of TWOQS samples on the Bloch sphere (Mollweide map).
 
     Args:
