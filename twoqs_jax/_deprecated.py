@@ -10,8 +10,16 @@ state of the ODE solvers sits at ``times[0]`` (not at ``t = 0``), as for the exa
 import contextlib
 import os
 import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    import jax
+
+    from ._solution import Solution
 
 _ADVICE = "; see the README, 'A first simulation'"
 
@@ -83,31 +91,31 @@ def _options(chunk_size, dtype, checkpoint, resume, progress, shard, devices):
 
 
 def simulate_twa(
-    model,
-    state,
+    model: Any,
+    state: Any,
     *,
-    t_final,
-    dt,
-    n_traj,
-    key,
-    representation="W",
-    n_save=51,
-    save_times=None,
-    observables=None,
-    functions=None,
-    chunk_size=None,
-    dtype=None,
-    fock_sampling="coherent",
-    noise="two_point",
-    n_groups=32,
-    fused=True,
-    conserve_spin=False,
-    checkpoint=None,
-    resume=False,
-    progress=None,
-    shard=None,
-    devices=None,
-):
+    t_final: float,
+    dt: float,
+    n_traj: int,
+    key: "int | jax.Array",
+    representation: str = "W",
+    n_save: int = 51,
+    save_times: ArrayLike | None = None,
+    observables: str | Sequence[Any] | None = None,
+    functions: Mapping[str, Callable[..., Any]] | None = None,
+    chunk_size: int | None = None,
+    dtype: str | None = None,
+    fock_sampling: str = "coherent",
+    noise: str = "two_point",
+    n_groups: int = 32,
+    fused: bool = True,
+    conserve_spin: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    shard: bool | None = None,
+    devices: Sequence[Any] | None = None,
+) -> "Solution":
     """Deprecated: ``tq.solve(model, state, tq.SaveAt(ts), tq.TWOQS(...), n_traj=, key=)``.
 
     The saving times are ``np.linspace(0, t_final, n_save)`` (or ``save_times``, with 0
@@ -160,31 +168,31 @@ def _drop_first(sol):
 
 
 def steady_state_twa(
-    model,
-    state,
+    model: Any,
+    state: Any,
     *,
-    t_burn,
-    t_avg,
-    dt,
-    n_traj,
-    key,
-    representation="W",
-    avg_every=1,
-    observables=None,
-    functions=None,
-    chunk_size=None,
-    dtype=None,
-    fock_sampling="coherent",
-    noise="two_point",
-    n_groups=32,
-    fused=True,
-    conserve_spin=False,
-    checkpoint=None,
-    resume=False,
-    progress=None,
-    shard=None,
-    devices=None,
-):
+    t_burn: float,
+    t_avg: float,
+    dt: float,
+    n_traj: int,
+    key: "int | jax.Array",
+    representation: str = "W",
+    avg_every: int = 1,
+    observables: str | Sequence[Any] | None = None,
+    functions: Mapping[str, Callable[..., Any]] | None = None,
+    chunk_size: int | None = None,
+    dtype: str | None = None,
+    fock_sampling: str = "coherent",
+    noise: str = "two_point",
+    n_groups: int = 32,
+    fused: bool = True,
+    conserve_spin: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    shard: bool | None = None,
+    devices: Sequence[Any] | None = None,
+) -> "Solution":
     """Deprecated: ``tq.solve(model, state, tq.SteadyState(t_burn, t_avg, every),
     tq.TWOQS(...), n_traj=, key=)`` with ``every = avg_every * dt``.
     """
@@ -215,25 +223,25 @@ class TwaGradient:
 
 
 def twa_gradient(
-    make_model,
-    params,
-    state,
+    make_model: Callable[[Any], Any],
+    params: Any,
+    state: Any,
     *,
-    t_burn,
-    t_avg,
-    dt,
-    n_traj,
-    key,
-    observable="Sz",
-    representation="W",
-    avg_every=1,
-    chunk_size=1024,
-    dtype=None,
-    fock_sampling="coherent",
-    noise="two_point",
-    conserve_spin=False,
-    mode="forward",
-):
+    t_burn: float,
+    t_avg: float,
+    dt: float,
+    n_traj: int,
+    key: "int | jax.Array",
+    observable: str = "Sz",
+    representation: str = "W",
+    avg_every: int = 1,
+    chunk_size: int = 1024,
+    dtype: str | None = None,
+    fock_sampling: str = "coherent",
+    noise: str = "two_point",
+    conserve_spin: bool = False,
+    mode: str = "forward",
+) -> TwaGradient:
     """Deprecated: ``tq.gradient(make_model, params, state, tq.SteadyState(...),
     tq.TWOQS(...), n_traj=, key=, observables=(...))``. A named observable is averaged over
     the sites, as before; only the linear ones ``Sx Sy Sz Sx2 Sy2 Sz2`` are accepted here.
@@ -293,18 +301,18 @@ def _deterministic_saveat(t_final, times, n_save):
 
 
 def solve_meanfield(
-    model,
-    state=None,
+    model: Any,
+    state: Any = None,
     *,
-    t_final=None,
-    times=None,
-    n_save=201,
-    solver=None,
-    rtol=1e-10,
-    atol=1e-10,
-    max_steps=1_000_000,
-    throw=True,
-):
+    t_final: float | None = None,
+    times: ArrayLike | None = None,
+    n_save: int = 201,
+    solver: Any = None,
+    rtol: float = 1e-10,
+    atol: float = 1e-10,
+    max_steps: int = 1_000_000,
+    throw: bool = True,
+) -> "Solution":
     """Deprecated: ``tq.solve(model, state, tq.SaveAt(ts), tq.MeanField(...))`` (the initial
     state now sits at ``times[0]``).
     """
@@ -333,19 +341,19 @@ def solve_meanfield(
 
 
 def solve_cumulants(
-    model,
-    state=None,
+    model: Any,
+    state: Any = None,
     *,
-    order=2,
-    t_final=None,
-    times=None,
-    n_save=201,
-    solver=None,
-    rtol=1e-10,
-    atol=1e-10,
-    max_steps=1_000_000,
-    throw=True,
-):
+    order: int = 2,
+    t_final: float | None = None,
+    times: ArrayLike | None = None,
+    n_save: int = 201,
+    solver: Any = None,
+    rtol: float = 1e-10,
+    atol: float = 1e-10,
+    max_steps: int = 1_000_000,
+    throw: bool = True,
+) -> "Solution":
     """Deprecated: ``tq.solve(model, state, tq.SaveAt(ts), tq.Cumulants(order=2))`` (the
     initial state now sits at ``times[0]``).
     """
@@ -376,7 +384,15 @@ def solve_cumulants(
     )
 
 
-def solve_exact(model, state, times, *, observables=None, max_memory=None, options=None):
+def solve_exact(
+    model: Any,
+    state: Any,
+    times: ArrayLike,
+    *,
+    observables: str | Sequence[Any] | None = None,
+    max_memory: float | None = None,
+    options: dict | None = None,
+) -> "Solution":
     """Deprecated: ``tq.solve(model, state, tq.SaveAt(times), tq.Exact(...))``."""
     from ._methods import Exact
     from ._saveat import SaveAt
@@ -392,7 +408,12 @@ def solve_exact(model, state, times, *, observables=None, max_memory=None, optio
     )
 
 
-def steady_state_exact(model, *, observables=None, max_memory=None):
+def steady_state_exact(
+    model: Any,
+    *,
+    observables: str | Sequence[Any] | None = None,
+    max_memory: float | None = None,
+) -> "Solution":
     """Deprecated: ``tq.solve(model, None, tq.SteadyState(), tq.Exact(...))``."""
     from ._methods import Exact
     from ._saveat import SteadyState
