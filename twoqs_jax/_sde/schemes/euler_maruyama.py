@@ -36,7 +36,7 @@ class EulerMaruyama(AbstractItoScheme):
     dt: float = eqx.field(static=True)
     noise: str = eqx.field(static=True, default=DEFAULT_NOISE)
 
-    def __init__(self, dt, noise: str = DEFAULT_NOISE):
+    def __init__(self, dt: float, noise: str = DEFAULT_NOISE) -> None:
         """``dt``: the step (> 0); ``noise``: ``"two_point"`` or ``"gaussian"``."""
         self.dt = _float("dt", dt, positive=True)
         if noise not in NOISES:

@@ -156,7 +156,7 @@ class WeakOrder2(AbstractItoScheme):
 
     requires_tangential = True
 
-    def __init__(self, dt, noise: str = DEFAULT_NOISE):
+    def __init__(self, dt: float, noise: str = DEFAULT_NOISE) -> None:
         """``dt``: the step (> 0); ``noise``: ``"gaussian"`` or ``"three_point"``."""
         self.dt = _float("dt", dt, positive=True)
         if noise not in NOISES:
