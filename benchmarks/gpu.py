@@ -8,7 +8,7 @@ a few minutes (it skips what would not fit in 8 minutes, and says so) and writes
 ``DIR/gpu_<device>.{md,json}`` (default DIR: ``benchmarks/results``) naming the device.
 
 On a machine without a GPU it prints a message and exits with code 0, running nothing;
-``--cpu-smoke`` runs every case at tiny sizes on the CPU (what the test suite does, to keep
+``--cpu-smoke`` runs every case at tiny sizes on the CPU (what the slow tests do, to keep
 the script working) and writes ``gpu_cpu-smoke.{md,json}``.
 
 Cases (float32, default TWOQS method: Fock sampling, spin-length projection, tangential

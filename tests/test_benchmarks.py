@@ -5,6 +5,7 @@ import json
 import pathlib
 
 import numpy as np
+import pytest
 
 
 def test_run_all_tiny(tmp_path):
@@ -53,6 +54,7 @@ def _load(name):
     return mod
 
 
+@pytest.mark.slow  # a minute or more of new processes; run with --slow
 def test_compile_time_quick(tmp_path):
     # new processes on one core: a config error (exit 2, checked inside), a first run with an
     # empty persistent cache, the same configuration again from the cache
@@ -66,6 +68,7 @@ def test_compile_time_quick(tmp_path):
     assert s["config_error"]["wall_s"] > 0
 
 
+@pytest.mark.slow  # a minute or more of new processes; run with --slow
 def test_gpu_script_refuses_without_gpu_and_runs_its_cpu_smoke(tmp_path):
     import subprocess
     import sys
@@ -99,6 +102,7 @@ def test_gpu_script_refuses_without_gpu_and_runs_its_cpu_smoke(tmp_path):
     assert data["cases"]["ring"]["site_steps_per_s"] > 0
 
 
+@pytest.mark.slow  # a minute or more of new processes; run with --slow
 def test_time_to_accuracy_quick(tmp_path):
     """benchmarks/time_to_accuracy.py --quick (S = 20, one dt per scheme, no LMG dimer to keep
     the default suite short) runs and writes its tables.
