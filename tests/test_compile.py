@@ -126,6 +126,9 @@ def test_cli_fills_its_cache_in_a_new_process(tmp_path):
     proc = twoqs("--out", str(tmp_path / "a.h5"))
     assert proc.returncode == 0, proc.stderr
     assert len(os.listdir(tmp_path / "cache")) > 0
+    # the kernel's executable is in the store (loaded without tracing by the next run)
+    stored = os.listdir(tmp_path / "cache" / "twoqs_executables")
+    assert len([f for f in stored if f.endswith(".exe")]) == 1, stored
 
 
 def test_no_cache_flag_on_every_computing_command():

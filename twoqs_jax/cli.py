@@ -25,7 +25,9 @@ default for the command line (the library never turns it on): ``TWOQS_CACHE_DIR`
 ``~/.cache/twoqs_jax/jax``, the platform's user cache directory), off with ``--no-cache`` or
 ``TWOQS_NO_CACHE=1``; a cache directory the user set for JAX
 (``JAX_COMPILATION_CACHE_DIR``) is kept. Running the same configuration again in a new
-process then skips XLA's compilation (tracing and lowering remain).
+process then skips XLA's compilation, and the TWOQS kernel also its tracing and lowering: its
+executable is loaded from the store beside the cache (:mod:`twoqs_jax._sde.store`; off alone
+with ``TWOQS_NO_EXECUTABLE_STORE=1``).
 """
 
 import argparse

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import store
 from .checkpoint import Checkpoint, fingerprint, progress_bar
 from .kernel import KernelConfig, compiled_chunk, traced_config
 from .sharding import chunk_indices, put_indices, sharded_chunk
@@ -28,18 +29,31 @@ def compiled(fn, static, args):
     """AOT-compiled ``fn`` for ``args``, reused for the same static configuration and
     argument shapes/dtypes/tree (including the model's static edges). Lowering again costs
     seconds per call; a repeated call then reports a compile time near 0.
+
+    Where JAX's persistent compilation cache is on, a new configuration is looked up in the
+    executable store (:mod:`.store`: loaded without tracing, else compiled and stored); a
+    call the store cannot key, or any failure of the store, takes the ordinary path.
     """
     leaves, treedef = jax.tree.flatten(args)
     try:
         sig = (static, treedef, tuple((x.shape, str(x.dtype)) for x in leaves))
         hash(sig)
     except TypeError:
-        return fn.lower(*args).compile()
+        return _compile(fn, static, args)
     if sig not in _EXECUTABLES:
         if len(_EXECUTABLES) >= 32:
             _EXECUTABLES.pop(next(iter(_EXECUTABLES)))
-        _EXECUTABLES[sig] = fn.lower(*args).compile()
+        _EXECUTABLES[sig] = _compile(fn, static, args)
     return _EXECUTABLES[sig]
+
+
+def _compile(fn, static, args):
+    folder = store.directory()
+    if folder is not None:
+        exe = store.load_or_compile(fn, static, args, folder)
+        if exe is not None:
+            return exe
+    return fn.lower(*args).compile()
 
 
 def _blocks_first(x, pos: int, sharded: bool) -> np.ndarray:
