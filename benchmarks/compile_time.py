@@ -14,7 +14,12 @@ loaded machine the CPU time is the steadier of the two). Cases:
    as the command line, less writing the results file) with an empty persistent compilation
    cache: import, tracing, lowering to StableHLO, XLA compilation and the run, separately;
 3. ``repeat, new process``: the same configuration again in a new process with the cache of
-   case 2 (what remains: import, tracing, lowering, reading the cache);
+   case 2 (``--repeats`` processes per round): the kernel's executable is loaded from the
+   executable store (:mod:`twoqs_jax._sde.store`, no tracing), the small programs around it
+   from JAX's persistent cache; paired with it, the same repeat with the store off
+   (``TWOQS_NO_EXECUTABLE_STORE=1``: JAX's cache only, tracing and lowering run) in a cache
+   filled by a first run with the store off (the store compiles the kernel on flat
+   arguments, another program for JAX's cache);
 4. ``new Omega and n_traj``: in the process of case 2, the same configuration with
    ``Omega = 0.7`` and 3072 trajectories (three chunks instead of two, same chunk size): new
    XLA compilations (0 expected) and the time of the call. (Below 64 x 32 = 2048
@@ -64,8 +69,14 @@ EVENTS = {
 ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
-def _env(cache_dir=None):
-    env = {k: v for k, v in os.environ.items() if k not in ("TWOQS_NO_CACHE",)}
+def _env(cache_dir=None, store=True):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TWOQS_NO_CACHE", "TWOQS_NO_EXECUTABLE_STORE")
+    }
+    if not store:
+        env["TWOQS_NO_EXECUTABLE_STORE"] = "1"
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     env["XLA_FLAGS"] = ONE_THREAD
     env["OPENBLAS_NUM_THREADS"] = "1"
@@ -103,7 +114,7 @@ def child(config_path: str, again: bool) -> dict:
     from twoqs_jax._config import load_config
 
     cfg = load_config(config_path, check_model=False)
-    cli.start_jax(cache=True)  # as `twoqs run`: float64 on, persistent cache on
+    cache = cli.start_jax(cache=True)  # as `twoqs run`: float64 on, persistent cache on
     import jax.monitoring
 
     import twoqs_jax as tq
@@ -141,6 +152,8 @@ def child(config_path: str, again: bool) -> dict:
             "n_traj": int(sol.stats["n_traj"]),
         }
 
+    store = os.path.join(cache or "", "twoqs_executables")
+    out["stored_before"] = len(os.listdir(store)) if os.path.isdir(store) else 0
     cfg.check_model()
     out["run"] = solve(cfg)
     if not again:
@@ -154,10 +167,10 @@ def child(config_path: str, again: bool) -> dict:
     return out
 
 
-def _child_run(config_path, cache_dir, again):
+def _child_run(config_path, cache_dir, again, store=True):
     proc, wall, cpu = _run(
         [sys.executable, __file__, "--child", config_path] + (["--again"] if again else []),
-        _env(cache_dir),
+        _env(cache_dir, store),
     )
     if proc.returncode != 0:
         raise RuntimeError(f"child failed:\n{proc.stderr[-3000:]}")
@@ -184,11 +197,13 @@ def machine() -> dict:
     }
 
 
-def measure(quick: bool = False, rounds: int | None = None) -> dict:
+def measure(quick: bool = False, rounds: int | None = None, repeats: int | None = None) -> dict:
     """Run the four cases (module docstring); returns the results dict."""
     sz = dict(SIZES["quick" if quick else "full"])
     if rounds is not None:
         sz["rounds"] = rounds
+    sz["repeats"] = repeats if repeats is not None else (1 if quick else 3)
+    repeats = sz["repeats"]
     rounds = sz["rounds"]
     with tempfile.TemporaryDirectory() as tmp:
         good = os.path.join(tmp, "good.toml")
@@ -205,11 +220,14 @@ def measure(quick: bool = False, rounds: int | None = None) -> dict:
             if proc.returncode != 2 or "model.foo" not in proc.stderr:
                 raise RuntimeError(f"config error not reported: {proc.stderr[-2000:]}")
             errors.append({"wall_s": wall, "cpu_s": cpu})
-        first, repeat = [], []
+        first, first_no_store, repeat, no_store = [], [], [], []
         for r in range(rounds):
-            cache = os.path.join(tmp, f"cache{r}")
+            cache, cache_off = os.path.join(tmp, f"cache{r}"), os.path.join(tmp, f"off{r}")
             first.append(_child_run(good, cache, again=False))
-            repeat.append(_child_run(good, cache, again=True))
+            first_no_store.append(_child_run(good, cache_off, again=False, store=False))
+            for _ in range(repeats):  # alternating: with the store, then JAX's cache only
+                repeat.append(_child_run(good, cache, again=True))
+                no_store.append(_child_run(good, cache_off, again=True, store=False))
 
     def med(rows, *path):
         vals = []
@@ -232,6 +250,19 @@ def measure(quick: bool = False, rounds: int | None = None) -> dict:
             **{k: med(repeat, "run", k) for k in repeat[0]["run"]},
             "process_wall_s": med(repeat, "process_wall_s"),
             "process_cpu_s": med(repeat, "process_cpu_s"),
+            "cpu_s_all": [row["run"]["cpu_s"] for row in repeat],
+            "stored_before": min(row["stored_before"] for row in repeat),
+        },
+        "first_run_no_store": {
+            **{k: med(first_no_store, "run", k) for k in first_no_store[0]["run"]},
+            "process_cpu_s": med(first_no_store, "process_cpu_s"),
+        },
+        "repeat_no_store": {
+            "import_s": med(no_store, "import_s"),
+            **{k: med(no_store, "run", k) for k in no_store[0]["run"]},
+            "process_wall_s": med(no_store, "process_wall_s"),
+            "process_cpu_s": med(no_store, "process_cpu_s"),
+            "cpu_s_all": [row["run"]["cpu_s"] for row in no_store],
         },
         "new_omega_n_traj": {
             k: med(first, "new_omega_n_traj", k) for k in first[0]["new_omega_n_traj"]
@@ -241,7 +272,13 @@ def measure(quick: bool = False, rounds: int | None = None) -> dict:
         "machine": machine(),
         "mode": "quick" if quick else "full",
         "config": sz,
-        "rounds": {"config_error": errors, "first": first, "repeat": repeat},
+        "rounds": {
+            "config_error": errors,
+            "first": first,
+            "first_no_store": first_no_store,
+            "repeat": repeat,
+            "repeat_no_store": no_store,
+        },
         "summary": summary,
     }
 
@@ -249,6 +286,7 @@ def measure(quick: bool = False, rounds: int | None = None) -> dict:
 def markdown(res: dict) -> str:
     m, s, c = res["machine"], res["summary"], res["config"]
     f, r, n, e = s["first_run"], s["repeat_new_process"], s["new_omega_n_traj"], s["config_error"]
+    j, fo = s["repeat_no_store"], s["first_run_no_store"]
     rows = [
         ("config error (`twoqs run bad.toml`, whole process)", e["wall_s"], e["cpu_s"], "", ""),
         ("first run: import twoqs_jax + JAX", f["import_s"], None, "", ""),
@@ -260,15 +298,30 @@ def markdown(res: dict) -> str:
             f"trace {f['trace_s']:.2f}, lower {f['lower_s']:.2f}, XLA {f['compile_s']:.2f}",
         ),
         ("first run: whole process", f["process_wall_s"], f["process_cpu_s"], "", ""),
+        (
+            "first run, store off: solve",
+            fo["wall_s"],
+            fo["cpu_s"],
+            fo["compiles"],
+            f"trace {fo['trace_s']:.2f}, lower {fo['lower_s']:.2f}, XLA {fo['compile_s']:.2f}",
+        ),
         ("repeat, new process: import", r["import_s"], None, "", ""),
         (
-            "repeat, new process: solve (cache warm)",
+            "repeat, new process: solve (kernel from the executable store)",
             r["wall_s"],
             r["cpu_s"],
             f"{r['compiles']} ({r['cache_hits']} from the cache)",
-            f"trace {r['trace_s']:.2f}, lower {r['lower_s']:.2f}, XLA/cache {r['compile_s']:.2f}",
+            f"kernel load {r['kernel_compile_s']:.2f}; others: trace {r['trace_s']:.2f}, "
+            f"lower {r['lower_s']:.2f}, XLA/cache {r['compile_s']:.2f}",
         ),
         ("repeat, new process: whole process", r["process_wall_s"], r["process_cpu_s"], "", ""),
+        (
+            "repeat, new process, store off (JAX's cache only): solve",
+            j["wall_s"],
+            j["cpu_s"],
+            f"{j['compiles']} ({j['cache_hits']} from the cache)",
+            f"trace {j['trace_s']:.2f}, lower {j['lower_s']:.2f}, XLA/cache {j['compile_s']:.2f}",
+        ),
         (
             "new Omega and n_traj, same process: solve",
             n["wall_s"],
@@ -283,8 +336,9 @@ def markdown(res: dict) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores (each case in a new process pinned to one "
         f"core, XLA on one thread), {m['platform']}, Python {m['python']}, jax {m['jax']}; "
         f"load average at start {m['load_average_start']}. Medians of "
-        f"{c['rounds']} round(s); CPU time is the process's (steadier than wall time on a "
-        "shared machine).",
+        f"{c['rounds']} round(s) ({c['rounds'] * c['repeats']} repeat processes with the "
+        "store and as many without, alternating); CPU time is the process's (steadier than "
+        "wall time on a shared machine).",
         "",
         f"Configuration: driven spin S = {c['S']}, Omega = {c['Omega']}, {c['n_traj']} "
         f"trajectories in chunks of 1024, t_final = {c['t_final']}, {c['n_save']} saving "
@@ -309,11 +363,13 @@ def markdown(res: dict) -> str:
         f"- first run < 3 s of compilation: {'met' if f['cpu_s'] < 3 else 'NOT met'} "
         f"(the whole call took {f['cpu_s']:.2f} s CPU; tracing, lowering and XLA "
         f"{f['trace_s'] + f['lower_s'] + f['compile_s']:.2f} s wall)",
-        f"- repeat in a new process < 0.5 s of compilation: reading the cache took "
-        f"{r['compile_s']:.2f} s wall ({'met' if r['compile_s'] < 0.5 else 'NOT met'}); with "
-        f"tracing and lowering {r['trace_s'] + r['lower_s'] + r['compile_s']:.2f} s wall, the "
-        f"whole call {r['cpu_s']:.2f} s CPU "
-        f"({'met' if r['cpu_s'] < 0.5 else 'NOT met'})",
+        f"- repeat in a new process < 0.5 s of compilation: the whole call took "
+        f"{r['cpu_s']:.2f} s CPU (median; all: "
+        f"{', '.join(f'{x:.2f}' for x in r['cpu_s_all'])}), "
+        f"{'met' if r['cpu_s'] < 0.5 else 'NOT met'}; loading the kernel "
+        f"{r['kernel_compile_s']:.2f} s wall ({r['stored_before']} stored executable(s) "
+        f"found); with JAX's cache only {j['cpu_s']:.2f} s CPU (all: "
+        f"{', '.join(f'{x:.2f}' for x in j['cpu_s_all'])})",
         f"- new Omega and n_traj compile nothing: {n['compiles']} new XLA compilations "
         f"({'met' if n['compiles'] == 0 else 'NOT met'})",
     ]
@@ -324,6 +380,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one round")
     parser.add_argument("--rounds", type=int, help="rounds (default: 3, 1 with --quick)")
+    parser.add_argument(
+        "--repeats", type=int, help="repeat processes per round (default: 3, 1 with --quick)"
+    )
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--again", action="store_true", help=argparse.SUPPRESS)
@@ -331,7 +390,7 @@ def main(argv=None):
     if args.child:
         child(args.child, args.again)
         return None
-    res = measure(args.quick, args.rounds)
+    res = measure(args.quick, args.rounds, args.repeats)
     os.makedirs(args.out, exist_ok=True)
     name = "compile_time" + ("_quick" if args.quick else "")
     with open(os.path.join(args.out, name + ".json"), "w") as f:
