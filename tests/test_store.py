@@ -163,6 +163,9 @@ def test_store_follows_the_persistent_cache(monkeypatch, tmp_path):
         assert store.directory() is None  # the library's default: off
         jax.config.update("jax_compilation_cache_dir", str(tmp_path))  # no compile in here
         assert store.directory() == os.path.join(str(tmp_path), store.SUBDIR)
+        jax.config.update("jax_compilation_cache_dir", "gs://bucket/cache")
+        assert store.directory() is None  # remote caches: JAX's cache only
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path))
         monkeypatch.setenv("TWOQS_NO_CACHE", "1")
         assert store.directory() is None
         monkeypatch.delenv("TWOQS_NO_CACHE")

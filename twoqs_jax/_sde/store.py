@@ -26,7 +26,8 @@ The store is on wherever JAX's persistent compilation cache is on
 (``jax.config.jax_compilation_cache_dir`` set: by default for the command line; for the API,
 ``jax.config.update("jax_compilation_cache_dir", path)``), in the subdirectory
 ``twoqs_executables`` of that directory, and off with ``TWOQS_NO_CACHE=1`` or
-``TWOQS_NO_EXECUTABLE_STORE=1``. At most :data:`MAX_FILES` executables are kept (the least
+``TWOQS_NO_EXECUTABLE_STORE=1`` (also off for a remote cache directory such as ``gs://...``
+and in multi-process runs). At most :data:`MAX_FILES` executables are kept (the least
 recently used are removed).
 """
 
@@ -62,8 +63,8 @@ def directory() -> str | None:
         if os.environ.get(name, "0") not in ("", "0"):
             return None
     base = jax.config.jax_compilation_cache_dir
-    if not base or jax.process_count() > 1:
-        return None
+    if not base or "://" in str(base) or jax.process_count() > 1:
+        return None  # off, a remote cache (gs://...), or several processes
     return os.path.join(base, SUBDIR)
 
 
