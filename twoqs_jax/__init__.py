@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # what type checkers, IDEs and the docs see; at run time: _LA
     from ._deprecated import steady_state_twa as steady_state_twa
     from ._deprecated import twa_gradient as twa_gradient
     from ._estimators import Auto as Auto
+    from ._estimators import FiniteDifference as FiniteDifference
     from ._estimators import LikelihoodRatio as LikelihoodRatio
     from ._estimators import Pathwise as Pathwise
     from ._gradient import Gradient as Gradient
@@ -109,6 +110,7 @@ _LAZY = {
     "steady_state_twa": "_deprecated",
     "twa_gradient": "_deprecated",
     "Auto": "_estimators",
+    "FiniteDifference": "_estimators",
     "LikelihoodRatio": "_estimators",
     "Pathwise": "_estimators",
     "Gradient": "_gradient",

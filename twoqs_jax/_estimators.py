@@ -14,6 +14,10 @@ trajectories (derivations: ``docs/methods/gradients.md``):
   ``ts[0]``). ``memory=(m0, width)``: for steady states, the stationary response summed
   with a triangular memory taper (bounded variance ~ ``1/t_avg``), less a control variate
   on the conserved spin lengths (:func:`length_control`; unbiased, cross-fitted).
+- :class:`FiniteDifference`: the central difference ``[O(p + h) - O(p - h)] / 2h`` of every
+  trajectory run at both points with the same random numbers (common random numbers; the
+  runs in :mod:`twoqs_jax._finite_difference`). Bias ``h^2 O'''/6``; its variance falls
+  with the window of a steady state, and it covers every parameter (rates included).
 - :class:`Auto`: a pilot run picks one by the documented rule (:func:`choose`).
 
 This module holds the Modules and everything that does not depend on the noise model: the
@@ -102,6 +106,54 @@ class LikelihoodRatio(AbstractEstimator):
                 f"`memory` must be None, 'auto' or a tuple (m0, width) of times with m0 > 0 "
                 f"and width >= 0, got {m!r}."
             )
+
+
+class FiniteDifference(AbstractEstimator):
+    r"""Central finite difference with common random numbers, for every parameter.
+
+    Every trajectory ``i`` is run at ``p`` and at ``p +- h e_j`` for every parameter ``j``
+    with the same random numbers (its initial sample, hence its conserved spin lengths, and
+    its increments depend on ``(key, i)`` only), and its derivative is the paired difference
+
+    ``D_i = [O_i(p + h e_j) - O_i(p - h e_j)] / 2h``,
+
+    whose mean estimates ``d<O>/dp_j`` and whose standard error is that of the ``D_i``
+    (nonlinear observables: the chain rule over the moments with a jackknife, as the other
+    estimators). What the two runs share (the conserved spin lengths, which carry much of a
+    window mean's spread on the LMG dimer) cancels in the difference; the rest is that of
+    two window means, whose variance falls like ``1/t_avg``. The values (``mean``) are those
+    of the run at ``p``, equal to :func:`twoqs_jax.solve`'s for the same key.
+
+    Bias: that of the difference quotient of the *TWOQS* expectation,
+    ``h^2 O'''(p)/6 + O(h^4)`` (``richardson=True``: ``(4 D(h) - D(2h))/3``, bias
+    ``-h^4 O^{(5)}(p)/30``, two more runs per parameter and a larger variance). Choose ``h``
+    from the exact curve where one exists (``tq.solve(..., tq.Exact())`` at ``p +- h``): on
+    the LMG dimer (``S = 10``, ``lambda = 1``, ``Z_A``) the exact central difference is off
+    by +0.9 % at ``h = 0.05``, +3.8 % at 0.1 and +17 % at 0.2; Richardson at ``h = 0.1``:
+    -0.7 %. Cost: ``2 n_par + 1`` runs (``4 n_par + 1`` with Richardson), vectorised per
+    trajectory. Covers every parameter, jump rates included (a step that makes a rate
+    negative is refused).
+
+    Attributes:
+        h: the step, in the units of the parameters (one step for all of them), > 0.
+        richardson: extrapolate from ``h`` and ``2h`` (bias ``O(h^4)``).
+
+    Examples:
+        >>> import twoqs_jax as tq
+        >>> est = tq.FiniteDifference(h=0.1)
+    """
+
+    h: float = eqx.field(static=True)
+    richardson: bool = eqx.field(static=True, default=False)
+
+    def __check_init__(self):
+        h = self.h
+        real = isinstance(h, int | float | np.integer | np.floating) and not isinstance(h, bool)
+        ok = real and math.isfinite(h)
+        if not ok or h <= 0:
+            raise ValueError(f"`h` must be a finite step > 0 (the parameters' units), got {h!r}.")
+        if not isinstance(self.richardson, bool):
+            raise ValueError(f"`richardson` must be True or False, got {self.richardson!r}.")
 
 
 class Auto(AbstractEstimator):

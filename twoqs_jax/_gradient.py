@@ -248,7 +248,8 @@ def gradient(
             (the same as ``estimator=tq.Pathwise(mode)``).
         estimator: ``None`` (default): :class:`Pathwise` with ``mode``; or
             :class:`Pathwise`, :class:`LikelihoodRatio` (drift parameters; needs the
-            spin-length constraint) or :class:`Auto` (a pilot run chooses; see
+            spin-length constraint), :class:`FiniteDifference` (central differences with
+            common random numbers; every parameter) or :class:`Auto` (a pilot run chooses; see
             :mod:`twoqs_jax._estimators` and ``docs/methods/gradients.md``).
 
     Returns:
@@ -263,7 +264,7 @@ def gradient(
         >>> float(g.grad["Sz"][0]) > 0
         True
     """
-    from ._estimators import AbstractEstimator, Auto, LikelihoodRatio, Pathwise
+    from ._estimators import AbstractEstimator, Auto, FiniteDifference, LikelihoodRatio, Pathwise
 
     if not callable(make_model):
         raise ValueError(f"`make_model` must be callable, got {type(make_model).__name__}.")
@@ -274,7 +275,8 @@ def gradient(
         estimator = Pathwise(mode)
     elif not isinstance(estimator, AbstractEstimator):
         raise ValueError(
-            "`estimator` must be None, tq.Pathwise(), tq.LikelihoodRatio(...) or tq.Auto(), "
+            "`estimator` must be None, tq.Pathwise(), tq.LikelihoodRatio(...), "
+            "tq.FiniteDifference(h=...) or tq.Auto(), "
             f"got {estimator!r}."
         )
     elif mode != "forward":
@@ -298,6 +300,10 @@ def gradient(
     chunk = min(check_int("chunk_size", chunk, minimum=1), n_traj)
     dtype = resolve_dtype(options.dtype)
     run = _Run(make_model, vec, leaves, treedef, state, saveat, method, dtype, model0)
+    if isinstance(estimator, FiniteDifference):
+        from ._finite_difference import check_points
+
+        run.points = check_points(make_model, vec, unflatten, estimator.h, estimator.richardson)
     reason = None
     if isinstance(estimator, LikelihoodRatio | Auto):
         from ._score import noise_parameters
@@ -395,6 +401,7 @@ class _Run:
         self.make_model, self.vec, self.leaves, self.treedef = make_model, vec, leaves, treedef
         self.state, self.saveat, self.method, self.dtype = state, saveat, method, dtype
         self.model0 = model0
+        self.points = None  # the finite-difference points (K, n_par), when that estimator runs
         self.theta = jnp.asarray(state.theta, dtype)
         self.phi = jnp.asarray(state.phi, dtype)
         sz = resolve(("Sz",), model0.n_sites, "twoqs", PRIMITIVES)
@@ -413,9 +420,10 @@ class _Run:
         """Yield ``(start, n_valid, piece, clipped, unmatched, cfg)`` per chunk: per-trajectory
         values ``piece[name]`` and estimator values ``piece["d/" + name]`` (parameters last).
         """
-        from ._estimators import LikelihoodRatio
+        from ._estimators import FiniteDifference, LikelihoodRatio
 
         lr = isinstance(estimator, LikelihoodRatio)
+        fd = isinstance(estimator, FiniteDifference)
         obs = tuple(observables) + tuple(extra)
         drop = ()
         if lr and isinstance(memory, tuple) and "spin_drift" not in {o.name for o in obs}:
@@ -430,15 +438,27 @@ class _Run:
             record = self._record(cfg, memory)
             build = (cfg, self.make_model, self.treedef, shapes, record)
             fn = _cached(compiled_lr, build)
+        elif fd:
+            from ._finite_difference import compiled_points, piece
+
+            fn = _cached(compiled_points, (cfg, self.make_model, self.treedef, shapes))
+            points = jnp.asarray(self.points, self.vec.dtype)
         else:
             build = (cfg, self.make_model, estimator.mode, self.treedef, shapes, len(self.vec))
             fn = _cached(_compiled_gradient, build + (str(self.vec.dtype),))
         for c in range(-(-n_traj // chunk)):
             full = c * chunk + np.arange(chunk)  # one shape for every chunk: one compilation
             n_valid = int(np.sum(full < n_traj))
-            out = fn(self.vec, self.theta, self.phi, key, jnp.asarray(full, jnp.int32))
+            out = fn(
+                points if fd else self.vec, self.theta, self.phi, key, jnp.asarray(full, jnp.int32)
+            )
             out = jax.tree.map(lambda x: x[:n_valid], jax.device_get(out))  # noqa: B023
-            if lr:
+            if fd:
+                vals, clip = out
+                est = estimator
+                part = piece(vals, len(self.vec), est.h, est.richardson)
+                yield c * chunk, n_valid, part, float(np.sum(clip[:, 0])), 0.0, cfg
+            elif lr:
                 vals, Ws, unmatched = out
                 piece = self._lr_piece(cfg, memory, vals, Ws, drop)
                 yield c * chunk, n_valid, piece, 0.0, float(np.sum(unmatched)), cfg
@@ -489,7 +509,7 @@ class _Run:
         return piece
 
     def statistics(self, estimator, memory, observables, n_traj, chunk, key):
-        from ._estimators import LikelihoodRatio
+        from ._estimators import FiniteDifference, LikelihoodRatio
 
         stats, clips, unmatched, cfg = None, 0.0, 0.0, None
         for start, n_valid, piece, clip, bad_steps, chunk_cfg in self.chunks(
@@ -546,6 +566,9 @@ class _Run:
                     "direction there): the gradient is biased; use tq.Pathwise().",
                     stacklevel=3,
                 )
+        elif isinstance(estimator, FiniteDifference):
+            info.update(h=estimator.h, richardson=estimator.richardson, n_points=len(self.points))
+            info["clip_fraction"] = clips / site_steps  # of the run at p
         else:
             info["mode"] = estimator.mode
             info["clip_fraction"] = clips / site_steps
