@@ -76,16 +76,19 @@ WINDOW = tq.SteadyState(t_burn=8.0, t_avg=8.0, every=0.1)
 PARAMS = {"Omega": 0.5, "Gamma": 1.0}
 
 
+@pytest.mark.slow  # two compilations (~12 s); common random numbers are also what makes the
+# default-suite test below precise (its sem < 3 % of |exact| at 512 trajectories)
 def test_tiny_step_equals_the_pathwise_derivative():
     """At h = 1e-5 the paired difference of every trajectory is its pathwise derivative (same
     key, same initial sample and increments at p +- h: common random numbers); with
     independent numbers at the two points it would be O(1/h) off. Values equal tq.solve's
     run at p.
     """
-    kw = dict(n_traj=32, key=4, observables=("Sz",))
-    fd = tq.gradient(_driven, PARAMS, tq.spin_down(), WINDOW, METHOD, **kw,
+    kw = dict(n_traj=16, key=4, observables=("Sz",))
+    short = tq.SteadyState(t_burn=2.0, t_avg=2.0, every=0.1)
+    fd = tq.gradient(_driven, PARAMS, tq.spin_down(), short, METHOD, **kw,
                      estimator=tq.FiniteDifference(h=1e-5))  # fmt: skip
-    pw = tq.gradient(_driven, PARAMS, tq.spin_down(), WINDOW, METHOD, **kw)
+    pw = tq.gradient(_driven, PARAMS, tq.spin_down(), short, METHOD, **kw)
     for name in PARAMS:
         a, b = fd.grad["Sz"][name], pw.grad["Sz"][name]
         assert np.allclose(a, b, rtol=1e-5, atol=1e-6), (name, a, b)
@@ -96,21 +99,33 @@ def test_tiny_step_equals_the_pathwise_derivative():
 
 
 # ------------------------------------------------------------------ against the closed form
-def test_driven_spin_drive_and_rate_derivatives_match_closed_form():
+def test_driven_spin_matches_closed_form_with_honest_errors():
     """d(<S_z>/S)/dOmega and d(<S_z>/S)/dGamma of the driven spin below threshold (S = 20,
-    Omega = 0.5, Gamma = 1; Gamma is a jump rate, which the likelihood ratio does not cover)
-    against the closed form (exact +0.5805 and -0.2903). h = 0.05; budget = |exact central
-    difference at h - exact| (closed form at p +- h) + 2 % of |exact|: TWOQS's own error
-    below threshold (pathwise -0.3 %, docs/methods/gradients.md) and the finite window
-    (t_burn = 8, relaxation time ~ 1/Gamma); 3 sem on top.
+    Omega = 0.5, Gamma = 1; Gamma is a jump rate, which the likelihood ratio does not cover),
+    h = 0.05, 8 keys of 64 trajectories (one compilation).
+
+    Honesty: per parameter, sum z^2 of the 8 estimates around their pooled mean is chi^2 with
+    7 degrees of freedom when the standard errors are honest; its two-sided 99.8 % interval
+    is [0.60, 22.5]. Accuracy: the pooled estimate against the closed form (exact +0.5805 and
+    -0.2903) within 3 pooled sem + budget; budget = |exact central difference at h - exact|
+    (closed form at p +- h) + 2 % of |exact|: TWOQS's own error below threshold (pathwise
+    -0.3 %, docs/methods/gradients.md) and the finite window (t_burn = 8, relaxation time
+    ~ 1/Gamma).
     """
     S, h = 20, 0.05
-    g = tq.gradient(
-        _driven, PARAMS, tq.spin_down(), WINDOW, METHOD, n_traj=256, key=1,
-        observables=("Sz",), estimator=tq.FiniteDifference(h=h),
-    )  # fmt: skip
+    est, ds, es = tq.FiniteDifference(h=h), [], []
+    for key in range(100, 108):
+        g = tq.gradient(_driven, PARAMS, tq.spin_down(), WINDOW, METHOD, n_traj=64, key=key,
+                        observables=("Sz",), estimator=est)  # fmt: skip
+        ds.append([float(g.grad["Sz"][n][0]) / S for n in ("Omega", "Gamma")])
+        es.append([float(g.grad_sem["Sz"][n][0]) / S for n in ("Omega", "Gamma")])
+    ds, es = np.array(ds), np.array(es)
+    w = 1 / es**2
+    pooled, pooled_sem = np.sum(w * ds, 0) / np.sum(w, 0), 1 / np.sqrt(np.sum(w, 0))
+    chi2 = np.sum(((ds - pooled) / es) ** 2, 0)
+    assert np.all((0.60 < chi2) & (chi2 < 22.5)), (chi2, ds, es)
     exact = tq.exact.driven_spin_steady_state_derivative(S, 0.5, 1.0)
-    for name in ("Omega", "Gamma"):
+    for j, name in enumerate(("Omega", "Gamma")):
         x = exact[name]["Sz"] / S
         plus = dict(PARAMS, **{name: PARAMS[name] + h})
         minus = dict(PARAMS, **{name: PARAMS[name] - h})
@@ -118,27 +133,9 @@ def test_driven_spin_drive_and_rate_derivatives_match_closed_form():
             tq.exact.driven_spin_steady_state(S, **plus)["Sz"]
             - tq.exact.driven_spin_steady_state(S, **minus)["Sz"]
         ) / (2 * h * S)
-        d, e = float(g.grad["Sz"][name][0]) / S, float(g.grad_sem["Sz"][name][0]) / S
+        d, e = pooled[j], pooled_sem[j]
         assert e < 0.03 * abs(x), (name, e, x)  # precise enough that the comparison can fail
         assert abs(d - x) <= 3 * e + abs(cd - x) + 0.02 * abs(x), (name, d, e, x, cd)
-
-
-def test_standard_error_is_honest_over_keys():
-    """8 keys of 64 trajectories: the spread of the estimates over their reported standard
-    errors. sum z^2 around the pooled mean is chi^2 with 7 degrees of freedom when the
-    errors are honest; its two-sided 99.8 % interval is [0.60, 22.5].
-    """
-    est, ds, es = tq.FiniteDifference(h=0.05), [], []
-    for key in range(100, 108):
-        g = tq.gradient(_driven, PARAMS, tq.spin_down(), WINDOW, METHOD, n_traj=64, key=key,
-                        observables=("Sz",), estimator=est)  # fmt: skip
-        ds.append(float(g.grad["Sz"]["Omega"][0]))
-        es.append(float(g.grad_sem["Sz"]["Omega"][0]))
-    ds, es = np.array(ds), np.array(es)
-    w = 1 / es**2
-    pooled = np.sum(w * ds) / np.sum(w)
-    chi2 = float(np.sum(((ds - pooled) / es) ** 2))
-    assert 0.60 < chi2 < 22.5, (chi2, ds, es)
 
 
 # ------------------------------------------------------------------ LMG dimer (issue 19)
