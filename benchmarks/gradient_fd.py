@@ -18,6 +18,13 @@ Driven spin S = 20, Omega = 1.5, d(<S_z>/S)/dOmega (exact +0.0331 from the close
 t_burn = 80:
 
     python benchmarks/gradient_fd.py --model driven --n-traj 1024 --t-avg 100 --key 3
+
+``--honesty K``: instead, ``tq.gradient`` with ``tq.FiniteDifference(h)`` (the first ``--h``)
+on K independent keys (100, 101, ...) of ``--n-traj`` trajectories each: the spread of the K
+estimates over their reported standard errors (honest: ~1, sampling sd ~ 1/sqrt(2(K-1))),
+chi^2 = sum z^2 around the pooled mean (K - 1 degrees of freedom) and the pooled estimate:
+
+    python benchmarks/gradient_fd.py --honesty 8 --n-traj 128 --t-avg 100 --h 0.1
 """
 
 import argparse
@@ -51,6 +58,7 @@ def main(argv=None):
     parser.add_argument("--key", type=int, default=3)
     parser.add_argument("--h", type=float, nargs="+", default=[0.1])
     parser.add_argument("--recompute-exact", action="store_true")
+    parser.add_argument("--honesty", type=int, default=0)
     args = parser.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
@@ -97,6 +105,8 @@ def main(argv=None):
         exact = tq.exact.driven_spin_steady_state_derivative(S, p0)["Omega"]["Sz"] / S
     t_exact = time.perf_counter() - t0
 
+    if args.honesty:
+        return honesty(tq, args, make, state, p0, t_burn, exact, S)
     N, chunk = args.n_traj, min(args.chunk, args.n_traj)
     _, vec, _, leaves, treedef = _flat_params(p0)
     window = tq.SteadyState(t_burn=t_burn, t_avg=args.t_avg, every=0.1)
@@ -169,6 +179,32 @@ def main(argv=None):
     for h in hs:
         dr = (4 * central(h) - central(2 * h)) / 3
         out[f"h={h:g} richardson"] = summary(dr, (4 * exact_central(h) - exact_central(2 * h)) / 3)
+    print(json.dumps(out))
+
+
+def honesty(tq, args, make, state, p0, t_burn, exact, S):
+    """K keys through tq.gradient: spread of the estimates over their standard errors."""
+    window = tq.SteadyState(t_burn=t_burn, t_avg=args.t_avg, every=0.1)
+    method = tq.TWOQS(tq.EulerMaruyama(dt=0.01))
+    est = tq.FiniteDifference(h=args.h[0])
+    ds, es = [], []
+    t0 = time.perf_counter()
+    for key in range(100, 100 + args.honesty):
+        g = tq.gradient(make, p0, state, window, method, n_traj=args.n_traj, key=key,
+                        observables=("Sz",), estimator=est)  # fmt: skip
+        ds.append(float(np.ravel(g.grad["Sz"])[0]) / S)
+        es.append(float(np.ravel(g.grad_sem["Sz"])[0]) / S)
+    ds, es = np.array(ds), np.array(es)
+    w = 1 / es**2
+    pooled, pooled_sem = float(np.sum(w * ds) / np.sum(w)), float(1 / np.sqrt(np.sum(w)))
+    out = {
+        "model": args.model, "h": args.h[0], "keys": args.honesty, "n_traj": args.n_traj,
+        "t_burn": t_burn, "t_avg": args.t_avg, "exact": exact,
+        "spread_over_sem": float(np.std(ds, ddof=1) / np.sqrt(np.mean(es**2))),
+        "chi2": float(np.sum(((ds - pooled) / es) ** 2)), "dof": args.honesty - 1,
+        "pooled": pooled, "pooled_sem": pooled_sem,
+        "estimates": ds.tolist(), "sems": es.tolist(), "wall_s": time.perf_counter() - t0,
+    }  # fmt: skip
     print(json.dumps(out))
 
 
