@@ -3,9 +3,10 @@
 The estimator is a Module (:mod:`twoqs_jax._estimators`): :class:`Pathwise` (the default,
 described below), :class:`LikelihoodRatio` (the score of every step, from
 :mod:`twoqs_jax._score`, weighting the observables; full memory or, for steady states, a
-triangular memory taper) or :class:`Auto` (a pilot run picks one). Both produce
-per-trajectory values and per-trajectory derivative estimates, reduced by the same
-statistics below. Derivations and measurements: ``docs/methods/gradients.md``.
+triangular memory taper), :class:`FiniteDifference` (every trajectory run at ``p`` and
+``p +- h e_j`` with the same random numbers, :mod:`twoqs_jax._finite_difference`) or
+:class:`Auto` (a pilot run picks one of the first two). All produce per-trajectory values
+and per-trajectory derivative estimates, reduced by the same statistics below. Derivations and measurements: ``docs/methods/gradients.md``.
 
 Pathwise: for a parametrised model ``M(p)`` every trajectory ``i`` is a deterministic, differentiable
 function of ``p`` once its random numbers are fixed (common random numbers: trajectory ``i``
@@ -395,7 +396,9 @@ def _lr_problem(method, noisy: bool) -> str:
 
 
 class _Run:
-    """One gradient problem: runs the pathwise or likelihood-ratio chunks and reduces them."""
+    """One gradient problem: runs the pathwise, likelihood-ratio or finite-difference chunks
+    and reduces them.
+    """
 
     def __init__(self, make_model, vec, leaves, treedef, state, saveat, method, dtype, model0):
         self.make_model, self.vec, self.leaves, self.treedef = make_model, vec, leaves, treedef
@@ -439,7 +442,8 @@ class _Run:
             build = (cfg, self.make_model, self.treedef, shapes, record)
             fn = _cached(compiled_lr, build)
         elif fd:
-            from ._finite_difference import compiled_points, piece
+            from ._finite_difference import compiled_points
+            from ._finite_difference import piece as fd_piece
 
             fn = _cached(compiled_points, (cfg, self.make_model, self.treedef, shapes))
             points = jnp.asarray(self.points, self.vec.dtype)
@@ -456,7 +460,7 @@ class _Run:
             if fd:
                 vals, clip = out
                 est = estimator
-                part = piece(vals, len(self.vec), est.h, est.richardson)
+                part = fd_piece(vals, len(self.vec), est.h, est.richardson)
                 yield c * chunk, n_valid, part, float(np.sum(clip[:, 0])), 0.0, cfg
             elif lr:
                 vals, Ws, unmatched = out
