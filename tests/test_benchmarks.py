@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 
+@pytest.mark.slow  # a new process running every benchmark: ~1 minute alone on 2 cores
 def test_run_all_tiny(tmp_path):
     path = pathlib.Path(__file__).parents[1] / "benchmarks" / "run_all.py"
     spec = importlib.util.spec_from_file_location("run_all", path)

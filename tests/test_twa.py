@@ -61,7 +61,10 @@ def single_site_exact():
     return [exact.solve(m, st, times) for _, _, m, st in SYSTEMS]
 
 
-@pytest.mark.parametrize("rep", ["W", "P", "Q"])
+@pytest.mark.parametrize(
+    "rep",
+    ["W", pytest.param("P", marks=pytest.mark.slow), pytest.param("Q", marks=pytest.mark.slow)],
+)
 def test_figs_1_to_3_single_spin(rep, single_site_exact):
     model = stack(*[s[2] for s in SYSTEMS])
     state = stack(*[s[3] for s in SYSTEMS])
@@ -104,6 +107,7 @@ def test_figs_1_to_3_single_spin(rep, single_site_exact):
     assert sol.stats["spin_drift_max"] < 2.0
 
 
+@pytest.mark.slow  # S = 100 exact and TWOQS, W and Q; tests/test_error_map.py pins S <= 20
 def test_one_axis_twisting_squeezing():
     """Paper 003 Figs 5-6: xi^2(t) of one-axis twisting (g = 1) with decay (Gamma = 0.1) and
     with dephasing (Gamma_phi = 0.05) at S = 100 from m = -S. Wigner agrees with exact within
