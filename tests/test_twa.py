@@ -107,7 +107,7 @@ def test_figs_1_to_3_single_spin(rep, single_site_exact):
     assert sol.stats["spin_drift_max"] < 2.0
 
 
-@pytest.mark.slow  # S = 100 exact and TWOQS, W and Q; tests/test_error_map.py pins S <= 20
+@pytest.mark.slow  # S = 100, exact and TWOQS in W and Q: minutes on 2 cores
 def test_one_axis_twisting_squeezing():
     """Paper 003 Figs 5-6: xi^2(t) of one-axis twisting (g = 1) with decay (Gamma = 0.1) and
     with dephasing (Gamma_phi = 0.05) at S = 100 from m = -S. Wigner agrees with exact within
