@@ -13,9 +13,9 @@ import subprocess
 import sys
 import time
 
+from _shared import RESULTS, write_results
+
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS = os.path.join(HERE, "results")
 
 
 def child(kind, N):
@@ -120,9 +120,6 @@ def main():
     for r in closed:
         print(r, flush=True)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, OPENBLAS_NUM_THREADS=1"
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "central_exact.json"), "w") as f:
-        json.dump({"machine": machine, "exact": exact, "closed": closed}, f, indent=1)
     lines = [
         f"# Central spin benchmark ({machine})",
         "",
@@ -144,8 +141,11 @@ def main():
             f"| {r['order']} | {r['u1']} | {r['N']} | {r['n_moments']} | "
             f"{r['first_call_s']:.1f} | {r['warm_s']:.2f} | {r['p0']:.6f} |"
         )
-    with open(os.path.join(RESULTS, "central_exact.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_results(
+        os.path.join(RESULTS, "central_exact"),
+        {"machine": machine, "exact": exact, "closed": closed},
+        "\n".join(lines) + "\n",
+    )
 
 
 if __name__ == "__main__":

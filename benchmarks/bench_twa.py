@@ -9,9 +9,7 @@ implementations (threefry2x32, rbg, unsafe_rbg).
 """
 
 import argparse
-import json
 import os
-import platform
 import time
 
 import jax
@@ -19,6 +17,7 @@ import jax
 jax.config.update("jax_enable_x64", True)  # a script, not the library: float64 available
 
 import numpy as np  # noqa: E402
+from _shared import RESULTS, host, write_results  # noqa: E402
 
 import twoqs_jax as tq  # noqa: E402
 
@@ -183,19 +182,13 @@ def main():
             )
 
     machine = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
+        **host(),
         "jax": jax.__version__,
         "device": str(jax.devices()[0]),
         "device_kind": jax.devices()[0].device_kind,
         "quick": q,
     }
-    out = os.path.join(os.path.dirname(__file__), "results")
-    os.makedirs(out, exist_ok=True)
     name = "bench_twa_quick" if q else "bench_twa"
-    with open(os.path.join(out, name + ".json"), "w") as f:
-        json.dump({"machine": machine, "rows": rows}, f, indent=1)
     lines = [
         f"# bench_twa ({'quick' if q else 'full'})",
         "",
@@ -213,8 +206,9 @@ def main():
             f"{r['n_traj']} | {r['n_steps']} | {r['site_steps_per_s']:.3e} | "
             f"{speed:.2f}x | {r['compile_s']:.1f} |"
         )
-    with open(os.path.join(out, name + ".md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_results(
+        os.path.join(RESULTS, name), {"machine": machine, "rows": rows}, "\n".join(lines) + "\n"
+    )
     print("\n".join(lines))
 
 

@@ -23,10 +23,11 @@ Writes ``benchmarks/results/compare_kernel.json`` and ``.md``.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
+
+from _shared import RESULTS, host, load_average, write_results
 
 CASES = {
     "driven_spin": dict(n_sites=1, n_traj=65536, n_steps=256, constraint=False),
@@ -156,25 +157,16 @@ def main():
         )
     table = "\n".join(lines)
     print(table)
-    machine = dict(
-        platform=platform.platform(),
-        processor=platform.processor() or platform.machine(),
-        cpu_count=os.cpu_count(),
-        pinned_cpu=args.cpu,
-        load_average=os.getloadavg(),
+    machine = dict(**host(), pinned_cpu=args.cpu, load_average=load_average())
+    write_results(
+        os.path.join(RESULTS, "compare_kernel"),
+        dict(machine=machine, cases=CASES, results=summary),
+        "# TWOQS kernel throughput, two checkouts in one run\n\n"
+        f"Machine: {machine}. float32, two-point increments, one core (taskset), "
+        f"{args.rounds} alternating rounds, median of {args.repeats} timed runs each.\n\n"
+        + table
+        + "\n",
     )
-    out = os.path.join(os.path.dirname(__file__), "results")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "compare_kernel.json"), "w") as f:
-        json.dump(dict(machine=machine, cases=CASES, results=summary), f, indent=1)
-    with open(os.path.join(out, "compare_kernel.md"), "w") as f:
-        f.write(
-            "# TWOQS kernel throughput, two checkouts in one run\n\n"
-            f"Machine: {machine}. float32, two-point increments, one core (taskset), "
-            f"{args.rounds} alternating rounds, median of {args.repeats} timed runs each.\n\n"
-            + table
-            + "\n"
-        )
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _shared, when loaded by path
+from _shared import RESULTS, cpu_model, load_average, write_results  # noqa: E402
+
 CONFIG = """
 [model]
 preset = "driven_spin"
@@ -179,21 +182,15 @@ def _child_run(config_path, cache_dir, again, store=True):
 
 
 def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(x.split(":", 1)[1].strip() for x in f if x.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     import jax
 
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "jax": jax.__version__,
-        "load_average_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "load_average_start": load_average(),
     }
 
 
@@ -383,7 +380,7 @@ def main(argv=None):
     parser.add_argument(
         "--repeats", type=int, help="repeat processes per round (default: 3, 1 with --quick)"
     )
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    parser.add_argument("--out", default=RESULTS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--again", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -391,13 +388,9 @@ def main(argv=None):
         child(args.child, args.again)
         return None
     res = measure(args.quick, args.rounds, args.repeats)
-    os.makedirs(args.out, exist_ok=True)
     name = "compile_time" + ("_quick" if args.quick else "")
-    with open(os.path.join(args.out, name + ".json"), "w") as f:
-        json.dump(res, f, indent=1)
     text = markdown(res)
-    with open(os.path.join(args.out, name + ".md"), "w") as f:
-        f.write(text)
+    write_results(os.path.join(args.out, name), res, text)
     print(text)
     return res
 

@@ -27,7 +27,6 @@ Usage::
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
@@ -37,10 +36,9 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from _shared import RESULTS, machine_line  # noqa: E402
 
 import twoqs_jax as tq  # noqa: E402
-
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 # ----------------------------------------------------------------------------- variants
 
@@ -355,18 +353,10 @@ def fit_exponent(S, err, sem, z=2.0):
 # ----------------------------------------------------------------------------- driver
 
 
-def _machine():
-    d = jax.devices()[0]
-    return (
-        f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
-        f"JAX {jax.__version__} on {d.platform} ({len(jax.devices())} devices)"
-    )
-
-
 def run(regimes, variants, n_traj, key, quick, out_json):
     factories = _variants()
     doc = dict(
-        machine=_machine(),
+        machine=machine_line(),
         command="python " + " ".join(sys.argv),
         n_traj=n_traj,
         key=key,

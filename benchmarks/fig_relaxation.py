@@ -22,7 +22,6 @@ shorter runs.
 import argparse
 import json
 import os
-import platform
 import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -38,11 +37,10 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from _shared import RESULTS, host, write_results  # noqa: E402
 
 import twoqs_jax as tq  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS = os.path.join(HERE, "results")
 OMEGA = 1.5
 S_TIME = (50, 100)
 T_FINAL, T_STEP = 300.0, 0.5
@@ -237,9 +235,7 @@ def main():
     wall = time.perf_counter() - t_start
     out = dict(
         machine=dict(
-            platform=platform.platform(),
-            processor=platform.processor() or platform.machine(),
-            cpu_count=os.cpu_count(),
+            **host(),
             device=str(jax.devices()[0]),
             jax=jax.__version__,
         ),
@@ -267,8 +263,7 @@ def main():
         ),
         steady_state_s1000=dict(exact=ss[S_BIG], by_t_burn=burn),
     )
-    with open(path_json, "w") as f:
-        json.dump(out, f, indent=1)
+    write_results(os.path.join(RESULTS, "fig_relaxation"), out)
     print(json.dumps(summary, indent=1))
     print(f"wrote {path_png} and {path_json} in {wall:.0f} s")
 

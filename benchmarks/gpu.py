@@ -31,13 +31,13 @@ and 3 (kernel time: compilation and the host's merging excluded, as ``stats
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
 
 import numpy as np
+from _shared import RESULTS, write_results
 
 TARGETS = {"site_steps_per_s": 2e10, "steady_state_s": 5.0, "sweep_s": 30.0}
 BUDGET_S = 420.0  # leave room under the 8 minutes for start-up and writing
@@ -261,7 +261,7 @@ def markdown(res: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    parser.add_argument("--out", default=RESULTS)
     parser.add_argument(
         "--cpu-smoke", action="store_true", help="tiny sizes on the CPU (checks the script)"
     )
@@ -297,12 +297,8 @@ def main(argv=None) -> int:
         "optional_loaded": sorted(m for m in OPTIONAL if m in sys.modules),
     }
     name = "gpu_cpu-smoke" if args.cpu_smoke else f"gpu_{_slug(kind)}"
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, name + ".json"), "w") as f:
-        json.dump(res, f, indent=1)
     text = markdown(res)
-    with open(os.path.join(args.out, name + ".md"), "w") as f:
-        f.write(text)
+    write_results(os.path.join(args.out, name), res, text)
     print(text)
     return 0
 

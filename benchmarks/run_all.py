@@ -31,7 +31,6 @@ device and package versions. Measures (compile time apart everywhere):
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -55,6 +54,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import like_for_like  # noqa: E402
+from _shared import RESULTS, host, load_average, write_results  # noqa: E402
 from bench_twa import numpy_driven_spin  # noqa: E402
 
 import twoqs_jax as tq  # noqa: E402
@@ -647,16 +647,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--tiny", action="store_true", help="smoke test sizes (tests)")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    parser.add_argument("--out", default=RESULTS)
     args = parser.parse_args(argv)
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     sz = SIZES[mode]
     t_start = time.perf_counter()
     devices = jax.devices()
     machine = dict(
-        platform=platform.platform(),
-        processor=platform.processor() or platform.machine(),
-        cpu_count=os.cpu_count(),
+        **host(),
         device=str(devices[0]),
         device_kind=devices[0].device_kind,
         platform_name=devices[0].platform,
@@ -664,7 +662,7 @@ def main(argv=None):
         memory_gib=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
         versions=versions(),
         mode=mode,
-        load_average=os.getloadavg() if hasattr(os, "getloadavg") else None,
+        load_average=load_average(),
     )
     # first, on a machine not yet busy with this run: one core against one core, same noise
     lfl = like_for_like.main(["--out", args.out] + ([] if mode == "full" else [f"--{mode}"]))
@@ -690,15 +688,11 @@ def main(argv=None):
         compile_time=comp,
         total_s=total,
     )
-    os.makedirs(args.out, exist_ok=True)
     name = "suite" if mode == "full" else f"suite_{mode}"
-    with open(os.path.join(args.out, name + ".json"), "w") as f:
-        json.dump(result, f, indent=1, default=str)
     text = _markdown(mode, machine, kern, scale, ex, gpu, total, lfl)
     if comp is not None:
         text += "\n" + compile_time.markdown(comp).replace("# ", "## ", 1)
-    with open(os.path.join(args.out, name + ".md"), "w") as f:
-        f.write(text)
+    write_results(os.path.join(args.out, name), result, text, default=str)
     print(text)
     return result
 

@@ -26,9 +26,7 @@ Outputs ``benchmarks/results/time_to_accuracy{,_quick}.{json,md}``.
 """
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 
@@ -37,7 +35,9 @@ import numpy as np
 
 import twoqs_jax as tq
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _shared, when loaded by path
+from _shared import RESULTS, machine_line, write_results  # noqa: E402
+
 TARGETS = (("Sz", 0.005), ("Sy", 0.005), ("Sz", 3e-4))
 LADDERS = {
     "euler": (0.04, 0.02, 0.01, 0.005),
@@ -49,14 +49,6 @@ LMG_LADDERS = {"euler": (0.04, 0.02, 0.01), "wk2": (0.08, 0.04, 0.02, 0.01)}
 def scheme_of(name, dt):
     """The scheme of a ladder name."""
     return tq.EulerMaruyama(dt) if name == "euler" else tq.WeakOrder2(dt)
-
-
-def _machine():
-    d = jax.devices()[0]
-    return (
-        f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
-        f"JAX {jax.__version__} on {d.platform} ({len(jax.devices())} devices)"
-    )
 
 
 def _value(sol, name, site=None):
@@ -276,7 +268,7 @@ def main(argv=None):
     ladders = {"euler": (0.04,), "wk2": (0.16,)} if a.quick else LADDERS
     lmg_ladders = {"euler": (0.04,), "wk2": (0.08,)} if a.quick else LMG_LADDERS
     doc = dict(
-        machine=_machine(),
+        machine=machine_line(),
         command="python " + " ".join(sys.argv) if argv is None else "main(" + repr(argv) + ")",
         S=S,
         n_traj=n_traj,
@@ -291,9 +283,7 @@ def main(argv=None):
     if not a.no_lmg:
         doc["lmg"] = lmg(S, n_traj, a.key, lmg_ladders, T=2.0 if a.quick else 10.0)
     stem = a.out or os.path.join(RESULTS, "time_to_accuracy" + ("_quick" if a.quick else ""))
-    os.makedirs(os.path.dirname(stem), exist_ok=True)
-    with open(stem + ".json", "w") as f:
-        json.dump(doc, f, indent=1)
+    write_results(stem, doc)
     write_markdown(doc, stem + ".md")
     print(f"wrote {stem}.json, .md")
     return doc

@@ -13,6 +13,20 @@ import abc
 
 import equinox as eqx
 
+from ..._saveat import _float
+
+
+def check_dt_noise(dt, noise, noises) -> tuple[float, str]:
+    """A scheme's ``dt`` (a float > 0) and ``noise`` (a key of ``noises``), checked in that order.
+
+    Raises:
+        ValueError: naming ``dt`` or ``noise`` and the value given.
+    """
+    dt = _float("dt", dt, positive=True)
+    if noise not in noises:
+        raise ValueError(f"`noise` must be one of {list(noises)}, got {noise!r}.")
+    return dt, noise
+
 
 class AbstractScheme(eqx.Module):
     """An integration scheme (abstract). Subclasses are final Modules.

@@ -3,8 +3,7 @@
 import equinox as eqx
 
 from ..._phase_space.drift import em_increment_real
-from ..._saveat import _float
-from .base import AbstractItoScheme
+from .base import AbstractItoScheme, check_dt_noise
 from .increments import GaussianIncrements, TwoPointIncrements
 
 NOISES = {"two_point": TwoPointIncrements, "gaussian": GaussianIncrements}
@@ -38,10 +37,7 @@ class EulerMaruyama(AbstractItoScheme):
 
     def __init__(self, dt: float, noise: str = DEFAULT_NOISE) -> None:
         """``dt``: the step (> 0); ``noise``: ``"two_point"`` or ``"gaussian"``."""
-        self.dt = _float("dt", dt, positive=True)
-        if noise not in NOISES:
-            raise ValueError(f"`noise` must be one of {list(NOISES)}, got {noise!r}.")
-        self.noise = noise
+        self.dt, self.noise = check_dt_noise(dt, noise, NOISES)
 
     @property
     def increments(self):

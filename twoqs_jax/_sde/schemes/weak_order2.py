@@ -50,9 +50,8 @@ import jax
 import jax.numpy as jnp
 
 from ..._phase_space.drift import N_NOISE, em_increment_real
-from ..._saveat import _float
 from .. import rng
-from .base import AbstractItoScheme
+from .base import AbstractItoScheme, check_dt_noise
 from .increments import MAX_NOISE_BLOCK, AbstractIncrements
 
 NOISES = ("gaussian", "three_point")
@@ -158,10 +157,7 @@ class WeakOrder2(AbstractItoScheme):
 
     def __init__(self, dt: float, noise: str = DEFAULT_NOISE) -> None:
         """``dt``: the step (> 0); ``noise``: ``"gaussian"`` or ``"three_point"``."""
-        self.dt = _float("dt", dt, positive=True)
-        if noise not in NOISES:
-            raise ValueError(f"`noise` must be one of {list(NOISES)}, got {noise!r}.")
-        self.noise = noise
+        self.dt, self.noise = check_dt_noise(dt, noise, NOISES)
 
     @property
     def increments(self):
