@@ -31,13 +31,16 @@ variant, 2000 trajectories, 20000 for twisting; ``benchmarks/results/error_map.m
 ``flat`` is nonzero only where the docs derive or measure an error that does not shrink
 with ``S``: Euler's step bias (weak order 1, at the regime's ``dt``), the driven spin at
 threshold and the Fock-sampling truncation of one-axis twisting (``docs/methods/fidelity.md``,
-"Inherent limits"). ``Z = 4`` as in the other fidelity tests: with 16-41 saved times per
+"Inherent limits"), and the residual Var S_z = 1/4 of relaxed polarised states in the chain
+(docs/derivations/twoqs.md, "quarter residual"; ``c = 0`` there). ``Z = 4`` as in the other fidelity tests: with 16-41 saved times per
 entry, checked pointwise, a correct method fails an entry with probability below
 41 x 6e-5 = 3e-3 even with no bias slack.
 
 Cost: the default suite pins the three cheapest regimes (superradiance, dephasing, the
-driven spin below threshold) at ``S = 10, 20``; every other entry is ``slow``. Entries that
-miss their justified budget are ``xfail(strict=True)`` with the measured numbers
+driven spin below threshold) at ``S = 10, 20`` (16 entries, about 40 s of one core with
+compilation, one per regime and time grid); the other 119 are ``slow`` (about 11 minutes of
+CPU time, most of it the exact steady states of the LMG dimer at S = 6 and the chain at
+S = 2). Entries that miss their justified budget are ``xfail(strict=True)`` with the measured numbers
 (``XFAIL``) and are documented in ``docs/methods/fidelity.md`` ("Pinned entries").
 """
 
