@@ -36,6 +36,8 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _shared, when loaded by path
 from _shared import RESULTS, machine_line  # noqa: E402
 
 import twoqs_jax as tq  # noqa: E402
