@@ -1,7 +1,9 @@
 """The jitted chunk function: ``(model, angles, key, first_index, n_traj) -> chunk statistics``.
 
-``jax.vmap`` over the trajectories of a chunk inside a ``lax.scan`` over blocks of
-``block`` Euler-Maruyama steps (an inner ``lax.scan``). Every random number of trajectory
+A ``lax.scan`` over blocks of ``block`` Euler-Maruyama steps (an inner ``lax.scan``) that steps
+all trajectories of a chunk at once, site-major (state ``(n, chunk)``, trajectories
+contiguous: :func:`site_major_step`), or, for schemes that step one trajectory at a time,
+``jax.vmap`` of :func:`trajectory_step` (``KernelConfig.site_major``). Every random number of trajectory
 ``i`` (global index) is a function of ``(key, i)`` and its position only: the initial
 sample is drawn from ``fold_in(key, i)``, and the increments of the noise window starting
 at global step ``s0`` (see :func:`noise_layout`, :func:`block_noise`) are counter-based
