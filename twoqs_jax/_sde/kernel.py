@@ -1,12 +1,12 @@
 """The jitted chunk function: ``(model, angles, key, first_index, n_traj) -> chunk statistics``.
 
-A ``lax.scan`` over blocks of ``block`` Euler-Maruyama steps (an inner ``lax.scan``) that steps
-all trajectories of a chunk at once, site-major (state ``(n, chunk)``, trajectories
+A ``lax.scan`` over blocks of ``block`` Euler-Maruyama steps (an inner ``lax.scan``) that
+steps all trajectories of a chunk at once, site-major (state ``(n, chunk)``, trajectories
 contiguous: :func:`site_major_step`), or, for schemes that step one trajectory at a time,
-``jax.vmap`` of :func:`trajectory_step` (``KernelConfig.site_major``). Every random number of trajectory
-``i`` (global index) is a function of ``(key, i)`` and its position only: the initial
-sample is drawn from ``fold_in(key, i)``, and the increments of the noise window starting
-at global step ``s0`` (see :func:`noise_layout`, :func:`block_noise`) are counter-based
+``jax.vmap`` of :func:`trajectory_step` (``KernelConfig.site_major``). Every random number
+of trajectory ``i`` (global index) is a function of ``(key, i)`` and its position only: the
+initial sample is drawn from ``fold_in(key, i)``, and the increments of the noise window
+starting at global step ``s0`` (see :func:`noise_layout`, :func:`block_noise`) are counter-based
 (:mod:`twoqs_jax._sde.rng`: Threefry of ``(i, slot)`` under the window key of
 ``(key, stream, s0)``). Results are therefore the same for any chunk size, any sharding of
 the trajectory axis (:mod:`twoqs_jax._sde.sharding`) and any checkpoint restart.
