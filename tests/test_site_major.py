@@ -19,7 +19,7 @@ from twoqs_jax._observables import resolve
 from twoqs_jax._phase_space.drift import coupling_mask
 from twoqs_jax._phase_space.lowering import lower
 from twoqs_jax._sde.config import kernel_config
-from twoqs_jax._sde.kernel import run_chunk, traced_config
+from twoqs_jax._sde.kernel import run_chunk, site_major_step, traced_config, trajectory_step
 from twoqs_jax._twoqs import PRIMITIVES
 
 N_TRAJ = 32
@@ -46,7 +46,6 @@ MODELS = {
     "dimer": lambda: tq.lmg_dimer(6, J=1.0, lam=0.7, g=0.5, gamma=0.4),
     "ring": _ring,
 }
-DEFAULT = {("ring", "two_point"), ("single_spin", "gaussian")}
 
 
 def _run(model, method, site_major, observables=("Sz", "SzSz")):
@@ -71,15 +70,42 @@ def _assert_same(a, b):
         np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-10)
 
 
-# two cases in the default suite (each compiles two kernels), all six with --slow
-CASES = [
-    pytest.param(name, noise, marks=() if (name, noise) in DEFAULT else pytest.mark.slow)
-    for name in MODELS
-    for noise in ("two_point", "gaussian")
-]
+@pytest.mark.parametrize(
+    ("k", "tangential"), [(0, True), (0, False), (1, False)], ids=["W-tangential", "W-paper", "P"]
+)
+def test_site_major_step_matches_the_vmapped_step(k, tangential):
+    # one step of 8 random trajectories of the coupled ring with every ladder jump: the
+    # site-major step on (n, T) against the vmapped one-trajectory step on (T, n) (the
+    # default-suite companion of the whole-loop comparisons below)
+    with jax.numpy_dtype_promotion("standard"):
+        model = lower(_ring())
+        obs = resolve(("Sz",), model.n_sites, "twoqs", PRIMITIVES)
+        method = TWOQS(tq.EulerMaruyama(0.05))
+        saveat = tq.SaveAt([0.0, 0.1])
+        cfg, _ = kernel_config(model, saveat, method, obs, 8, 8, "float64")
+    cfg = dataclasses.replace(cfg, k=k, tangential=tangential)
+    rng = np.random.default_rng(3)
+    n, t = model.n_sites, 8
+    z = tuple(jnp.asarray(rng.normal(size=(t, n)) * 2.0) for _ in range(4))
+    dw = tuple(jnp.asarray(rng.normal(size=(t, n)) * 0.2) for _ in range(5))
+    r0 = jnp.asarray(0.5 * np.abs(rng.normal(size=(t, n))) + 0.8)  # small: some clips
+    old_z, old_c = jax.jit(jax.vmap(lambda z, w, r: trajectory_step(cfg, model, z, w, r)))(
+        z, dw, r0
+    )
+    new_z, new_c = jax.jit(lambda z, w, r: site_major_step(cfg, model, z, w, r))(
+        tuple(x.T for x in z), tuple(x.T for x in dw), r0.T
+    )
+    for a, b in zip(old_z, new_z, strict=True):
+        np.testing.assert_allclose(np.asarray(b).T, a, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(new_c, old_c)
+    if not tangential:
+        assert np.any(np.asarray(old_c) > 0) or k == 1  # W: some Wigner arguments clip
 
 
-@pytest.mark.parametrize(("name", "noise"), CASES)
+# each case compiles two whole chunk functions (tens of seconds): --slow
+@pytest.mark.slow
+@pytest.mark.parametrize("noise", ["two_point", "gaussian"])
+@pytest.mark.parametrize("name", list(MODELS))
 def test_site_major_loop_matches_the_vmapped_step(name, noise):
     with jax.numpy_dtype_promotion("standard"):  # the initial sampling mixes complex
         model = MODELS[name]()
