@@ -9,6 +9,15 @@ Usage::
 
     python benchmarks/bench_lattice.py            # N up to 1024
     python benchmarks/bench_lattice.py --quick    # small sizes only
+    python benchmarks/bench_lattice.py --one-core # ring-1000 vs single spin, one core
+
+``--one-core`` (issue 16's lattice target: a site-step of a 1000-site ring within 3x of a
+single spin's) measures in a child process pinned to one core with one XLA device and one
+thread: the *marginal* cost of a site-step (each case run for ``L1`` and ``L2`` steps in the
+same paired rounds; ``(t(L2) - t(L1)) / ((L2 - L1) n_traj n_sites)``, so the per-chunk setup
+(initial sampling, statistics, dispatch) cancels), in process CPU time, with the package's
+default method (tangential noise, spin-length projection, Fock sampling) and two-point and
+Gaussian increments. Writes ``bench_lattice_one_core.{json,md}``.
 """
 
 import argparse
@@ -71,12 +80,164 @@ def run(sizes, n_traj, n_steps, dt=0.02):
     return rows
 
 
+# --one-core: (name, n_sites, trajectories, chunk); a chunk of a 1000-site ring is
+# (1000, 128) per component, so the state of a chunk stays in L2 like the single spin's
+ONE_CORE_CASES = (("single spin", 1, 65536, 16384), ("ring 1000", 1000, 512, 128))
+ONE_CORE_STEPS = (32, 160)
+
+
+def _one_core_model(n_sites):
+    if n_sites == 1:
+        return tq.driven_spin(100, 1.5), tq.spin_down()
+    # the fig7 XY ring (paper 003) with decay, along x so every coupling term is active
+    return tq.heisenberg_chain(n_sites, 100, Jx=0.125, Jy=-0.3, convention="fig7"), tq.along_x(
+        n_sites
+    )
+
+
+def one_core_child(rounds):
+    """The ``--one-core`` measurement in this (fresh, pinned) process."""
+    import statistics
+
+    cases = []
+    for noise in ("two_point", "gaussian"):
+        for name, n_sites, n_traj, chunk in ONE_CORE_CASES:
+            model, state = _one_core_model(n_sites)
+            for steps in ONE_CORE_STEPS:
+
+                def fn(
+                    model=model, state=state, n_traj=n_traj, chunk=chunk, steps=steps, noise=noise
+                ):
+                    dt = 0.01
+                    sol = tq.solve(
+                        model,
+                        state,
+                        tq.SaveAt([0.0, steps * dt]),
+                        tq.TWOQS(tq.EulerMaruyama(dt, noise=noise)),
+                        n_traj=n_traj,
+                        key=1,
+                        observables=("Sz",),
+                        options=tq.Options(dtype="float32", chunk_size=chunk, progress=False),
+                    )
+                    np.asarray(sol["Sz"])
+
+                cases.append(((noise, name, n_sites, n_traj, steps), fn))
+    for _, fn in cases:  # warm-up: compilation excluded
+        fn()
+    times = {key: [] for key, _ in cases}
+    for r in range(rounds):
+        order = cases[r % len(cases) :] + cases[: r % len(cases)]
+        for key, fn in order:
+            t0 = time.process_time()
+            fn()
+            times[key].append(time.process_time() - t0)
+    l1, l2 = ONE_CORE_STEPS
+    out = {}
+    for noise in ("two_point", "gaussian"):
+        per_round = {}
+        for name, n_sites, n_traj, _ in ONE_CORE_CASES:
+            t1 = times[(noise, name, n_sites, n_traj, l1)]
+            t2 = times[(noise, name, n_sites, n_traj, l2)]
+            per_round[name] = [
+                1e9 * (b - a) / ((l2 - l1) * n_traj * n_sites) for a, b in zip(t1, t2, strict=True)
+            ]
+        ratio = [
+            x / y for x, y in zip(per_round["ring 1000"], per_round["single spin"], strict=True)
+        ]
+        out[noise] = {
+            "ns_per_site_step": per_round,
+            "median_ns": {k: statistics.median(v) for k, v in per_round.items()},
+            "ring_over_single": {
+                "median": statistics.median(ratio),
+                "min": min(ratio),
+                "max": max(ratio),
+            },
+        }
+    return out
+
+
+def one_core(rounds):
+    """Run :func:`one_core_child` in a pinned child with one XLA device and one thread."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (
+        " ".join(f for f in env.get("XLA_FLAGS", "").split() if "device_count" not in f)
+        + " --xla_force_host_platform_device_count=1 --xla_cpu_multi_thread_eigen=false"
+        " intra_op_parallelism_threads=1"
+    ).strip()
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    core = sorted(os.sched_getaffinity(0))[0]
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", str(rounds)]
+    res = subprocess.run(
+        cmd,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {core}),
+    )
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out.update(
+        device=_device(),
+        jax=jax.__version__,
+        load_average=list(os.getloadavg()),
+        rounds=rounds,
+        steps=list(ONE_CORE_STEPS),
+        cases=[list(c) for c in ONE_CORE_CASES],
+        command=f"python benchmarks/bench_lattice.py --one-core --rounds {rounds}",
+        date=time.strftime("%Y-%m-%d %H:%M"),
+    )
+    d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "bench_lattice_one_core.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    lines = [
+        f"# Lattice site-step cost on one core ({out['date']})",
+        "",
+        f"device: {out['device']}, jax {out['jax']}; load average at start "
+        f"{[round(x, 1) for x in out['load_average']]}. Command: `{out['command']}`.",
+        "",
+        "One process pinned to one core (one XLA device, one thread); the package's default "
+        "method (`tq.TWOQS()`: Fock sampling, tangential noise, spin-length projection), "
+        f"float32, dt = 0.01. Marginal cost of a site-step: each case runs {ONE_CORE_STEPS[0]} "
+        f"and {ONE_CORE_STEPS[1]} steps in the same paired rounds (order rotated), "
+        "`(t(L2) - t(L1)) / ((L2 - L1) n_traj n_sites)` in process CPU time, so the per-chunk "
+        "setup cancels. Single spin: driven spin S = 100, 65536 trajectories, chunk 16384; "
+        "ring: the fig7 XY ring of 1000 sites (S = 100, decay), 512 trajectories, chunk 128.",
+        "",
+        "| increments | single spin ns/site-step | ring 1000 ns/site-step | ring / single "
+        "(median [min, max] of paired rounds) |",
+        "|---|---|---|---|",
+    ]
+    for noise in ("two_point", "gaussian"):
+        r = out[noise]
+        q = r["ring_over_single"]
+        lines.append(
+            f"| {noise} | {r['median_ns']['single spin']:.2f} | {r['median_ns']['ring 1000']:.2f} "
+            f"| **{q['median']:.2f}x** [{q['min']:.2f}, {q['max']:.2f}] |"
+        )
+    with open(os.path.join(d, "bench_lattice_one_core.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--n-traj", type=int, default=64)
     p.add_argument("--n-steps", type=int, default=200)
+    p.add_argument("--one-core", action="store_true", help="ring-1000 vs single spin, one core")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.child is not None:
+        print(json.dumps(one_core_child(args.child)))
+        return
+    if args.one_core:
+        one_core(args.rounds)
+        return
     sizes = [("ring", 10), ("ring", 30), ("ring", 100)]
     if not args.quick:
         sizes += [("ring", 300), ("ring", 1000), ("square", 16), ("square", 32)]

@@ -39,6 +39,8 @@ Dephasing (exact in every representation)::
     dbeta  = -(kappa/8) beta  dt - i sqrt(kappa/4) beta  dW5
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -107,9 +109,67 @@ def spin_gradient(model, s):
     return g
 
 
-def hamiltonian_drift_real(model, ar, ai, br, bi, k: int = 0):
+def _site(x, like):
+    """The per-site ``(n,)`` array ``x`` shaped to broadcast against ``like``: unchanged for
+    one trajectory's ``(n,)``, ``(n, 1)`` for the site-major ``(n, T)`` of ``T`` trajectories.
+    """
+    return x.reshape(x.shape + (1,) * (like.ndim - 1))
+
+
+def coupling_mask(model) -> tuple:
+    """The static ``3 x 3`` mask (nested tuples of bools) of the components of the
+    symmetrised coupling tensors that are nonzero on some edge (of a concrete model, or of
+    every model of a batch); :func:`spin_gradient_rows` skips the others.
+    """
+    J = np.asarray(model.symmetric_coupling)
+    nonzero = np.any(J != 0, axis=tuple(range(J.ndim - 2))) if J.size else np.zeros((3, 3), bool)
+    return tuple(tuple(bool(x) for x in row) for row in nonzero)
+
+
+def spin_gradient_rows(model, s, mask=None):
+    """:func:`spin_gradient` of ``T`` trajectories at once, site-major.
+
+    ``s = (s_x, s_y, s_z)``, each ``(n, T)`` (sites on the major axis, trajectories
+    contiguous). The coupling reads whole rows of ``T`` trajectories: the rows ``s[j_e]`` of
+    the edge ends (one gather of rows per edge end), the contributions
+    ``sum_b J_ab s_b(j)`` and ``sum_b J_ba s_b(i)`` per edge, summed per site through the
+    :func:`incidence` table, as in :func:`spin_gradient`. ``mask`` (static ``3 x 3``, see
+    :func:`coupling_mask`) skips the components ``J_ab`` known to be zero on every edge
+    (``None``: all nine).
+
+    Returns:
+        ``(g_x, g_y, g_z)``; each ``(n, T)``, or ``(n, 1)`` (the field) without edges.
+    """
+    dtype = s[0].dtype
+    f = model.field.astype(dtype)
+    g = [f[:, a, None] for a in range(3)]
+    edges = model.edges
+    if not edges.shape[0]:
+        return tuple(g)
+    nonzero = np.ones((3, 3), bool) if mask is None else np.asarray(mask, bool)
+    J = model.symmetric_coupling.astype(dtype)
+    i, j = edges[:, 0], edges[:, 1]
+    si = [x[i] for x in s]  # (m, T) rows of the first and second ends
+    sj = [x[j] for x in s]
+    table = incidence(edges, s[0].shape[0])
+    zero = jnp.zeros_like(s[0][:1])
+    for a in range(3):
+        first = [J[:, a, b, None] * sj[b] for b in range(3) if nonzero[a, b]]
+        second = [J[:, b, a, None] * si[b] for b in range(3) if nonzero[b, a]]
+        if not first and not second:
+            continue
+        c1 = functools.reduce(jnp.add, first) if first else jnp.zeros_like(si[0])
+        c2 = functools.reduce(jnp.add, second) if second else jnp.zeros_like(si[0])
+        g[a] = g[a] + jnp.sum(jnp.concatenate([c1, c2, zero])[table], axis=1)
+    return tuple(g)
+
+
+def hamiltonian_drift_real(model, ar, ai, br, bi, k: int = 0, coupling_mask=None):
     """:func:`hamiltonian_drift` in real arithmetic on ``alpha = ar + i ai``,
     ``beta = br + i bi`` (XLA vectorises real loops far better than complex ones on CPU).
+    The components are ``(n,)`` (one trajectory) or site-major ``(n, T)`` (``T``
+    trajectories; the gradient is then :func:`spin_gradient_rows`, which skips the coupling
+    components outside ``coupling_mask``).
 
     With ``g = dH_W/ds`` (:func:`spin_gradient`)::
 
@@ -123,9 +183,14 @@ def hamiltonian_drift_real(model, ar, ai, br, bi, k: int = 0):
     Returns:
         ``(Re dalpha/dt, Im dalpha/dt, Re dbeta/dt, Im dbeta/dt)``, each ``(n,)``.
     """
-    s = jnp.stack(spin_symbols_real(ar, ai, br, bi), axis=-1)
-    g = spin_gradient(model, s)
-    gx, gy, gz = g[:, 0], g[:, 1], g[:, 2]
+    if ar.ndim > 1:  # site-major (n, T): the spin rows, contiguous along trajectories
+        gx, gy, gz = spin_gradient_rows(model, spin_symbols_real(ar, ai, br, bi), coupling_mask)
+        dtype = ar.dtype
+    else:
+        s = jnp.stack(spin_symbols_real(ar, ai, br, bi), axis=-1)
+        g = spin_gradient(model, s)
+        gx, gy, gz = g[:, 0], g[:, 1], g[:, 2]
+        dtype = s.dtype
     dar = 0.5 * (gx * bi - gy * br + gz * ai)
     dai = -0.5 * (gx * br + gy * bi + gz * ar)
     dbr = 0.5 * (gx * ai + gy * ar - gz * bi)
@@ -134,9 +199,9 @@ def hamiltonian_drift_real(model, ar, ai, br, bi, k: int = 0):
     if k != 0 and edges.shape[0]:
         same = edges[:, 0] == edges[:, 1]
         if same.any():
-            tr = jnp.trace(model.symmetric_coupling, axis1=-2, axis2=-1).astype(s.dtype)
-            c = jnp.zeros(ar.shape, s.dtype).at[edges[:, 0]].add(jnp.where(same, tr, 0.0))
-            c = 0.25 * k * c
+            tr = jnp.trace(model.symmetric_coupling, axis1=-2, axis2=-1).astype(dtype)
+            c = jnp.zeros(ar.shape[:1], dtype).at[edges[:, 0]].add(jnp.where(same, tr, 0.0))
+            c = _site(0.25 * k * c, ar)
             dar, dai = dar - c * ai, dai + c * ar
             dbr, dbi = dbr - c * bi, dbi + c * br
     return dar, dai, dbr, dbi
@@ -162,9 +227,9 @@ def dissipation_drift(model, na, nb, k: int = 0):
     ``dbeta = cb beta dt`` (the same for the paper and the tangential noise).
     """
     dt_ = na.dtype
-    kd = model.decay.astype(dt_)
-    kg = model.gain.astype(dt_)
-    kp = model.dephasing.astype(dt_)
+    kd = _site(model.decay.astype(dt_), na)
+    kg = _site(model.gain.astype(dt_), na)
+    kp = _site(model.dephasing.astype(dt_), na)
     up, um = (1 + k) / 2, (1 - k) / 2
     # decay: alpha loses, beta gains; gain: exchanged
     ca = -(kd / 2) * (nb + up) + (kg / 2) * (nb - um) - kp / 8
@@ -181,9 +246,9 @@ def dissipation_coefficients(model, na, nb, k: int = 0, sqrt=jnp.sqrt):
         ``dbeta = cb beta dt`` and the noise amplitudes of :func:`dissipation`.
     """
     dt_ = na.dtype
-    kd = model.decay.astype(dt_)
-    kg = model.gain.astype(dt_)
-    kp = model.dephasing.astype(dt_)
+    kd = _site(model.decay.astype(dt_), na)
+    kg = _site(model.gain.astype(dt_), na)
+    kp = _site(model.dephasing.astype(dt_), na)
     up, um = (1 + k) / 2, (1 - k) / 2
     ca, cb = dissipation_drift(model, na, nb, k)
     var_a = kd * (um / 2) * (nb + up)  # always >= 0
@@ -283,25 +348,34 @@ def em_increment_real(
     fused: bool = True,
     sqrt=jnp.sqrt,
     tangential: bool = False,
+    coupling_mask=None,
 ):
     """:func:`em_increment` on the real components ``z = (Re alpha, Im alpha, Re beta,
     Im beta)`` (a tuple of ``(n,)`` arrays), in real arithmetic (the TWOQS kernel's step:
     XLA on CPU vectorises it, complex arithmetic it does not). ``fused=False`` takes the
     Hamiltonian drift from :func:`hamiltonian_drift_autodiff` instead.
 
+    Site-major: with ``z`` and the ``dW`` rows ``(n, T)`` (``T`` trajectories, sites on
+    the major axis) and ``fused``, one call steps all ``T`` trajectories with the same
+    arithmetic (the per-site rates broadcast along the trajectories; the coupling gradient
+    is :func:`spin_gradient_rows`, which skips the components outside the static
+    ``coupling_mask``; other jump terms are vmapped over the trajectories).
+
     Returns:
-        ``(new z, clipped)``.
+        ``(new z, clipped)``, ``clipped`` shaped like ``z[0]``.
     """
     ar, ai, br, bi = z
     if fused:
-        har, hai, hbr, hbi = hamiltonian_drift_real(model, ar, ai, br, bi, k)
+        har, hai, hbr, hbi = hamiltonian_drift_real(model, ar, ai, br, bi, k, coupling_mask)
     else:
+        if ar.ndim > 1:
+            raise ValueError("the autodiff drift (fused=False) steps one trajectory at a time.")
         ha, hb = hamiltonian_drift_autodiff(model, lax.complex(ar, ai), lax.complex(br, bi), k)
         har, hai, hbr, hbi = jnp.real(ha), jnp.imag(ha), jnp.real(hb), jnp.imag(hb)
     na, nb = ar**2 + ai**2, br**2 + bi**2
     if tangential:
         ca, cb = dissipation_drift(model, na, nb, k)
-        amp_phi = _rate_amplitude(model.dephasing.astype(ar.dtype))
+        amp_phi = _rate_amplitude(_site(model.dephasing.astype(ar.dtype), ar))
         clipped = jnp.zeros(ar.shape, bool)
     else:
         ca, cb, amp_a, amp_b, amp_phi, clipped = dissipation_coefficients(model, na, nb, k, sqrt)
@@ -314,12 +388,12 @@ def em_increment_real(
         # gain: dalpha = -cg beta (w2 - i w3), dbeta = cg alpha (w2 + i w3); c = sqrt(kappa/4)
         # (a pair of rows is None where the model has no such jump: its terms are skipped)
         if dW[0] is not None:
-            cd = _rate_amplitude(model.decay.astype(ar.dtype))
+            cd = _rate_amplitude(_site(model.decay.astype(ar.dtype), ar))
             w0, w1 = cd * dW[0], cd * dW[1]
             nar, nai = nar + (br * w0 - bi * w1), nai + (br * w1 + bi * w0)
             nbr, nbi = nbr - (ar * w0 + ai * w1), nbi - (ai * w0 - ar * w1)
         if dW[2] is not None:
-            cg = _rate_amplitude(model.gain.astype(ar.dtype))
+            cg = _rate_amplitude(_site(model.gain.astype(ar.dtype), ar))
             w2, w3 = cg * dW[2], cg * dW[3]
             nar, nai = nar - (br * w2 + bi * w3), nai - (bi * w2 - br * w3)
             nbr, nbi = nbr + (ar * w2 - ai * w3), nbi + (ar * w3 + ai * w2)
@@ -337,7 +411,14 @@ def em_increment_real(
         rows = dW[row : row + term.noise_rows] if len(dW) > row else None
         rows = None if rows is None or rows[0] is None else tuple(rows)
         row += term.noise_rows
-        dz, c = term.increment(z, rows, dt, k, sqrt, tangential)
+        if ar.ndim > 1:  # site-major: the term's own (per-trajectory) increment, vmapped
+            dz, c = jax.vmap(
+                lambda y, w, term=term: term.increment(y, w, dt, k, sqrt, tangential),
+                in_axes=(1, None if rows is None else 1),
+                out_axes=1,
+            )(z, rows)
+        else:
+            dz, c = term.increment(z, rows, dt, k, sqrt, tangential)
         nar, nai, nbr, nbi = nar + dz[0], nai + dz[1], nbr + dz[2], nbi + dz[3]
         clipped = clipped | c
     return (nar, nai, nbr, nbi), clipped

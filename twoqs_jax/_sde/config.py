@@ -14,6 +14,7 @@ import numpy as np
 
 from .._config import autodiff_drift
 from .._observables import Observable, needed_primitives
+from .._phase_space.drift import coupling_mask
 from .._saveat import SaveAt, SteadyState, steps_of
 from .kernel import KernelConfig, saving_mask
 
@@ -139,6 +140,7 @@ def kernel_config(lowered, saveat, method, observables, n_traj, chunk_size, dtyp
     grid = time_grid(saveat, method.scheme.dt)
     jumps, deph, term_rows, ladder = noise_structure(lowered)
     prims, linear, grouped = sort_observables(observables)
+    fused = not autodiff_drift()
     cfg = KernelConfig(
         k=method.k,
         scheme=method.scheme,
@@ -158,10 +160,13 @@ def kernel_config(lowered, saveat, method, observables, n_traj, chunk_size, dtyp
         jumps=jumps,
         dephasing=deph,
         term_rows=term_rows,
-        fused=not autodiff_drift(),
+        fused=fused,
         conserve_spin=method.constraint == "spin_length",
         tangential=method.resolved_diffusion == "tangential",
         ladder=ladder,
         window_names=window_names(linear),
+        # the site-major step (the fast path) where the scheme takes it
+        site_major=bool(method.scheme.site_major) and fused,
+        coupling_mask=coupling_mask(lowered),
     )
     return cfg, grid

@@ -1,10 +1,12 @@
 """The jitted chunk function: ``(model, angles, key, first_index, n_traj) -> chunk statistics``.
 
-``jax.vmap`` over the trajectories of a chunk inside a ``lax.scan`` over blocks of
-``block`` Euler-Maruyama steps (an inner ``lax.scan``). Every random number of trajectory
-``i`` (global index) is a function of ``(key, i)`` and its position only: the initial
-sample is drawn from ``fold_in(key, i)``, and the increments of the noise window starting
-at global step ``s0`` (see :func:`noise_layout`, :func:`block_noise`) are counter-based
+A ``lax.scan`` over blocks of ``block`` Euler-Maruyama steps (an inner ``lax.scan``) that
+steps all trajectories of a chunk at once, site-major (state ``(n, chunk)``, trajectories
+contiguous: :func:`site_major_step`), or, for schemes that step one trajectory at a time,
+``jax.vmap`` of :func:`trajectory_step` (``KernelConfig.site_major``). Every random number
+of trajectory ``i`` (global index) is a function of ``(key, i)`` and its position only: the
+initial sample is drawn from ``fold_in(key, i)``, and the increments of the noise window
+starting at global step ``s0`` (see :func:`noise_layout`, :func:`block_noise`) are counter-based
 (:mod:`twoqs_jax._sde.rng`: Threefry of ``(i, slot)`` under the window key of
 ``(key, stream, s0)``). Results are therefore the same for any chunk size, any sharding of
 the trajectory axis (:mod:`twoqs_jax._sde.sharding`) and any checkpoint restart.
@@ -74,6 +76,14 @@ class KernelConfig:
         window_names: per-trajectory values whose first-half minus second-half window
             average is also kept (steady states; the relaxation signal of
             :mod:`twoqs_jax._validity`).
+        site_major: step the whole chunk at once in the site-major layout (state ``(n,
+            chunk)``, trajectories contiguous: :func:`site_major_step`) instead of the
+            vmapped :func:`trajectory_step` (layout ``(chunk, n)``); the same numbers give
+            the same trajectories up to float round-off. Needs a scheme whose step takes
+            site-major arrays (``scheme.site_major``) and the fused drift.
+        coupling_mask: static ``3 x 3`` mask of the coupling components that may be
+            nonzero (:func:`twoqs_jax._phase_space.drift.coupling_mask`; ``None``: all),
+            read by the site-major step only.
     """
 
     k: int
@@ -100,6 +110,8 @@ class KernelConfig:
     tangential: bool = False
     ladder: tuple = (True, True)
     window_names: tuple = ()
+    site_major: bool = False
+    coupling_mask: tuple | None = None
 
     @property
     def dt(self) -> float:
@@ -249,8 +261,11 @@ def project(cfg: KernelConfig, z, r0) -> tuple:
     if not cfg.conserve_spin:
         return z
     ar, ai, br, bi = z
-    r = r0 * lax.rsqrt(ar**2 + ai**2 + br**2 + bi**2)
-    return ar * r, ai * r, br * r, bi * r
+    # a square root (materialised once by XLA) and a divide in each consumer: on XLA:CPU
+    # `rsqrt` cost more than the rest of a site-step (5.3 vs 3.0 ns per site-step in a
+    # one-core microbenchmark, docs/performance.md)
+    norm = jnp.sqrt(ar**2 + ai**2 + br**2 + bi**2)
+    return ar * r0 / norm, ai * r0 / norm, br * r0 / norm, bi * r0 / norm
 
 
 def observed(cfg: KernelConfig, z, r0):
@@ -273,6 +288,26 @@ def trajectory_step(cfg: KernelConfig, model, z, dW, r0, sqrt=jnp.sqrt):
     z = project(cfg, z, r0)
     z, c = cfg.scheme.step(model, z, dW, cfg.k, cfg.fused, sqrt, cfg.tangential)
     return z, jnp.sum(c, dtype=jnp.int32)
+
+
+def site_major_step(cfg: KernelConfig, model, z, dW, r0):
+    """One step of all trajectories of a chunk in the site-major layout: ``z`` the four
+    ``(n, T)`` real components (sites on the major axis, the ``T`` trajectories contiguous),
+    ``dW`` the step's rows ``(n, T)`` (:func:`step_increments` of the site-major
+    :func:`block_noise`), ``r0`` ``(n, T)``. Returns ``(z, clipped site-steps per
+    trajectory (T,))``.
+
+    The same arithmetic as :func:`trajectory_step` applied to every trajectory (project,
+    then the scheme's step), written on whole arrays: every per-site operation is a loop
+    over contiguous rows of ``T`` trajectories, and a coupling reads whole rows of its edge
+    ends (:func:`twoqs_jax._phase_space.drift.spin_gradient_rows`), where the vmapped step
+    gathered single elements along the minor axis.
+    """
+    z = project(cfg, z, r0)
+    z, c = cfg.scheme.step(
+        model, z, dW, cfg.k, cfg.fused, jnp.sqrt, cfg.tangential, coupling_mask=cfg.coupling_mask
+    )
+    return z, jnp.sum(c, axis=0, dtype=jnp.int32)
 
 
 def trajectory_values(cfg: KernelConfig, alpha, beta, spin) -> dict:
@@ -381,8 +416,15 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
     a, b = jax.vmap(lambda kk: sample_initial(kk, spin, theta, phi, cfg.k, sampling, dtype))(tkeys)
     z_init = split(a, b)
     r0 = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
+    sm = cfg.site_major
+    if sm:  # the carried state is site-major, (n, chunk); observers see (chunk, n)
+        z_init = tuple(x.T for x in z_init)
+        r0_sm = r0.T
 
     def observe(z):
+        if sm:
+            z = tuple(x.T for x in z)
+
         def one(z, r):
             x, y = observed(cfg, z, r)
             out = trajectory_values(cfg, x, y, spin)
@@ -396,12 +438,16 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
 
     def noise_at(s0):
         length = noise_layout(cfg, n)[0]
+        if sm:  # the same numbers, drawn site-major: per noise row, (n, chunk) words
+            return block_noise(cfg, key, idx, s0, length, n, dtype)
         return jax.vmap(lambda i: block_noise(cfg, key, i, s0, length, n, dtype), out_axes=axis)(
             idx
         )  # two-point: per noise row, (chunk, n) words
 
     def advance(carry, noise, offsets):
         z, clip, bad, acc = carry
+        if sm:
+            return advance_site_major(z, clip, noise, offsets) + (bad, acc)
 
         if noise is not None and cfg.increments.pipelined:
             # the increments of the next step are a loop carry: XLA materialises each row
@@ -430,6 +476,28 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
         (z, clip), _ = lax.scan(step, (z, clip), offsets)
         return z, clip, bad, acc
 
+    def advance_site_major(z, clip, noise, offsets):
+        def draw(s):
+            return step_increments(cfg, noise, s, dtype)
+
+        if noise is not None and cfg.increments.pipelined:  # as above, site-major
+
+            def pstep(carry, s):
+                z, clip, inc = carry
+                z, c = site_major_step(cfg, model, z, inc, r0_sm)
+                return (z, clip + c, draw(s + 1)), None
+
+            (z, clip, _), _ = lax.scan(pstep, (z, clip, draw(offsets[0])), offsets)
+            return z, clip
+
+        def step(carry, s):
+            z, clip = carry
+            z, c = site_major_step(cfg, model, z, draw(s), r0_sm)
+            return (z, clip + c), None
+
+        (z, clip), _ = lax.scan(step, (z, clip), offsets)
+        return z, clip
+
     def moments_of_state(z):
         return _chunk_moments(cfg, observe(z), weight)
 
@@ -445,7 +513,10 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
 
     def end_of_block(carry, ib):
         z, clip, bad, acc = carry
-        finite = functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(x), axis=-1) for x in z])
+        site_axis = 0 if sm else -1
+        finite = functools.reduce(
+            jnp.logical_and, [jnp.all(jnp.isfinite(x), axis=site_axis) for x in z]
+        )
         bad = jnp.where(finite, bad, jnp.minimum(bad, ib.astype(bad.dtype)))  # first bad block
         if cfg.avg_from is not None:
 

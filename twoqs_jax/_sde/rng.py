@@ -85,11 +85,22 @@ def _slots(first, n: int):
     return jnp.asarray(first).astype(U32) + jnp.arange(n, dtype=U32)
 
 
+def _counters(i, first, n: int):
+    """``(i, slots)`` broadcast to ``(n,)`` for a scalar ``i``, or to the site-major
+    ``(n, T)`` for a ``(T,)`` array of trajectories (sites on the major axis).
+    """
+    i, slots = jnp.asarray(i), _slots(first, n)
+    if i.ndim:
+        return i[None, :], slots[:, None]
+    return i, slots
+
+
 def words(ks, i, first, n: int):
     """``(n,)`` uint32 words of trajectory ``i``, counters ``(i, first + site)``, under the
-    key words ``ks``.
+    key words ``ks``; for a ``(T,)`` array ``i`` of trajectories, the site-major ``(n, T)``
+    words of all of them (the same numbers).
     """
-    w0, w1 = threefry2x32(ks[0], ks[1], i, _slots(first, n))
+    w0, w1 = threefry2x32(ks[0], ks[1], *_counters(i, first, n))
     return w0 ^ w1
 
 
@@ -117,8 +128,9 @@ def _unit(w, dtype, open_low: bool):
 
 def normals(ks, i, first, n: int, dtype):
     """``(n,)`` standard normals of trajectory ``i``, counters ``(i, first + site)``, under
-    the key words ``ks`` (module docstring: Box-Muller from the two words of one hash).
+    the key words ``ks`` (module docstring: Box-Muller from the two words of one hash); for
+    a ``(T,)`` array ``i``, the site-major ``(n, T)`` normals of all of them.
     """
-    w0, w1 = threefry2x32(ks[0], ks[1], i, _slots(first, n))
+    w0, w1 = threefry2x32(ks[0], ks[1], *_counters(i, first, n))
     u1, u2 = _unit(w0, dtype, True), _unit(w1, dtype, False)
     return jnp.sqrt(jnp.asarray(-2.0, dtype) * jnp.log(u1)) * cos_2pi(u2).astype(dtype)

@@ -10,6 +10,7 @@ file in this folder with a subclass of :class:`AbstractItoScheme` or
 """
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 
@@ -36,6 +37,9 @@ class AbstractScheme(eqx.Module):
     """
 
     dt: eqx.AbstractVar[float]
+    # whether :meth:`step` also steps a whole chunk at once in the site-major layout
+    # (components ``(n, T)``, trajectories contiguous; the kernel's fast path)
+    site_major: ClassVar[bool] = False
 
     @property
     @abc.abstractmethod

@@ -1,5 +1,7 @@
 """The Euler-Maruyama scheme (Ito, strong order 1/2, weak order 1)."""
 
+from typing import ClassVar
+
 import equinox as eqx
 
 from ..._phase_space.drift import em_increment_real
@@ -44,6 +46,15 @@ class EulerMaruyama(AbstractItoScheme):
         """Two-point or Gaussian increments (a static object chosen from ``noise``)."""
         return NOISES[self.noise]()
 
-    def step(self, model, z, dW, k, fused, sqrt, tangential=False):
-        """One fused Euler-Maruyama step in real arithmetic (``em_increment_real``)."""
-        return em_increment_real(model, z, dW, self.dt, k, fused, sqrt, tangential)
+    # the step also takes all trajectories of a chunk at once, site-major (``(n, T)`` rows)
+    site_major: ClassVar[bool] = True
+
+    def step(self, model, z, dW, k, fused, sqrt, tangential=False, coupling_mask=None):
+        """One fused Euler-Maruyama step in real arithmetic (``em_increment_real``): of one
+        trajectory (``(n,)`` components), or site-major of a whole chunk (``(n, T)``, with
+        ``fused``; ``coupling_mask``: the static mask of the coupling components that may
+        be nonzero).
+        """
+        return em_increment_real(
+            model, z, dW, self.dt, k, fused, sqrt, tangential, coupling_mask=coupling_mask
+        )

@@ -58,7 +58,10 @@ class AbstractIncrements(eqx.Module):
     def draw(self, key, i, s0, length: int, rows: int, n: int, dtype, dt: float):
         """The material of trajectory ``i`` (global index, uint32 or int) for the window of
         ``length`` steps starting at global step ``s0``; ``key`` is the run's key. Build it
-        from :func:`twoqs_jax._sde.rng.window_key` with a tag of the class's own.
+        from :func:`twoqs_jax._sde.rng.window_key` with a tag of the class's own. Two-point
+        and Gaussian increments also take a ``(T,)`` array ``i``: the same numbers of ``T``
+        trajectories, site-major (rows ``(n, T)`` from :meth:`at`; the kernel's site-major
+        step).
         """
 
     @abc.abstractmethod

@@ -1,0 +1,143 @@
+"""The site-major step loop against the vmapped per-trajectory step (the same numbers).
+
+The kernel's default path steps a whole chunk at once on ``(n, chunk)`` arrays
+(:func:`twoqs_jax._sde.kernel.site_major_step`); the reference is the vmapped
+:func:`twoqs_jax._sde.kernel.trajectory_step` on ``(chunk, n)``. Both read the same
+counter-based numbers, so every statistic of a chunk must agree to float64 round-off.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import twoqs_jax as tq
+from twoqs_jax._methods import TWOQS
+from twoqs_jax._observables import resolve
+from twoqs_jax._phase_space.drift import coupling_mask
+from twoqs_jax._phase_space.lowering import lower
+from twoqs_jax._sde.config import kernel_config
+from twoqs_jax._sde.kernel import run_chunk, site_major_step, traced_config, trajectory_step
+from twoqs_jax._twoqs import PRIMITIVES
+
+N_TRAJ = 32
+
+
+def _ring():
+    # XYZ ring with fields, an on-site twist (same-site edges) and every ladder jump
+    n = 5
+    return tq.SpinModel(
+        np.array([3.0, 4.0, 3.5, 5.0, 4.5]),
+        field={"x": 0.7, "z": -0.3},
+        decay=0.2,
+        gain=0.05,
+        dephasing=0.1,
+        couplings=[
+            tq.Coupling(tq.ring(n), {"xx": 0.5, "yy": -0.3, "zz": 0.2, "xy": 0.1}),
+            tq.Coupling(tq.on_site(n), {"zz": 0.15}),
+        ],
+    )
+
+
+MODELS = {
+    "single_spin": lambda: tq.driven_spin(20, Omega=1.5, Gamma=1.0),
+    "dimer": lambda: tq.lmg_dimer(6, J=1.0, lam=0.7, g=0.5, gamma=0.4),
+    "ring": _ring,
+}
+
+
+def _run(model, method, site_major, observables=("Sz", "SzSz")):
+    lowered = lower(model)
+    obs = resolve(observables, model.n_sites, "twoqs", PRIMITIVES)
+    saveat = tq.SaveAt(np.linspace(0.0, 0.4, 5))
+    cfg, _ = kernel_config(lowered, saveat, method, obs, N_TRAJ, N_TRAJ, "float64")
+    assert cfg.site_major  # the default path of these methods
+    cfg = traced_config(dataclasses.replace(cfg, site_major=site_major))
+    state = tq.along_x(model.n_sites)
+    theta = jnp.asarray(state.theta, jnp.float64)
+    phi = jnp.asarray(state.phi, jnp.float64)
+    fn = jax.jit(lambda m, t, p, k: run_chunk(cfg, m, t, p, k, jnp.int32(0), jnp.int32(N_TRAJ)))
+    return jax.device_get(fn(lowered, theta, phi, jax.random.key(7)))
+
+
+def _assert_same(a, b):
+    flat_a, tree_a = jax.tree.flatten(a)
+    flat_b, tree_b = jax.tree.flatten(b)
+    assert tree_a == tree_b
+    for x, y in zip(flat_a, flat_b, strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("k", "tangential"), [(0, True), (0, False), (1, False)], ids=["W-tangential", "W-paper", "P"]
+)
+def test_site_major_step_matches_the_vmapped_step(k, tangential):
+    # one step of 8 random trajectories of the coupled ring with every ladder jump: the
+    # site-major step on (n, T) against the vmapped one-trajectory step on (T, n) (the
+    # default-suite companion of the whole-loop comparisons below)
+    with jax.numpy_dtype_promotion("standard"):
+        model = lower(_ring())
+        obs = resolve(("Sz",), model.n_sites, "twoqs", PRIMITIVES)
+        method = TWOQS(tq.EulerMaruyama(0.05))
+        saveat = tq.SaveAt([0.0, 0.1])
+        cfg, _ = kernel_config(model, saveat, method, obs, 8, 8, "float64")
+    cfg = dataclasses.replace(cfg, k=k, tangential=tangential)
+    rng = np.random.default_rng(3)
+    n, t = model.n_sites, 8
+    z = tuple(jnp.asarray(rng.normal(size=(t, n)) * 2.0) for _ in range(4))
+    dw = tuple(jnp.asarray(rng.normal(size=(t, n)) * 0.2) for _ in range(5))
+    r0 = jnp.asarray(0.5 * np.abs(rng.normal(size=(t, n))) + 0.8)  # small: some clips
+    old_z, old_c = jax.jit(jax.vmap(lambda z, w, r: trajectory_step(cfg, model, z, w, r)))(
+        z, dw, r0
+    )
+    new_z, new_c = jax.jit(lambda z, w, r: site_major_step(cfg, model, z, w, r))(
+        tuple(x.T for x in z), tuple(x.T for x in dw), r0.T
+    )
+    for a, b in zip(old_z, new_z, strict=True):
+        np.testing.assert_allclose(np.asarray(b).T, a, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(new_c, old_c)
+    if not tangential:
+        assert np.any(np.asarray(old_c) > 0) or k == 1  # W: some Wigner arguments clip
+
+
+# each case compiles two whole chunk functions (tens of seconds): --slow
+@pytest.mark.slow
+@pytest.mark.parametrize("noise", ["two_point", "gaussian"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_site_major_loop_matches_the_vmapped_step(name, noise):
+    with jax.numpy_dtype_promotion("standard"):  # the initial sampling mixes complex
+        model = MODELS[name]()
+        method = TWOQS(tq.EulerMaruyama(0.02, noise=noise))
+        new, old = (_run(model, method, sm) for sm in (True, False))
+    _assert_same(new, old)
+    saved = new["saved"]["mean"]["Sz"]
+    assert np.all(np.isfinite(saved)) and np.ptp(saved[:, 0]) > 0  # the states moved
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("representation", ["W", "P"])
+def test_site_major_loop_matches_with_the_paper_noise(representation):
+    # paper 003's noise (clipped Wigner square roots, counted) and the P representation
+    # (same-site phase term): the other branches of the fused step
+    with jax.numpy_dtype_promotion("standard"):
+        model = _ring()
+        method = TWOQS(
+            tq.EulerMaruyama(0.02),
+            representation=representation,
+            diffusion="paper",
+            constraint=None,
+            sampling="coherent" if representation == "P" else "fock",
+        )
+        new, old = (_run(model, method, sm) for sm in (True, False))
+    _assert_same(new, old)
+
+
+def test_coupling_mask_reads_the_symmetrised_components():
+    m = lower(_ring())
+    mask = np.asarray(coupling_mask(m))
+    expected = np.zeros((3, 3), bool)
+    expected[0, 0] = expected[1, 1] = expected[2, 2] = expected[0, 1] = True
+    np.testing.assert_array_equal(mask, expected)
+    assert not np.any(coupling_mask(lower(tq.driven_spin(5, 1.0))))
