@@ -23,6 +23,16 @@ class Static:
     fn: object = None
 
 
+# The store keys only the package's (and JAX's, NumPy's) classes, whose code it hashes with the
+# package sources; this stand-in for a KernelConfig claims to be one.
+Static.__module__ = "twoqs_jax._sde.kernel"
+
+
+@dataclasses.dataclass(frozen=True)
+class UserScheme:  # a user's class: its methods may be edited between runs
+    dt: float
+
+
 def _fn(static):
     @jax.jit
     def f(x, pair):
@@ -116,6 +126,9 @@ def test_user_functions_take_the_ordinary_path(folder):
         store.key_text(static, _args())
     assert store.load_or_compile(_fn(static), static, _args(), folder) is None
     assert _files(folder) == []
+    for user in (UserScheme(0.1), Static(2, fn=UserScheme), Static(2, fn=(UserScheme(0.1),))):
+        with pytest.raises(store.Unkeyable, match="class"):
+            store.key_text(user, _args())
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "other_key", "empty"])

@@ -122,7 +122,8 @@ class FiniteDifference(AbstractEstimator):
     estimators). What the two runs share (the conserved spin lengths, which carry much of a
     window mean's spread on the LMG dimer) cancels in the difference; the rest is that of
     two window means, whose variance falls like ``1/t_avg``. The values (``mean``) are those
-    of the run at ``p``, equal to :func:`twoqs_jax.solve`'s for the same key.
+    of the run at ``p``, equal to :func:`twoqs_jax.solve`'s for the same key up to round-off
+    (``solve`` steps site-major, the gradient runs per trajectory).
 
     Bias: that of the difference quotient of the *TWOQS* expectation,
     ``h^2 O'''(p)/6 + O(h^4)`` (``richardson=True``: ``(4 D(h) - D(2h))/3``, bias

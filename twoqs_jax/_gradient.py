@@ -304,7 +304,9 @@ def gradient(
     if isinstance(estimator, FiniteDifference):
         from ._finite_difference import check_points
 
-        run.points = check_points(make_model, vec, unflatten, estimator.h, estimator.richardson)
+        run.points = check_points(
+            make_model, vec, unflatten, estimator.h, estimator.richardson, dtype
+        )
     reason = None
     if isinstance(estimator, LikelihoodRatio | Auto):
         from ._score import noise_parameters
@@ -460,7 +462,7 @@ class _Run:
             if fd:
                 vals, clip = out
                 est = estimator
-                part = fd_piece(vals, len(self.vec), est.h, est.richardson)
+                part = fd_piece(vals, self.points, est.h, est.richardson)
                 yield c * chunk, n_valid, part, float(np.sum(clip[:, 0])), 0.0, cfg
             elif lr:
                 vals, Ws, unmatched = out
