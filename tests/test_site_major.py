@@ -25,7 +25,7 @@ from twoqs_jax._twoqs import PRIMITIVES
 N_TRAJ = 32
 
 
-def _ring():
+def _ring(jumps=()):
     # XYZ ring with fields, an on-site twist (same-site edges) and every ladder jump
     n = 5
     return tq.SpinModel(
@@ -38,6 +38,7 @@ def _ring():
             tq.Coupling(tq.ring(n), {"xx": 0.5, "yy": -0.3, "zz": 0.2, "xy": 0.1}),
             tq.Coupling(tq.on_site(n), {"zz": 0.15}),
         ],
+        jumps=list(jumps),
     )
 
 
@@ -70,15 +71,23 @@ def _assert_same(a, b):
         np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-10)
 
 
+def _ring_with_spin_jump():
+    # a general SpinJump (L = c_- S^- + c_+ S^+ + c_z S_z): a jump term the site-major step
+    # vmaps over the sites instead of writing it on whole arrays
+    return _ring([tq.SpinJump(0.1, 0.6, 0.3, 0.2)])
+
+
 @pytest.mark.parametrize(
-    ("k", "tangential"), [(0, True), (0, False), (1, False)], ids=["W-tangential", "W-paper", "P"]
+    ("k", "tangential", "make"),
+    [(0, True, _ring), (0, False, _ring), (1, False, _ring), (0, True, _ring_with_spin_jump)],
+    ids=["W-tangential", "W-paper", "P", "W-tangential-SpinJump"],
 )
-def test_site_major_step_matches_the_vmapped_step(k, tangential):
+def test_site_major_step_matches_the_vmapped_step(k, tangential, make):
     # one step of 8 random trajectories of the coupled ring with every ladder jump: the
     # site-major step on (n, T) against the vmapped one-trajectory step on (T, n) (the
     # default-suite companion of the whole-loop comparisons below)
     with jax.numpy_dtype_promotion("standard"):
-        model = lower(_ring())
+        model = lower(make())
         obs = resolve(("Sz",), model.n_sites, "twoqs", PRIMITIVES)
         method = TWOQS(tq.EulerMaruyama(0.05))
         saveat = tq.SaveAt([0.0, 0.1])
