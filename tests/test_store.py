@@ -167,6 +167,15 @@ def test_unwritable_store_runs_without_error(folder, tmp_path):
     _same(exe(*args), _fn(static)(*args))
 
 
+def test_store_shared_with_others_is_not_used(tmp_path):
+    static, args = Static(3), _args()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # anyone could plant a file to be unpickled
+    assert store.load_or_compile(_fn(static), static, args, str(shared)) is None
+    assert list(shared.iterdir()) == []
+
+
 def test_store_follows_the_persistent_cache(monkeypatch, tmp_path):
     monkeypatch.delenv("TWOQS_NO_CACHE", raising=False)
     monkeypatch.delenv("TWOQS_NO_EXECUTABLE_STORE", raising=False)

@@ -28,7 +28,8 @@ The store is on wherever JAX's persistent compilation cache is on
 ``twoqs_executables`` of that directory, and off with ``TWOQS_NO_CACHE=1`` or
 ``TWOQS_NO_EXECUTABLE_STORE=1`` (also off for a remote cache directory such as ``gs://...``
 and in multi-process runs). At most :data:`MAX_FILES` executables are kept (the least
-recently used are removed).
+recently used are removed; a few MB each). Stored files are unpickled, so the folder is created
+private (``0o700``) and a folder that others can write to is not used.
 """
 
 import dataclasses
@@ -40,6 +41,7 @@ import os
 import pathlib
 import secrets
 import sys
+import time
 import types
 
 import jax
@@ -288,7 +290,7 @@ def _read(path: str, text: bytes):
 
 
 def _write(folder: str, path: str, text: bytes, payload: bytes) -> None:
-    os.makedirs(folder, exist_ok=True)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
     tmp = os.path.join(folder, f".tmp-{os.getpid()}-{secrets.token_hex(8)}")
     # created with the user's umask (like JAX's own cache files), then renamed into place
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -309,7 +311,24 @@ def _write(folder: str, path: str, text: bytes, payload: bytes) -> None:
     _evict(folder)
 
 
+def _private(folder: str) -> bool:
+    """Files are unpickled from the store: only a folder that no one else can write to."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return True  # absent (created 0o700 on the first write) or unusable: nothing to load
+    owner = getattr(os, "getuid", None)
+    return not (st.st_mode & 0o022) and (owner is None or st.st_uid == owner())
+
+
 def _evict(folder: str) -> None:
+    now = time.time()
+    for e in os.scandir(folder):  # temporary files of killed processes
+        try:
+            if e.name.startswith(".tmp-") and now - e.stat().st_mtime > 3600:
+                os.unlink(e.path)
+        except OSError:
+            pass
     files = [e for e in os.scandir(folder) if e.name.endswith(".exe")]
     if len(files) <= MAX_FILES:
         return
@@ -335,6 +354,9 @@ def load_or_compile(fn, static, args, folder: str):
         text = key_text(static, args).encode()
     except Exception as err:  # Unkeyable, or anything unexpected while describing
         log.debug("executable store: not keyable (%s)", err)
+        return None
+    if not _private(folder):
+        log.warning("executable store: %s is writable by others; not used", folder)
         return None
     leaves, treedef = jax.tree.flatten(args)
     path = os.path.join(folder, hashlib.sha256(text).hexdigest() + ".exe")
