@@ -46,6 +46,8 @@ def test_gradient_vs_finite_differences_and_exact():
     assert abs(grad - d_exact) <= 3 * grad_sem + 0.1 * d_exact, (grad, grad_sem, d_exact)
 
 
+@pytest.mark.slow  # ~1 minute on 2 cores; the default suite checks time-resolved and
+# variance gradients against exact derivatives (..._match_exact_driven_spin, below)
 def test_time_resolved_and_nonlinear_gradients():
     """Saving times give time-resolved gradients; a variance gets its gradient by the chain
     rule over the moments. Both against central finite differences with the same random
