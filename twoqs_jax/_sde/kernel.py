@@ -444,59 +444,46 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
             idx
         )  # two-point: per noise row, (chunk, n) words
 
+    if sm:
+
+        def step_all(z, inc):  # every trajectory of the chunk, (n, chunk) arrays
+            return site_major_step(cfg, model, z, inc, r0_sm)
+
+        def rows(noise, s):
+            return step_increments(cfg, noise, s, dtype)
+
+    else:
+
+        def step_all(z, inc):  # one trajectory at a time, (chunk, n) arrays
+            return jax.vmap(lambda z, r, x: trajectory_step(cfg, model, z, x, r))(z, r0, inc)
+
+        def rows(noise, s):
+            if noise is None:
+                return step_increments(cfg, None, s, dtype)
+            return jax.vmap(lambda w: step_increments(cfg, w, s, dtype), in_axes=axis)(noise)
+
     def advance(carry, noise, offsets):
         z, clip, bad, acc = carry
-        if sm:
-            return advance_site_major(z, clip, noise, offsets) + (bad, acc)
 
         if noise is not None and cfg.increments.pipelined:
             # the increments of the next step are a loop carry: XLA materialises each row
             # once instead of recomputing it in every update that reads it (XLA:CPU has no
             # multi-output fusion; the tangential noise reads each row four times)
-            def draw(s):
-                return jax.vmap(lambda w: step_increments(cfg, w, s, dtype), in_axes=axis)(noise)
-
             def pstep(carry, s):
                 z, clip, inc = carry
-                z, c = jax.vmap(lambda z, r, x: trajectory_step(cfg, model, z, x, r))(z, r0, inc)
-                return (z, clip + c, draw(s + 1)), None
+                z, c = step_all(z, inc)
+                return (z, clip + c, rows(noise, s + 1)), None
 
-            (z, clip, _), _ = lax.scan(pstep, (z, clip, draw(offsets[0])), offsets)
+            (z, clip, _), _ = lax.scan(pstep, (z, clip, rows(noise, offsets[0])), offsets)
             return z, clip, bad, acc
 
         def step(carry, s):
             z, clip = carry
-
-            def one(z, r, w):
-                return trajectory_step(cfg, model, z, step_increments(cfg, w, s, dtype), r)
-
-            z, c = jax.vmap(one, in_axes=(0, 0, axis))(z, r0, noise)
+            z, c = step_all(z, rows(noise, s))
             return (z, clip + c), None
 
         (z, clip), _ = lax.scan(step, (z, clip), offsets)
         return z, clip, bad, acc
-
-    def advance_site_major(z, clip, noise, offsets):
-        def draw(s):
-            return step_increments(cfg, noise, s, dtype)
-
-        if noise is not None and cfg.increments.pipelined:  # as above, site-major
-
-            def pstep(carry, s):
-                z, clip, inc = carry
-                z, c = site_major_step(cfg, model, z, inc, r0_sm)
-                return (z, clip + c, draw(s + 1)), None
-
-            (z, clip, _), _ = lax.scan(pstep, (z, clip, draw(offsets[0])), offsets)
-            return z, clip
-
-        def step(carry, s):
-            z, clip = carry
-            z, c = site_major_step(cfg, model, z, draw(s), r0_sm)
-            return (z, clip + c), None
-
-        (z, clip), _ = lax.scan(step, (z, clip), offsets)
-        return z, clip
 
     def moments_of_state(z):
         return _chunk_moments(cfg, observe(z), weight)
