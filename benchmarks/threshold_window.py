@@ -99,15 +99,18 @@ def exact_moments(S, Omega, Gamma=1.0):
     }
 
 
-def run_S(S, omegas, n_traj, key, dt=DT):
-    """TWOQS at one ``S`` for every ``Omega`` (one batch): ``{obs: (mean, sem)}`` per Omega."""
+def run_S(S, omegas, n_traj, key, dt=DT, method=None):
+    """TWOQS at one ``S`` for every ``Omega`` (one batch): ``{obs: (mean, sem)}`` per Omega.
+
+    ``method`` defaults to ``tq.TWOQS(tq.EulerMaruyama(dt))``.
+    """
     batch = jax.tree.map(lambda *x: jnp.stack(x), *[tq.driven_spin(S, om) for om in omegas])
     t_burn, t_avg = window(S)
     sol = tq.solve(
         batch,
         tq.spin_down(),
         tq.SteadyState(t_burn=t_burn, t_avg=t_avg, every=0.2),
-        tq.TWOQS(tq.EulerMaruyama(dt)),
+        tq.TWOQS(tq.EulerMaruyama(dt)) if method is None else method,
         n_traj=n_traj,
         key=key,
         observables=OBS,
