@@ -1,11 +1,16 @@
 """Counter-based random numbers of the kernel, in plain uint32 ``jnp`` operations.
 
-Every number is a pure function of ``(run key, stream, window, trajectory, slot)``:
+Every number of the kernel (increments and initial sample; ``jax.random`` only for the
+Gamma variate of Q initial samples) is a pure function of ``(run key, stream, window,
+trajectory, slot)``:
 Threefry-2x32 with 20 rounds (Salmon et al., SC'11; the generator behind JAX's default
 keys; :func:`threefry2x32` reproduces Random123's known-answer vectors). A stream's window
 key is ``threefry2x32(run key, (tag, s0))`` (:func:`window_key`, a scalar), and trajectory
 ``i``'s numbers are ``threefry2x32(window key, (i, slot))``. Results therefore do not depend
-on the chunk size, the sharding or a checkpoint restart. JAX's ``fold_in(key, d)`` hashes
+on the chunk size, the sharding or a checkpoint restart. Streams (tags): two-point words
+``TAG_TWO_POINT``, Gaussian increments ``TAG_GAUSSIAN``, the initial sample ``TAG_INITIAL``
+(one window, ``s0 = 0``; slots ``r n + site`` for its normal ``r``:
+:func:`twoqs_jax._sde.kernel.initial_sample`). JAX's ``fold_in(key, d)`` hashes
 the counter ``(0, d)``, so with a tag ``> 0`` the streams never meet the trajectory keys
 ``fold_in(key, i)``.
 
@@ -33,8 +38,9 @@ import numpy as np
 from jax import lax
 
 U32 = jnp.uint32
-STREAMS = "threefry2x32-20 counters v1"
-"""Name of the random streams (checkpoints record it: another version's streams differ)."""
+STREAMS = "threefry2x32-20 counters v2"
+"""Name of the random streams (checkpoints record it: another version's streams differ;
+v2: the initial sample is counter-based too, stream ``TAG_INITIAL``)."""
 TAG_TWO_POINT = 1
 TAG_GAUSSIAN = 2
 TAG_INITIAL = 3
