@@ -210,13 +210,14 @@ def initial_sample(key, i, spin, theta, phi, k: int, fock_sampling: str, dtype):
     """Trajectory ``i``'s initial ``(alpha, beta)``, ``(n,)`` each (``key``: the run's key).
 
     The kernel, the pathwise gradient and the score estimator all draw their initial
-    samples here, so they agree sample for sample. Counter layout: standard normal ``r <
-    N_NORMALS`` of site ``j`` is :func:`twoqs_jax._sde.rng.normals` at counter ``(i, r n +
-    j)`` under the window key ``rng.window_key(key, TAG_INITIAL, 0)`` (a stream of its
-    own, next to the increments' streams); for the Q representation (``k == -1``) the Gamma
+    samples here, so they agree sample for sample. Counter layout: draw ``r < N_POLAR`` (0:
+    ``alpha0``, 1: ``beta0``) of site ``j`` is :func:`twoqs_jax._sde.rng.polar` (one
+    Threefry hash: an ``Exp(1)`` modulus squared and a uniform phase) at counter ``(i, r n +
+    j)`` under the window key ``rng.window_key(key, TAG_INITIAL, 0)`` (a stream of its own,
+    next to the increments' streams); for the Q representation (``k == -1``) the Gamma
     variate of ``|beta0|^2`` is ``jax.random.gamma`` under ``fold_in(fold_in(key, i),
-    2^32 - 1)`` (a rejection sampler: no fixed count of counter-based numbers). Rows and
-    the transform: :func:`twoqs_jax._phase_space.sampling.sample_down`.
+    2^32 - 1)`` (a rejection sampler: no fixed count of counter-based numbers). The
+    transform: :func:`twoqs_jax._phase_space.sampling.sample_down`.
 
     Args:
         key: typed JAX key of the run.
@@ -229,11 +230,11 @@ def initial_sample(key, i, spin, theta, phi, k: int, fock_sampling: str, dtype):
     n = spin.shape[0]
     ks = rng.window_key(key, rng.TAG_INITIAL, 0)
 
-    def normal(r):
-        return rng.normals(ks, i, r * n, n, dtype)
+    def polar(r):
+        return rng.polar(ks, i, r * n, n, dtype)
 
     gamma_key = jax.random.fold_in(jax.random.fold_in(key, i), 0xFFFFFFFF) if k == -1 else None
-    return sample_initial(normal, gamma_key, spin, theta, phi, k, fock_sampling, dtype)
+    return sample_initial(polar, gamma_key, spin, theta, phi, k, fock_sampling, dtype)
 
 
 def block_noise(cfg: KernelConfig, key, i, s0, nb: int, n: int, dtype):

@@ -9,7 +9,7 @@ key is ``threefry2x32(run key, (tag, s0))`` (:func:`window_key`, a scalar), and 
 ``i``'s numbers are ``threefry2x32(window key, (i, slot))``. Results therefore do not depend
 on the chunk size, the sharding or a checkpoint restart. Streams (tags): two-point words
 ``TAG_TWO_POINT``, Gaussian increments ``TAG_GAUSSIAN``, the initial sample ``TAG_INITIAL``
-(one window, ``s0 = 0``; slots ``r n + site`` for its normal ``r``:
+(one window, ``s0 = 0``; slots ``r n + site`` for its draw ``r`` of :func:`polar`:
 :func:`twoqs_jax._sde.kernel.initial_sample`). JAX's ``fold_in(key, d)`` hashes
 the counter ``(0, d)``, so with a tag ``> 0`` the streams never meet the trajectory keys
 ``fold_in(key, i)``.
@@ -30,6 +30,10 @@ Conventions:
   ``u2 = (w1 >> 8) 2^-24`` in [0, 1): standard normal up to the 24-bit resolution of the
   uniforms, ``|x| <= sqrt(48 ln 2) = 5.77`` (tail mass beyond: 8e-9, irrelevant for weak
   schemes, whose errors are moments).
+- :func:`polar`: both Box-Muller halves in polar form from one hash, ``(e, cos 2 pi u2,
+  sin 2 pi u2)`` with ``e = -ln u1 ~ Exp(1)`` (same ``u1, u2``): ``sqrt(e) e^{2 pi i u2}``
+  is a standard complex normal (``E|z|^2 = 1``), ``e`` its squared modulus and the
+  phase uniform and independent of it (the initial sample's draw).
 """
 
 import jax
@@ -140,3 +144,15 @@ def normals(ks, i, first, n: int, dtype):
     w0, w1 = threefry2x32(ks[0], ks[1], *_counters(i, first, n))
     u1, u2 = _unit(w0, dtype, True), _unit(w1, dtype, False)
     return jnp.sqrt(jnp.asarray(-2.0, dtype) * jnp.log(u1)) * cos_2pi(u2).astype(dtype)
+
+
+def polar(ks, i, first, n: int, dtype):
+    """``(e, c, s)``, ``(n,)`` each, of trajectory ``i``, counters ``(i, first + site)``,
+    under the key words ``ks`` (module docstring): ``e = -ln u1`` exponential of mean 1 and
+    ``(c, s) = (cos, sin)(2 pi u2)`` a uniform phase, independent; ``sqrt(2 e) (c, s)`` are
+    the two standard normals of Box-Muller. For a ``(T,)`` array ``i``, site-major ``(n, T)``.
+    """
+    w0, w1 = threefry2x32(ks[0], ks[1], *_counters(i, first, n))
+    u1, u2 = _unit(w0, dtype, True), _unit(w1, dtype, False)
+    e = -jnp.log(u1)
+    return e, cos_2pi(u2).astype(dtype), cos_2pi(u2 - 0.25).astype(dtype)
