@@ -46,7 +46,7 @@ def _child(size: dict, rounds: int) -> dict:
     import jax.numpy as jnp
 
     sys.path.insert(0, HERE)
-    from _shared import machine_line
+    from _shared import cpu_model, load_average, machine_line
 
     from twoqs_jax._phase_space.sampling import sample_initial
     from twoqs_jax._sde.kernel import initial_sample
@@ -68,7 +68,7 @@ def _child(size: dict, rounds: int) -> dict:
     def counter(key, i, spin, theta, phi):
         return initial_sample(key, i, spin, theta, phi, 0, "fock", dtype)
 
-    out = {"cases": {}, "machine": machine_line()}
+    out = {"cases": {}, "machine": f"{cpu_model()}; {machine_line()}", "load": load_average()}
     n_traj, reps = size["n_traj"], size["reps"]
     idx = jnp.arange(n_traj, dtype=jnp.int32)
     for n in size["n_sites"]:
@@ -107,7 +107,8 @@ def markdown(res: dict) -> str:
     lines = [
         "# Initial sample: counter-based against jax.random",
         "",
-        f"Machine: {res['machine']}; one pinned core, one XLA device and thread.",
+        f"Machine: {res['machine']}; load average at start {[round(x, 1) for x in res['load'] or ()]}; one pinned core, one "
+        "XLA device and thread.",
         f"Command: `{res['command']}`. Wigner Fock sample of a spin coherent state (S = {S:g}, "
         f"float32), {res['n_traj']} trajectories per jitted call, {res['rounds']} alternating "
         "rounds; CPU time per trajectory-site, and the CPU time to lower and compile the sampler.",
