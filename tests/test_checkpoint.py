@@ -72,6 +72,19 @@ def test_resume_refuses_changed_settings_naming_them(tmp_path, ref, finished):
     assert_same(_run(checkpoint=finished, resume=True), ref)
 
 
+def test_checkpoint_of_other_random_streams_refused(tmp_path, monkeypatch):
+    """A checkpoint written with another version of the random streams (v1: the initial
+    sample from ``jax.random``) is refused, naming the streams: mixing its chunks with this
+    version's would give a run no single key describes.
+    """
+    ck = str(tmp_path / "old.npz")
+    monkeypatch.setattr(ckmod, "STREAMS", "threefry2x32-20 counters v1")
+    _run(checkpoint=ck, n_traj=20)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"the setting `random_streams` differs \('threefry"):
+        _run(checkpoint=ck, n_traj=20, resume=True)
+
+
 def test_fresh_run_never_replaces_a_checkpoint(tmp_path, finished):
     """Old main: a fresh run silently replaced a checkpoint of 9 of 20 chunks with chunk 1."""
     ck = str(tmp_path / "ck.npz")

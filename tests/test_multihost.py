@@ -3,7 +3,7 @@
 Each process calls ``jax.distributed.initialize`` (coordinator on localhost, gloo CPU
 collectives) and owns two CPU devices; ``tq.solve(..., options=tq.Options(devices=jax.devices()))``
 shards every chunk over the four global devices. Every process must get the result of a
-one-device run with the same key (trajectory ``i`` always draws from ``fold_in(key, i)``).
+one-device run with the same key (trajectory ``i``'s numbers depend on ``(key, i)`` only).
 Marked slow: it starts two Python processes (about 15 s).
 """
 

@@ -235,7 +235,7 @@ def test_steady_state_bias_without_projection():
 
 def test_chunk_size_and_batch_invariance():
     """Same key -> the same numbers for any chunk size, and a batch of models gives each
-    member exactly what it gives alone (trajectory i always draws from fold_in(key, i)).
+    member exactly what it gives alone (trajectory i's numbers depend on (key, i) only).
     """
     m = tq.driven_spin(10, 1.5)
     args = (tq.SaveAt([0.0, 0.1, 0.2]), paper(0.01))

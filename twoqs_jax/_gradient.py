@@ -51,10 +51,10 @@ from ._observables import PRIMITIVES, Observable, resolve
 from ._options import Options
 from ._phase_space.drift import split
 from ._phase_space.lowering import lower
-from ._phase_space.sampling import sample_initial
 from ._sde.config import kernel_config
 from ._sde.kernel import (
     block_noise,
+    initial_sample,
     noise_layout,
     observed,
     scan_blocks,
@@ -112,8 +112,8 @@ def _trajectory(cfg, make_model, params, theta, phi, key, i):
     )
     spin = lax.stop_gradient(model.spin)
     n = spin.shape[0]
-    tk = jax.random.fold_in(key, i)
-    a, b = sample_initial(tk, spin, theta, phi, cfg.k, "fock" if cfg.fock else "coherent", dtype)
+    sampling = "fock" if cfg.fock else "coherent"
+    a, b = initial_sample(key, i, spin, theta, phi, cfg.k, sampling, dtype)
     r0 = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
     length = noise_layout(cfg, n)[0]
 

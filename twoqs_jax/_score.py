@@ -36,9 +36,9 @@ from jax import lax
 
 from ._phase_space.drift import split
 from ._phase_space.lowering import lower
-from ._phase_space.sampling import sample_initial
 from ._sde.kernel import (
     block_noise,
+    initial_sample,
     noise_layout,
     observed,
     project,
@@ -136,8 +136,8 @@ def lr_trajectory(cfg, make_model, unflatten, vec, theta, phi, key, i, record):
     dmodels = tuple(jax.jvp(lowered, (vec,), (basis[q],))[1] for q in range(vec.shape[0]))
     spin = model.spin
     n = spin.shape[0]
-    tk = jax.random.fold_in(key, i)
-    a, b = sample_initial(tk, spin, theta, phi, cfg.k, "fock" if cfg.fock else "coherent", dtype)
+    sampling = "fock" if cfg.fock else "coherent"
+    a, b = initial_sample(key, i, spin, theta, phi, cfg.k, sampling, dtype)
     r0 = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
     length = noise_layout(cfg, n)[0]
     n_par = vec.shape[0]

@@ -25,43 +25,63 @@ Samples of the down state ``(alpha0, beta0)``:
 - Q: the exact Fock Q function, ``|beta0|^2 ~ Gamma(2S+1, 1)``, uniform phase,
   ``alpha0 ~ CN(0, 1)`` (paper 003 Eq. 16).
 - P: the coherent amplitude ``alpha0 = 0``, ``beta0 = sqrt(2S)`` (paper 003 Eq. 17).
+
+The random numbers come from the caller: the kernel, the pathwise gradient and the score
+estimator all draw them with :func:`twoqs_jax._sde.kernel.initial_sample`: two
+counter-based Box-Muller draws per site in polar form (:func:`twoqs_jax._sde.rng.polar`),
+``sqrt(e) e^{i phi}`` with ``e ~ Exp(1)`` and a uniform phase, i.e. standard complex
+normals whose squared modulus and phase are also used directly (the Fock sample's
+exponential and uniform phase); only Q's Gamma variate, a rejection sampler, uses
+``jax.random``.
 """
 
 import jax
 import jax.numpy as jnp
 
 FOCK_SAMPLINGS = ("coherent", "fock")
+N_POLAR = 2
+"""Polar draws per site of one initial sample (0: ``alpha0``, 1: ``beta0``), drawn by the
+caller (:func:`twoqs_jax._sde.kernel.initial_sample`).
+"""
 
 
-def sample_down(key, spin, k: int, fock_sampling: str, dtype):
+def sample_down(polar, gamma_key, spin, k: int, fock_sampling: str, dtype):
     """One sample ``(alpha0, beta0)`` of the spin-down state on every site, ``(n,)`` each.
 
-    Every random number comes from one ``normal`` draw (plus a ``gamma`` draw for Q): an
-    exponential is ``(x^2 + y^2)/2`` and a uniform phase the angle of ``x + i y`` for standard
-    normals ``x, y``. Few PRNG call sites keep the compile time of the kernel down.
+    Args:
+        polar: ``polar(r)`` returns draw ``r < N_POLAR`` (0 for ``alpha0``, 1 for
+            ``beta0``) of every site, ``(e, c, s)``, ``(n,)`` each: ``e ~ Exp(1)`` and an
+            independent uniform phase ``(c, s) = (cos, sin)(phi)``, i.e. ``sqrt(e)(c + i s)``
+            is a standard complex normal; only the draws a representation needs are
+            requested (none for P).
+        gamma_key: a JAX key for the Gamma draw of Q (``k == -1``); unused otherwise.
+        spin: ``(n,)`` spin lengths.
+        k, fock_sampling, dtype: as in :func:`sample_initial`.
+
+    With ``z = sqrt(e)(c + i s) ~ CN(0, 1)``: ``alpha0 = z_0 / sqrt(2)`` (W) or ``z_0`` (Q);
+    ``beta0 = sqrt(2S) + z_1 / sqrt(2)`` (W coherent: ``CN(0, 1/2)`` around the mean) or
+    ``sqrt(2S + e_1 / 2) (c_1 + i s_1)`` (W Fock: ``2S + Exp(mean 1/2)`` and a uniform phase)
+    or ``sqrt(G) (c_1 + i s_1)`` with ``G ~ Gamma(2S + 1, 1)`` (Q).
     """
     n = spin.shape
     two_s = (2 * spin).astype(dtype)
     zero = jnp.zeros(n, dtype)
     if k == 1:
         return jax.lax.complex(zero, zero), jax.lax.complex(jnp.sqrt(two_s), zero)
-    x = jax.random.normal(key, (6, *n), dtype)
-    z0 = jax.lax.complex(x[0], x[1]) / jnp.sqrt(2.0)  # E|z0|^2 = 1
 
-    def with_phase(r):  # r e^{i arg(x4 + i x5)}
-        r = r / jnp.hypot(x[4], x[5])
-        return jax.lax.complex(r * x[4], r * x[5])
+    def radial(r, c, s):  # r e^{i phi}
+        return jax.lax.complex(r * c, r * s)
 
+    ea, ca, sa = polar(0)
+    eb, cb, sb = polar(1)
     if k == -1:
-        # a key of its own, derived from the trajectory's key (the increments are
-        # counter-based from the run's key: twoqs_jax._sde.rng)
-        nb = jax.random.gamma(jax.random.fold_in(key, 0xFFFFFFFF), two_s + 1, dtype=dtype)
-        return z0, with_phase(jnp.sqrt(nb))
-    alpha0 = z0 * jnp.sqrt(0.5)
+        nb = jax.random.gamma(gamma_key, two_s + 1, dtype=dtype)
+        return radial(jnp.sqrt(ea), ca, sa), radial(jnp.sqrt(nb), cb, sb)
+    alpha0 = radial(jnp.sqrt(0.5 * ea), ca, sa)
     if fock_sampling == "coherent":
-        return alpha0, jax.lax.complex(jnp.sqrt(two_s) + 0.5 * x[2], 0.5 * x[3])
-    nb = two_s + 0.25 * (x[2] ** 2 + x[3] ** 2)  # 2S + Exp(mean 1/2)
-    return alpha0, with_phase(jnp.sqrt(nb))
+        rb = jnp.sqrt(0.5 * eb)
+        return alpha0, jax.lax.complex(jnp.sqrt(two_s) + rb * cb, rb * sb)
+    return alpha0, radial(jnp.sqrt(two_s + 0.5 * eb), cb, sb)  # 2S + Exp(mean 1/2)
 
 
 def rotate(alpha0, beta0, theta, phi):
@@ -74,17 +94,17 @@ def rotate(alpha0, beta0, theta, phi):
     return alpha, beta
 
 
-def sample_initial(key, spin, theta, phi, k: int, fock_sampling: str, dtype):
+def sample_initial(polar, gamma_key, spin, theta, phi, k: int, fock_sampling: str, dtype):
     """One trajectory's initial ``(alpha, beta)`` for a product of spin coherent states.
 
     Args:
-        key: PRNG key of this trajectory.
+        polar, gamma_key: this trajectory's random numbers (:func:`sample_down`).
         spin: ``(n,)`` spin lengths.
         theta, phi: ``(n,)`` Bloch angles (theta from +z).
         k: representation (0 W, 1 P, -1 Q).
         fock_sampling: "coherent" or "fock" (Wigner only).
         dtype: real dtype of the amplitudes.
     """
-    a0, b0 = sample_down(key, spin, k, fock_sampling, dtype)
+    a0, b0 = sample_down(polar, gamma_key, spin, k, fock_sampling, dtype)
     a, b = rotate(a0, b0, theta.astype(dtype), phi.astype(dtype))
     return a.astype(a0.dtype), b.astype(a0.dtype)

@@ -4,11 +4,11 @@ A ``lax.scan`` over blocks of ``block`` Euler-Maruyama steps (an inner ``lax.sca
 steps all trajectories of a chunk at once, site-major (state ``(n, chunk)``, trajectories
 contiguous: :func:`site_major_step`), or, for schemes that step one trajectory at a time,
 ``jax.vmap`` of :func:`trajectory_step` (``KernelConfig.site_major``). Every random number
-of trajectory ``i`` (global index) is a function of ``(key, i)`` and its position only: the
-initial sample is drawn from ``fold_in(key, i)``, and the increments of the noise window
-starting at global step ``s0`` (see :func:`noise_layout`, :func:`block_noise`) are counter-based
-(:mod:`twoqs_jax._sde.rng`: Threefry of ``(i, slot)`` under the window key of
-``(key, stream, s0)``). Results are therefore the same for any chunk size, any sharding of
+of trajectory ``i`` (global index) is a function of ``(key, i)`` and its position only, and
+counter-based (:mod:`twoqs_jax._sde.rng`: Threefry of ``(i, slot)`` under the window key of
+``(key, stream, s0)``): the initial sample (:func:`initial_sample`, stream ``TAG_INITIAL``,
+``s0 = 0``) and the increments of the noise window starting at global step ``s0`` (see
+:func:`noise_layout`, :func:`block_noise`). Results are therefore the same for any chunk size, any sharding of
 the trajectory axis (:mod:`twoqs_jax._sde.sharding`) and any checkpoint restart.
 
 The model is an argument of the jitted function (a PyTree, never a closure constant), so a
@@ -31,6 +31,7 @@ from .._observables import Observable
 from .._phase_space.drift import N_NOISE, split
 from .._phase_space.observables import trajectory_primitives
 from .._phase_space.sampling import sample_initial
+from . import rng
 from .schemes.base import AbstractScheme
 
 
@@ -203,6 +204,37 @@ def scan_blocks(
 
     carry, outs = lax.scan(superblock, carry, jnp.arange(cfg.n_blocks // m))
     return carry, jax.tree.map(lambda x: x.reshape((cfg.n_blocks,) + x.shape[2:]), outs)
+
+
+def initial_sample(key, i, spin, theta, phi, k: int, fock_sampling: str, dtype):
+    """Trajectory ``i``'s initial ``(alpha, beta)``, ``(n,)`` each (``key``: the run's key).
+
+    The kernel, the pathwise gradient and the score estimator all draw their initial
+    samples here, so they agree sample for sample. Counter layout: draw ``r < N_POLAR`` (0:
+    ``alpha0``, 1: ``beta0``) of site ``j`` is :func:`twoqs_jax._sde.rng.polar` (one
+    Threefry hash: an ``Exp(1)`` modulus squared and a uniform phase) at counter ``(i, r n +
+    j)`` under the window key ``rng.window_key(key, TAG_INITIAL, 0)`` (a stream of its own,
+    next to the increments' streams); for the Q representation (``k == -1``) the Gamma
+    variate of ``|beta0|^2`` is ``jax.random.gamma`` under ``fold_in(fold_in(key, i),
+    2^32 - 1)`` (a rejection sampler: no fixed count of counter-based numbers). The
+    transform: :func:`twoqs_jax._phase_space.sampling.sample_down`.
+
+    Args:
+        key: typed JAX key of the run.
+        i: integer global trajectory index (scalar; ``jax.vmap`` over it for many).
+        spin, theta, phi: ``(n,)`` spin lengths and Bloch angles.
+        k: representation (0 W, 1 P, -1 Q).
+        fock_sampling: "coherent" or "fock" (Wigner only).
+        dtype: real dtype of the amplitudes.
+    """
+    n = spin.shape[0]
+    ks = rng.window_key(key, rng.TAG_INITIAL, 0)
+
+    def polar(r):
+        return rng.polar(ks, i, r * n, n, dtype)
+
+    gamma_key = jax.random.fold_in(jax.random.fold_in(key, i), 0xFFFFFFFF) if k == -1 else None
+    return sample_initial(polar, gamma_key, spin, theta, phi, k, fock_sampling, dtype)
 
 
 def block_noise(cfg: KernelConfig, key, i, s0, nb: int, n: int, dtype):
@@ -398,7 +430,7 @@ def run_chunk(cfg: KernelConfig, model, theta, phi, key, first, n_traj):
 def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
     """:func:`run_chunk` for an explicit ``(m,)`` array of global trajectory indices
     (indices ``>= n_traj`` are padding and get weight 0). Trajectory ``i`` draws its
-    initial sample from ``fold_in(key, i)`` and the increments of the noise window starting
+    initial sample from :func:`initial_sample` and the increments of the noise window starting
     at step ``s0`` from :func:`block_noise` (counter-based, module docstring).
     """
     dtype = jnp.dtype(cfg.dtype)
@@ -409,11 +441,8 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
     n = spin.shape[0]
     n_traj = jnp.asarray(n_traj, idx.dtype)
     weight = (idx < n_traj).astype(dtype)
-    tkeys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
     sampling = "fock" if cfg.fock else "coherent"
-
-    # the initial sample uses the trajectory key fold_in(key, i)
-    a, b = jax.vmap(lambda kk: sample_initial(kk, spin, theta, phi, cfg.k, sampling, dtype))(tkeys)
+    a, b = jax.vmap(lambda i: initial_sample(key, i, spin, theta, phi, cfg.k, sampling, dtype))(idx)
     z_init = split(a, b)
     r0 = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
     sm = cfg.site_major

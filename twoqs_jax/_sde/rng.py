@@ -1,11 +1,16 @@
 """Counter-based random numbers of the kernel, in plain uint32 ``jnp`` operations.
 
-Every number is a pure function of ``(run key, stream, window, trajectory, slot)``:
+Every number of the kernel (increments and initial sample; ``jax.random`` only for the
+Gamma variate of Q initial samples) is a pure function of ``(run key, stream, window,
+trajectory, slot)``:
 Threefry-2x32 with 20 rounds (Salmon et al., SC'11; the generator behind JAX's default
 keys; :func:`threefry2x32` reproduces Random123's known-answer vectors). A stream's window
 key is ``threefry2x32(run key, (tag, s0))`` (:func:`window_key`, a scalar), and trajectory
 ``i``'s numbers are ``threefry2x32(window key, (i, slot))``. Results therefore do not depend
-on the chunk size, the sharding or a checkpoint restart. JAX's ``fold_in(key, d)`` hashes
+on the chunk size, the sharding or a checkpoint restart. Streams (tags): two-point words
+``TAG_TWO_POINT``, Gaussian increments ``TAG_GAUSSIAN``, the initial sample ``TAG_INITIAL``
+(one window, ``s0 = 0``; slots ``r n + site`` for its draw ``r`` of :func:`polar`:
+:func:`twoqs_jax._sde.kernel.initial_sample`). JAX's ``fold_in(key, d)`` hashes
 the counter ``(0, d)``, so with a tag ``> 0`` the streams never meet the trajectory keys
 ``fold_in(key, i)``.
 
@@ -25,6 +30,10 @@ Conventions:
   ``u2 = (w1 >> 8) 2^-24`` in [0, 1): standard normal up to the 24-bit resolution of the
   uniforms, ``|x| <= sqrt(48 ln 2) = 5.77`` (tail mass beyond: 8e-9, irrelevant for weak
   schemes, whose errors are moments).
+- :func:`polar`: both Box-Muller halves in polar form from one hash, ``(e, cos 2 pi u2,
+  sin 2 pi u2)`` with ``e = -ln u1 ~ Exp(1)`` (same ``u1, u2``): ``sqrt(e) e^{2 pi i u2}``
+  is a standard complex normal (``E|z|^2 = 1``), ``e`` its squared modulus and the
+  phase uniform and independent of it (the initial sample's draw).
 """
 
 import jax
@@ -33,8 +42,9 @@ import numpy as np
 from jax import lax
 
 U32 = jnp.uint32
-STREAMS = "threefry2x32-20 counters v1"
-"""Name of the random streams (checkpoints record it: another version's streams differ)."""
+STREAMS = "threefry2x32-20 counters v2"
+"""Name of the random streams (checkpoints record it: another version's streams differ;
+v2: the initial sample is counter-based too, stream ``TAG_INITIAL``)."""
 TAG_TWO_POINT = 1
 TAG_GAUSSIAN = 2
 TAG_INITIAL = 3
@@ -134,3 +144,15 @@ def normals(ks, i, first, n: int, dtype):
     w0, w1 = threefry2x32(ks[0], ks[1], *_counters(i, first, n))
     u1, u2 = _unit(w0, dtype, True), _unit(w1, dtype, False)
     return jnp.sqrt(jnp.asarray(-2.0, dtype) * jnp.log(u1)) * cos_2pi(u2).astype(dtype)
+
+
+def polar(ks, i, first, n: int, dtype):
+    """``(e, c, s)``, ``(n,)`` each, of trajectory ``i``, counters ``(i, first + site)``,
+    under the key words ``ks`` (module docstring): ``e = -ln u1`` exponential of mean 1 and
+    ``(c, s) = (cos, sin)(2 pi u2)`` a uniform phase, independent; ``sqrt(2 e) (c, s)`` are
+    the two standard normals of Box-Muller. For a ``(T,)`` array ``i``, site-major ``(n, T)``.
+    """
+    w0, w1 = threefry2x32(ks[0], ks[1], *_counters(i, first, n))
+    u1, u2 = _unit(w0, dtype, True), _unit(w1, dtype, False)
+    e = -jnp.log(u1)
+    return e, cos_2pi(u2).astype(dtype), cos_2pi(u2 - 0.25).astype(dtype)
