@@ -304,3 +304,27 @@ def test_stacked_moments_are_those_of_one_reduction_per_value(dtype):
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_materialise_returns_its_input_and_computes_it_once():
+    import re
+
+    from twoqs_jax._sde.kernel import materialise
+
+    x = jnp.asarray([0.0, -0.0, 1.5, -jnp.inf, jnp.inf, jnp.nan, 1e-45], jnp.float32)
+    z = jax.lax.complex(x, x[::-1])
+    got = jax.jit(materialise)((x, z))
+    for a, b in zip(got, (x, z), strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(np.asarray(a).view(np.uint8), np.asarray(b).view(np.uint8))
+
+    def consumers(x, barrier):
+        y = barrier(jnp.sin(jnp.sin(x)))
+        return y * 2.0, y + 3.0, jnp.cos(y), y * y
+
+    def sines(barrier):
+        text = jax.jit(lambda x: consumers(x, barrier)).lower(x).compile().as_text()
+        return len(re.findall(r" sine\(", text))
+
+    assert sines(lambda y: y) > 2  # XLA copies the producer into every consumer
+    assert sines(materialise) == 2

@@ -334,6 +334,28 @@ def trajectory_values(cfg: KernelConfig, alpha, beta, spin) -> dict:
     return out
 
 
+def materialise(tree):
+    """``tree`` (real or complex arrays of one shape and precision), computed once: XLA:CPU
+    copies an elementwise producer into the fusion of every consumer (it has no multi-output
+    fusion), but never a reduction: the real parts, stacked, go through a ``max`` with
+    ``-inf``, which returns them bit for bit (signed zeros and NaN included).
+    """
+    leaves, treedef = jax.tree.flatten(tree)
+    parts = []
+    for x in leaves:
+        parts += [jnp.real(x), jnp.imag(x)] if jnp.iscomplexobj(x) else [x]
+    stacked = jnp.stack(parts)
+    low = jnp.full_like(stacked, -jnp.inf)
+    out = list(jnp.max(jnp.stack([stacked, low]), axis=0))
+    done = []
+    for x in leaves:
+        if jnp.iscomplexobj(x):
+            done.append(lax.complex(out.pop(0), out.pop(0)))
+        else:
+            done.append(out.pop(0))
+    return jax.tree.unflatten(treedef, done)
+
+
 def _tree_sum(x):
     """Sum over axis 1 (a power of two) by a fixed pairwise tree of adds (explicit slices,
     so XLA cannot reorder the reduction: the same bits for any chunk or device).
@@ -442,6 +464,8 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
 
     # the initial sample uses the trajectory key fold_in(key, i)
     a, b = jax.vmap(lambda kk: sample_initial(kk, spin, theta, phi, cfg.k, sampling, dtype))(tkeys)
+    # once, not in each of the ~10 fusions that read the sample (program size and run time)
+    a, b = materialise((a, b))
     z_init = split(a, b)
     r0 = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
     sm = cfg.site_major
