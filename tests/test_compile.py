@@ -309,12 +309,13 @@ def test_stacked_moments_are_those_of_one_reduction_per_value(dtype):
 def test_materialise_returns_its_input_and_computes_it_once():
     import re
 
-    from twoqs_jax._sde.kernel import materialise
+    from twoqs_jax._sde.fusion import materialise
 
     x = jnp.asarray([0.0, -0.0, 1.5, -jnp.inf, jnp.inf, jnp.nan, 1e-45], jnp.float32)
     z = jax.lax.complex(x, x[::-1])
-    got = jax.jit(materialise)((x, z))
-    for a, b in zip(got, (x, z), strict=True):
+    w = jnp.asarray([0, 1, 2**31, 2**32 - 1, 5, 6, 7], jnp.uint32)
+    got = jax.jit(materialise)((x, z, w))
+    for a, b in zip(got, (x, z, w), strict=True):
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(np.asarray(a).view(np.uint8), np.asarray(b).view(np.uint8))
 

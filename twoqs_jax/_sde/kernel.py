@@ -31,6 +31,7 @@ from .._observables import Observable
 from .._phase_space.drift import N_NOISE, split
 from .._phase_space.observables import trajectory_primitives
 from .._phase_space.sampling import sample_initial
+from .fusion import materialise
 from .schemes.base import AbstractScheme
 
 
@@ -332,28 +333,6 @@ def trajectory_values(cfg: KernelConfig, alpha, beta, spin) -> dict:
         if p not in out and p + "__re" not in out:
             put(p, prims[p])
     return out
-
-
-def materialise(tree):
-    """``tree`` (real or complex arrays of one shape and precision), computed once: XLA:CPU
-    copies an elementwise producer into the fusion of every consumer (it has no multi-output
-    fusion), but never a reduction: the real parts, stacked, go through a ``max`` with
-    ``-inf``, which returns them bit for bit (signed zeros and NaN included).
-    """
-    leaves, treedef = jax.tree.flatten(tree)
-    parts = []
-    for x in leaves:
-        parts += [jnp.real(x), jnp.imag(x)] if jnp.iscomplexobj(x) else [x]
-    stacked = jnp.stack(parts)
-    low = jnp.full_like(stacked, -jnp.inf)
-    out = list(jnp.max(jnp.stack([stacked, low]), axis=0))
-    done = []
-    for x in leaves:
-        if jnp.iscomplexobj(x):
-            done.append(lax.complex(out.pop(0), out.pop(0)))
-        else:
-            done.append(out.pop(0))
-    return jax.tree.unflatten(treedef, done)
 
 
 def _tree_sum(x):
