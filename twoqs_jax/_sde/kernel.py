@@ -338,16 +338,9 @@ def trajectory_values(cfg: KernelConfig, alpha, beta, spin) -> dict:
 def _tree_sum(x):
     """Sum over axis 1 (a power of two) by a fixed pairwise tree of adds (explicit slices,
     so XLA cannot reorder the reduction: the same bits for any chunk or device).
-
-    The last pair is added by a reduction over an axis of 2 (``0 + a + b`` in any order is
-    ``a + b``, up to the sign of a zero sum): XLA materialises a reduction, where it would
-    copy the elementwise tree into every consumer (one copy per value sliced from it; XLA:CPU
-    has no multi-output fusion), which made the program several times larger.
     """
-    while x.shape[1] > 2:
+    while x.shape[1] > 1:
         x = x[:, 0::2] + x[:, 1::2]
-    if x.shape[1] == 2:
-        return jnp.sum(x, axis=1)
     return x[:, 0]
 
 
@@ -356,42 +349,24 @@ def _chunk_moments(cfg: KernelConfig, q: dict, weight):
     per-trajectory values ``q``, each ``(K, ...)`` for the ``K`` blocks of the chunk; the host
     merges blocks in a fixed order (:class:`~.statistics.BlockMerger`).
 
-    The values of one dtype are reduced as one ``(K, traj_block, D)`` array, with the same
-    arithmetic per element as one reduction per value (each mean is its own division, as
-    XLA rewrites a division by a broadcast into a product with the reciprocal), so the same
-    bits: the program, its compilation and the loading of a stored executable then do not
-    grow with the number of observables.
+    Each block sum is computed once (:func:`materialise`): XLA would copy its tree of adds
+    into the fusion of each of its readers (the mean, the deviations of M2, the group sum).
     """
     w = weight.reshape(-1, cfg.traj_block)
     n_b = jnp.maximum(_tree_sum(w), 1)  # exact (0/1 weights); an empty block is dropped
     mean, m2, gsum = {}, {}, {}
-    groups: dict = {}
     for name, v in q.items():
-        groups.setdefault(jnp.dtype(v.dtype), []).append(name)
-    for names in groups.values():
-        parts = [q[name].reshape(w.shape + (-1,)) for name in names]
-        vb = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
-        wb = w[..., None]
+        vb = v.reshape(w.shape + v.shape[1:])
+        wb = w.reshape(w.shape + (1,) * (v.ndim - 1))
         # `where`, not `w * v`: a padding trajectory (w = 0) that blew up must not turn the
         # block's statistics into NaN (0 * NaN = NaN) while the blow-up counter ignores it.
         vb = jnp.where(wb > 0, vb, jnp.zeros_like(vb))
-        s = _tree_sum(vb)
-        slots, mus, start = [], [], 0
-        for name, part in zip(names, parts, strict=True):
-            shape = (w.shape[0],) + q[name].shape[1:]
-            size = part.shape[-1]
-            s_v = s[:, start : start + size].reshape(shape)
-            mu = s_v / n_b.reshape(n_b.shape + (1,) * (len(shape) - 1)).astype(q[name].dtype)
-            mean[name] = mu
-            if name.split("__")[0] in cfg.grouped:
-                gsum[name] = s_v
-            mus.append(mu.reshape(w.shape[0], size))
-            slots.append((name, shape, start, size))
-            start += size
-        mu = mus[0] if len(mus) == 1 else jnp.concatenate(mus, axis=-1)
-        d = _tree_sum(jnp.where(wb > 0, (vb - mu[:, None]) ** 2, 0))
-        for name, shape, start, size in slots:
-            m2[name] = d[:, start : start + size].reshape(shape)
+        s = materialise(_tree_sum(vb))
+        mu = s / n_b.reshape(n_b.shape + (1,) * (v.ndim - 1)).astype(v.dtype)
+        mean[name] = mu
+        m2[name] = _tree_sum(jnp.where(wb > 0, (vb - mu[:, None]) ** 2, 0))
+        if name.split("__")[0] in cfg.grouped:
+            gsum[name] = s
     return {"mean": mean, "m2": m2, "gsum": gsum}
 
 
