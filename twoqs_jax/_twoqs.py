@@ -107,6 +107,30 @@ def device_memory(devices) -> float | None:
         return None
 
 
+def _values_bound(cfg, n_sites: int) -> int | None:
+    """An upper bound of the number of per-trajectory values of
+    :func:`~._sde.kernel.trajectory_values` from the kinds of the package's own observables
+    (each counted as complex, every grouped primitive too), without tracing them; ``None``
+    where an observable is not the package's (its shape is known only by tracing it).
+    """
+    from ._observables import Observable
+
+    size = {"site": n_sites, "pair": n_sites * n_sites, "scalar": 1}
+    total = 0
+    for _, obs in cfg.linear:
+        module = getattr(getattr(obs, "fn", None), "__module__", None) or ""
+        if not isinstance(obs, Observable) or not module.startswith("twoqs_jax"):
+            return None
+        if obs.kind not in size:
+            return None
+        total += 2 * size[obs.kind]
+    for p in cfg.grouped:
+        if PRIMITIVES.get(p) not in size:
+            return None
+        total += 2 * size[PRIMITIVES[p]]
+    return total
+
+
 def check_memory(cfg, n_sites: int, n_batch: int, devices) -> None:
     """Refuse before compiling a chunk whose working set cannot fit on a device.
 
@@ -122,6 +146,15 @@ def check_memory(cfg, n_sites: int, n_batch: int, devices) -> None:
     if limit is None:
         return
     item = np.dtype(cfg.dtype).itemsize
+    per_device = cfg.chunk_size // (1 if devices is None else len(devices))
+
+    def estimate(n_values):
+        per_traj = item * (16 * n_sites + 1024 + 4 * n_values) * n_batch
+        return per_traj, per_traj * per_device
+
+    bound = _values_bound(cfg, n_sites)
+    if bound is not None and estimate(bound)[1] <= limit:
+        return  # fits even with the bound: no need to trace the observables (new processes)
     cplx = jnp.complex64 if cfg.dtype == "float32" else jnp.complex128
     amp = jax.ShapeDtypeStruct((n_sites,), cplx)
     try:
@@ -134,9 +167,7 @@ def check_memory(cfg, n_sites: int, n_batch: int, devices) -> None:
         n_values = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(values))
     except Exception:  # an estimate only: fall back to one value per site
         n_values = n_sites
-    per_traj = item * (16 * n_sites + 1024 + 4 * n_values) * n_batch
-    per_device = cfg.chunk_size // (1 if devices is None else len(devices))
-    need = per_traj * per_device
+    per_traj, need = estimate(n_values)
     if need > limit:
         fits = max(cfg.traj_block, int(0.5 * limit / per_traj) // cfg.traj_block * cfg.traj_block)
         raise ValueError(

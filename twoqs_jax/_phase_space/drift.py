@@ -121,7 +121,10 @@ def coupling_mask(model) -> tuple:
     symmetrised coupling tensors that are nonzero on some edge (of a concrete model, or of
     every model of a batch); :func:`spin_gradient_rows` skips the others.
     """
-    J = np.asarray(model.symmetric_coupling)
+    # NumPy on the concrete arrays (the property's jnp ops would each compile in a new process)
+    J = np.asarray(model.coupling)
+    same = (model.edges[:, 0] == model.edges[:, 1])[:, None, None]
+    J = np.where(same, 0.5 * (J + np.swapaxes(J, -1, -2)), J)
     nonzero = np.any(J != 0, axis=tuple(range(J.ndim - 2))) if J.size else np.zeros((3, 3), bool)
     return tuple(tuple(bool(x) for x in row) for row in nonzero)
 

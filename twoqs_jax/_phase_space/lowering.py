@@ -12,6 +12,7 @@ which draws its own noise rows. A model without such terms runs exactly the fuse
 import functools
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -55,8 +56,19 @@ class LadderTerm(eqx.Module):
     def merge(self, other: "LadderTerm") -> "LadderTerm":
         """Rates add (the dissipators are linear in the rates)."""
         return LadderTerm(
-            self.decay + other.decay, self.gain + other.gain, self.dephasing + other.dephasing
+            _add(self.decay, other.decay),
+            _add(self.gain, other.gain),
+            _add(self.dephasing, other.dephasing),
         )
+
+
+def _add(a, b):
+    """``a + b``; on concrete arrays in NumPy (the same IEEE sum, of JAX's result dtype),
+    since an eager ``jnp`` add is a small program to trace and compile in every new process.
+    """
+    if isinstance(a, jax.core.Tracer) or isinstance(b, jax.core.Tracer):
+        return a + b
+    return jax.device_put(np.add(np.asarray(a), np.asarray(b), dtype=jnp.result_type(a, b)))
 
 
 @functools.singledispatch

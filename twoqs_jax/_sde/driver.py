@@ -150,8 +150,9 @@ def run_chunks(
     )
     if ckpt is not None:
         ckpt.history = segments
-    theta = jnp.asarray(state.theta, cfg.dtype)
-    phi = jnp.asarray(state.phi, cfg.dtype)
+    # converted on the host (an eager jnp conversion compiles a small program per process)
+    theta = jax.device_put(np.asarray(state.theta, cfg.dtype))
+    phi = jax.device_put(np.asarray(state.phi, cfg.dtype))
     n_traj = jnp.asarray(cfg.n_traj, jnp.int32)  # traced: a new n_traj does not recompile
     static = traced_config(cfg)
     if devices is None:

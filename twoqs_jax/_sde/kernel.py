@@ -32,6 +32,7 @@ from .._phase_space.drift import N_NOISE, split
 from .._phase_space.observables import trajectory_primitives
 from .._phase_space.sampling import sample_initial
 from . import rng
+from .fusion import materialise
 from .schemes.base import AbstractScheme
 
 
@@ -379,6 +380,9 @@ def _chunk_moments(cfg: KernelConfig, q: dict, weight):
     """Per-block (``cfg.traj_block`` consecutive trajectories) masked mean, M2 and sum of the
     per-trajectory values ``q``, each ``(K, ...)`` for the ``K`` blocks of the chunk; the host
     merges blocks in a fixed order (:class:`~.statistics.BlockMerger`).
+
+    Each block sum is computed once (:func:`materialise`): XLA would copy its tree of adds
+    into the fusion of each of its readers (the mean, the deviations of M2, the group sum).
     """
     w = weight.reshape(-1, cfg.traj_block)
     n_b = jnp.maximum(_tree_sum(w), 1)  # exact (0/1 weights); an empty block is dropped
@@ -389,7 +393,7 @@ def _chunk_moments(cfg: KernelConfig, q: dict, weight):
         # `where`, not `w * v`: a padding trajectory (w = 0) that blew up must not turn the
         # block's statistics into NaN (0 * NaN = NaN) while the blow-up counter ignores it.
         vb = jnp.where(wb > 0, vb, jnp.zeros_like(vb))
-        s = _tree_sum(vb)
+        s = materialise(_tree_sum(vb))
         mu = s / n_b.reshape(n_b.shape + (1,) * (v.ndim - 1)).astype(v.dtype)
         mean[name] = mu
         m2[name] = _tree_sum(jnp.where(wb > 0, (vb - mu[:, None]) ** 2, 0))
@@ -443,6 +447,8 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
     weight = (idx < n_traj).astype(dtype)
     sampling = "fock" if cfg.fock else "coherent"
     a, b = jax.vmap(lambda i: initial_sample(key, i, spin, theta, phi, cfg.k, sampling, dtype))(idx)
+    # once, not in each of the ~10 fusions that read the sample (program size and run time)
+    a, b = materialise((a, b))
     z_init = split(a, b)
     r0 = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
     sm = cfg.site_major

@@ -18,7 +18,6 @@ statistics (tests/test_multihost.py: two processes on one machine).
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -105,5 +104,7 @@ def chunk_indices(cfg: KernelConfig, first: int, n_devices: int) -> np.ndarray:
 
 
 def put_indices(idx: np.ndarray, sharding) -> jax.Array:
-    """Place the ``(D, m)`` indices with one row per device."""
-    return jax.device_put(jnp.asarray(idx), sharding)
+    """Place the ``(D, m)`` indices with one row per device (from the host array: a device
+    array would be resharded by a small compiled program in every new process).
+    """
+    return jax.device_put(np.asarray(idx), sharding)
