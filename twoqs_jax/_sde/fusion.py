@@ -3,9 +3,10 @@
 XLA:CPU has no multi-output fusion: an elementwise producer read by several consumers is
 copied into the fusion of each of them (its instructions are compiled, and run, once per
 consumer), while a reduction is never fused into its consumers: its result is materialised.
-:func:`materialise` uses that to compute a shared intermediate once (the kernel's initial
-sample, the two-point increments' random words), which makes the program smaller (faster
-to compile and to load from the executable store) and saves the repeated work at run time.
+:func:`materialise` uses that to compute a shared intermediate once (the block sums of the
+kernel's statistics), which makes the program smaller (faster to compile and to load from
+the executable store). Whether it also runs faster is measured case by case: the reduction
+can cost more than the copies (the kernel's counter-based initial sample, docs/performance.md).
 """
 
 import jax

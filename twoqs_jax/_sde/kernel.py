@@ -447,8 +447,9 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
     weight = (idx < n_traj).astype(dtype)
     sampling = "fock" if cfg.fock else "coherent"
     a, b = jax.vmap(lambda i: initial_sample(key, i, spin, theta, phi, cfg.k, sampling, dtype))(idx)
-    # once, not in each of the ~10 fusions that read the sample (program size and run time)
-    a, b = materialise((a, b))
+    # not materialised (twoqs_jax/_sde/fusion.py): copying the two hashes per site into each
+    # fusion that reads the sample makes the program larger but runs faster than computing
+    # it once through a reduction (docs/performance.md, "What a first run compiles")
     z_init = split(a, b)
     r0 = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
     sm = cfg.site_major
