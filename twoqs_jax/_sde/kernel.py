@@ -446,10 +446,21 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
     n_traj = jnp.asarray(n_traj, idx.dtype)
     weight = (idx < n_traj).astype(dtype)
     sampling = "fock" if cfg.fock else "coherent"
-    a, b = jax.vmap(lambda i: initial_sample(key, i, spin, theta, phi, cfg.k, sampling, dtype))(idx)
-    # not materialised (twoqs_jax/_sde/fusion.py): copying the two hashes per site into each
-    # fusion that reads the sample makes the program larger but runs faster than computing
-    # it once through a reduction (docs/performance.md, "What a first run compiles")
+
+    def draw(_):
+        return jax.vmap(lambda i: initial_sample(key, i, spin, theta, phi, cfg.k, sampling, dtype))(
+            idx
+        )
+
+    def empty(_):
+        z = jnp.zeros((idx.shape[0], n), dtype)
+        return lax.complex(z, z), lax.complex(z, z)
+
+    # The sample is read by about ten fusions, and XLA:CPU would copy its two hashes per site
+    # into each. A conditional on a traced predicate (always true) is a fusion boundary, so it
+    # is computed once; a `materialise` reduction did that too but ran slower
+    # (docs/performance.md, "What a first run compiles").
+    a, b = lax.cond(n_traj >= 0, draw, empty, None)
     z_init = split(a, b)
     r0 = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(b) ** 2)
     sm = cfg.site_major
