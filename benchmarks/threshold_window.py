@@ -46,6 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _shared, when 
 from _shared import RESULTS, machine_line, write_results  # noqa: E402
 
 import twoqs_jax as tq  # noqa: E402
+from twoqs_jax._sde.rng import STREAMS  # noqa: E402
 
 OMEGAS = (0.8, 0.9, 0.95, 0.98, 1.0, 1.02, 1.05, 1.1, 1.25)
 S_GRID = (-3.0, -2.0, -1.5, -1.0, -0.5, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)  # s = 0 is Omega = 1
@@ -165,12 +166,14 @@ def run(S_list, n_traj, key, stem):
         key=key,
         dt=DT,
         window="burn 20 + 3 S, average 20 + 2 S, every 0.2",
+        streams=STREAMS,
         entries=[],
     )
     if os.path.exists(stem + ".json"):  # resume: keep finished S of the same setting
         with open(stem + ".json") as f:
             old = json.load(f)
-        if (old.get("n_traj"), old.get("key"), old.get("dt")) == (n_traj, key, DT):
+        setting = (old.get("n_traj"), old.get("key"), old.get("dt"), old.get("streams"))
+        if setting == (n_traj, key, DT, STREAMS):
             doc["entries"] = old["entries"]
     done = {e["S"] for e in doc["entries"]}
     for S in S_list:

@@ -188,6 +188,15 @@ def test_seed_keys_are_those_of_jax_random_key():
         assert key.dtype == ref.dtype
         assert jax.random.key_impl(key) == jax.random.key_impl(ref)
         np.testing.assert_array_equal(jax.random.key_data(key), jax.random.key_data(ref))
+    # with JAX's seed offset set, `jax.random.key` adds it: so must the wrapped key
+    old = jax.config.jax_random_seed_offset
+    jax.config.update("jax_random_seed_offset", 7)
+    try:
+        np.testing.assert_array_equal(
+            jax.random.key_data(key_from_seed(5)), jax.random.key_data(jax.random.key(5))
+        )
+    finally:
+        jax.config.update("jax_random_seed_offset", old)
 
 
 def _coupled_models():

@@ -149,8 +149,8 @@ def test_down_state_wigner_moments(fock):
     ``Var |alpha|^2 = 1/4``; ``<|beta|^2> = 2S + 1/2`` with ``Var |beta|^2 = 1/4`` and
     ``<beta> = 0`` (Fock) or ``Var |beta|^2 = 2S + 1/4`` and ``<beta> = sqrt(2S)`` (coherent);
     sites and modes uncorrelated. Two sites of different S (the counter layout ``r n + j``);
-    fixed key, each moment within Z standard errors (no bias: the transforms are exact up
-    to the 24-bit uniforms).
+    fixed key, each moment within Z standard errors (the generator's bias, from its
+    24-bit uniforms and polynomial phase, is below 1e-6 relative: far below the errors).
     """
     spins = np.array([3.0, 10.0])
     n = 40_000
@@ -178,7 +178,7 @@ def test_down_state_wigner_moments(fock):
     check(np.imag(b[:, 0]) * np.imag(b[:, 1]), 0.0, "Im beta_0 Im beta_1")
     # Fock sampling: |beta|^2 - 2S is exponential (mean 1/2) and the phase uniform
     if fock == "fock":
-        assert (np.abs(b) ** 2 >= 2 * spins - 1e-9).all()
+        assert (np.abs(b) ** 2 >= 2 * spins * (1 - 1e-6)).all()  # phase polynomial: ~1e-7
         check(np.cos(np.angle(b[:, 1])), 0.0, "cos arg beta")
 
 

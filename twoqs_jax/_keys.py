@@ -33,7 +33,10 @@ def key_from_seed(seed: int):
     """The PRNG key of an integer seed (module docstring)."""
     seed = int(seed)
     if 0 <= seed < _WORD:
-        if jax.config.jax_default_prng_impl == "threefry2x32":
+        if (
+            jax.config.jax_default_prng_impl == "threefry2x32"
+            and jax.config.jax_random_seed_offset == 0
+        ):
             # the data of `jax.random.key(seed)` ([0, seed]), wrapped without the small
             # programs that `key` traces and compiles in every new process
             return jax.random.wrap_key_data(np.array([0, seed], np.uint32), impl="threefry2x32")

@@ -61,7 +61,10 @@ def sample_down(polar, gamma_key, spin, k: int, fock_sampling: str, dtype):
     With ``z = sqrt(e)(c + i s) ~ CN(0, 1)``: ``alpha0 = z_0 / sqrt(2)`` (W) or ``z_0`` (Q);
     ``beta0 = sqrt(2S) + z_1 / sqrt(2)`` (W coherent: ``CN(0, 1/2)`` around the mean) or
     ``sqrt(2S + e_1 / 2) (c_1 + i s_1)`` (W Fock: ``2S + Exp(mean 1/2)`` and a uniform phase)
-    or ``sqrt(G) (c_1 + i s_1)`` with ``G ~ Gamma(2S + 1, 1)`` (Q).
+    or ``sqrt(G) (c_1 + i s_1)`` with ``G ~ Gamma(2S + 1, 1)`` (Q). These hold up to the
+    generator's resolution: ``e`` comes from a 24-bit uniform (``e <= 16.6``) and ``(c, s)``
+    from a polynomial cosine with ``c^2 + s^2 = 1`` to about ``1e-7``, so ``|beta0|^2`` can
+    fall below ``2S`` by about ``2S * 1e-7`` in float64.
     """
     n = spin.shape
     two_s = (2 * spin).astype(dtype)
