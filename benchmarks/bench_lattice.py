@@ -24,12 +24,16 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 
 import jax
 import numpy as np
 
 import twoqs_jax as tq
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _shared, when loaded by path
+from _shared import RESULTS, write_results  # noqa: E402
 
 
 def _device():
@@ -189,10 +193,6 @@ def one_core(rounds):
         command=f"python benchmarks/bench_lattice.py --one-core --rounds {rounds}",
         date=time.strftime("%Y-%m-%d %H:%M"),
     )
-    d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "bench_lattice_one_core.json"), "w") as f:
-        json.dump(out, f, indent=1)
     lines = [
         f"# Lattice site-step cost on one core ({out['date']})",
         "",
@@ -218,8 +218,7 @@ def one_core(rounds):
             f"| {noise} | {r['median_ns']['single spin']:.2f} | {r['median_ns']['ring 1000']:.2f} "
             f"| **{q['median']:.2f}x** [{q['min']:.2f}, {q['max']:.2f}] |"
         )
-    with open(os.path.join(d, "bench_lattice_one_core.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_results(os.path.join(RESULTS, "bench_lattice_one_core"), out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -252,10 +251,6 @@ def main():
         "loglog_slope_cost_vs_N": slope,
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
-    d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "bench_lattice.json"), "w") as f:
-        json.dump(out, f, indent=1)
     lines = [
         f"# bench_lattice ({out['date']})",
         "",
@@ -271,8 +266,7 @@ def main():
             f"{r['us_per_traj_step']:.2f} | {r['ns_per_site_step']:.1f} |"
         )
     lines += ["", f"log-log slope of cost per trajectory-step vs N: {slope:.2f} (1 = linear)"]
-    with open(os.path.join(d, "bench_lattice.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_results(os.path.join(RESULTS, "bench_lattice"), out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -1,5 +1,8 @@
 """Shorthands over :func:`twoqs_jax.solve` and comparisons shared by the tests."""
 
+import importlib.util
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -83,3 +86,13 @@ def assert_same_equations(a, b, rng):
     np.testing.assert_allclose(
         tq.exact.liouvillian(a).full(), tq.exact.liouvillian(b).full(), atol=1e-12
     )
+
+
+def load_benchmark(name):
+    """The module ``benchmarks/<name>.py``, loaded by path (``benchmarks`` is no package)."""
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

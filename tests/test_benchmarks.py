@@ -1,20 +1,16 @@
 """The benchmark suite runs end to end (tiny sizes) and writes its result files."""
 
-import importlib.util
 import json
 import pathlib
 
 import numpy as np
 import pytest
+from helpers import load_benchmark
 
 
 @pytest.mark.slow  # a new process running every benchmark: ~1 minute alone on 2 cores
 def test_run_all_tiny(tmp_path):
-    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "run_all.py"
-    spec = importlib.util.spec_from_file_location("run_all", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    mod.main(["--tiny", "--out", str(tmp_path)])
+    load_benchmark("run_all").main(["--tiny", "--out", str(tmp_path)])
     data = json.loads((tmp_path / "suite_tiny.json").read_text())
     # like for like (one core, same SDE and noise): every ratio measured, the NumPy and the
     # package runs of the same SDE agree (a smoke test of the baselines, 512 trajectories)
@@ -47,19 +43,11 @@ def test_run_all_tiny(tmp_path):
     assert ("cannot be measured" in data["gpu_targets"]) != gpu
 
 
-def _load(name):
-    path = pathlib.Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.slow  # a minute or more of new processes; run with --slow
 def test_compile_time_quick(tmp_path):
     # new processes on one core: a config error (exit 2, checked inside), a first run with an
     # empty persistent cache, the same configuration again from the cache
-    res = _load("compile_time").main(["--quick", "--out", str(tmp_path)])
+    res = load_benchmark("compile_time").main(["--quick", "--out", str(tmp_path)])
     assert (tmp_path / "compile_time_quick.md").exists()
     assert json.loads((tmp_path / "compile_time_quick.json").read_text())["machine"]["cpu"]
     s = res["summary"]
@@ -112,7 +100,7 @@ def test_time_to_accuracy_quick(tmp_path):
 
     import twoqs_jax as tq
 
-    mod = _load("time_to_accuracy")
+    mod = load_benchmark("time_to_accuracy")
     with warnings.catch_warnings():  # the smoke test's windows are too short to relax
         warnings.simplefilter("ignore", tq.TWOQSAccuracyWarning)
         doc = mod.main(["--quick", "--no-lmg", "--n-traj", "16", "--out", str(tmp_path / "tta")])

@@ -113,9 +113,9 @@ def test_cli_fills_its_cache_in_a_new_process(tmp_path):
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     env["TWOQS_CACHE_DIR"] = str(tmp_path / "cache")
 
-    def twoqs(*args):
+    def python(*args):
         return subprocess.run(
-            [sys.executable, "-m", "twoqs_jax.cli", "run", str(cfg), "--quiet", *args],
+            [sys.executable, *args],
             capture_output=True,
             text=True,
             timeout=600,
@@ -124,7 +124,9 @@ def test_cli_fills_its_cache_in_a_new_process(tmp_path):
             check=False,
         )
 
-    proc = twoqs("--out", str(tmp_path / "a.h5"))
+    proc = python(
+        "-m", "twoqs_jax.cli", "run", str(cfg), "--quiet", "--out", str(tmp_path / "a.h5")
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(os.listdir(tmp_path / "cache")) > 0
     # the kernel's executable is in the store (loaded without tracing by the next run)
@@ -132,15 +134,7 @@ def test_cli_fills_its_cache_in_a_new_process(tmp_path):
     assert len([f for f in stored if f.endswith(".exe")]) == 1, stored
     # the same configuration in a new process: the solve traces no program at all (the
     # kernel loads from the store, the setup around it runs in NumPy), so it compiles nothing
-    proc = subprocess.run(
-        [sys.executable, "-c", REPEAT, str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        cwd=tmp_path,
-        check=False,
-    )
+    proc = python("-c", REPEAT, str(cfg))
     assert proc.returncode == 0, proc.stderr
     assert "traced 0 compiled 0" in proc.stdout, proc.stdout + proc.stderr
 

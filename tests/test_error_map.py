@@ -45,27 +45,17 @@ S = 2). Entries that miss their justified budget are ``xfail(strict=True)`` with
 """
 
 import functools
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
+from helpers import load_benchmark
 
 Z = 4.0
 KEY = 1
 N_TRAJ = 2000  # the map's (x10 for twisting: the regime's n_traj_factor)
 
 
-def _load_map():
-    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "error_map.py"
-    spec = importlib.util.spec_from_file_location("error_map", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-em = _load_map()
+em = load_benchmark("error_map")
 
 
 def _trunc_oat(S, scale):

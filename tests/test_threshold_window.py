@@ -15,23 +15,17 @@ error definitions) and checks
 """
 
 import functools
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
+from helpers import load_benchmark
 
 import twoqs_jax as tq
 
 
 @functools.cache
 def _tw():
-    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "threshold_window.py"
-    spec = importlib.util.spec_from_file_location("threshold_window", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("threshold_window")
 
 
 @pytest.mark.parametrize("S, Omega", [(1, 0.7), (3, 1.0), (5, 1.3), (6, 0.9)])
