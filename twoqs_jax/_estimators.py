@@ -22,7 +22,7 @@ trajectories (derivations: ``docs/methods/gradients.md``):
 
 This module holds the Modules and everything that does not depend on the noise model: the
 reducers from per-block records to per-trajectory estimator values, the memory kernels,
-the pilot's correlation summary and the selection rule. The score itself is computed from
+the pilot's correlation summary and long-lag level, and the selection rule. The score itself is computed from
 the scheme's step in :mod:`twoqs_jax._score`.
 """
 
@@ -43,8 +43,15 @@ triangular taper of width ``2P``)."""
 M0_FACTOR_MONOTONE = 4.0
 """Memory ``m0 = 4 tau_e`` (width ``2 tau_e``) for a non-oscillating autocorrelation."""
 PLATEAU_MAX = 0.1
-"""A normalised autocorrelation that keeps this level at long lags (after regressing out
-the conserved spin lengths) means the trajectories do not mix: no stationary gradient."""
+"""A normalised autocorrelation that keeps this level at separations beyond three of its
+correlation times (after regressing out the conserved spin lengths, by more than
+``PLATEAU_Z`` standard errors; :func:`long_lag_level`) means the trajectories do not mix:
+no stationary gradient."""
+PLATEAU_LAGS = 3.0
+"""The long-lag level is measured at separations ``>= 3 tau_e``, where a single-exponential
+autocorrelation with e-fold time ``tau_e`` has fallen to ``e^-3 = 0.05 < PLATEAU_MAX``."""
+PLATEAU_Z = 2.0
+"""The refusal needs the level above ``PLATEAU_MAX`` by this many standard errors."""
 
 
 # ------------------------------------------------------------------ the Modules
@@ -337,15 +344,15 @@ def autocovariance(g: np.ndarray, max_lag: int) -> np.ndarray:
 
 
 def correlation_summary(acf: np.ndarray, dt_lag: float) -> dict:
-    """Correlation time, period and plateau of an autocovariance.
+    """Correlation time and period of an autocovariance.
 
     ``tau_e``: the first lag after which the envelope ``max_{l' >= l} |a(l')|`` of the
-    normalised ``a = acf / acf[0]`` stays below ``1/e``; ``period``: twice the mean spacing
-    of the zero crossings of ``a`` before ``3 tau_e`` (``None`` with fewer than 4: not
-    oscillatory); ``plateau``: the mean of ``a`` over the last quarter of the lags.
+    normalised ``a = acf / acf[0]`` stays below ``1/e`` (the whole range of lags when it
+    never does); ``period``: twice the mean spacing of the zero crossings of ``a`` before
+    ``3 tau_e`` (``None`` with fewer than 4: not oscillatory).
     """
     if acf[0] <= 0:
-        return {"tau_e": 0.0, "period": None, "plateau": 0.0, "var": 0.0}
+        return {"tau_e": 0.0, "period": None, "var": 0.0}
     a = acf / acf[0]
     env = np.maximum.accumulate(np.abs(a)[::-1])[::-1]
     below = np.nonzero(env < np.exp(-1))[0]
@@ -354,8 +361,38 @@ def correlation_summary(acf: np.ndarray, dt_lag: float) -> dict:
     s = np.sign(a[:lim])
     crossings = np.nonzero(s[1:] != s[:-1])[0]
     period = 2 * float(np.mean(np.diff(crossings))) * dt_lag if crossings.size >= 4 else None
-    plateau = float(abs(np.mean(a[int(0.75 * len(a)) :])))
-    return {"tau_e": float(tau_e), "period": period, "plateau": plateau, "var": float(acf[0])}
+    return {"tau_e": float(tau_e), "period": period, "var": float(acf[0])}
+
+
+def long_lag_level(g: np.ndarray, min_lag: int) -> tuple[float, float, int]:
+    r"""Normalised correlation of samples at least ``min_lag`` apart, and its standard error.
+
+    ``level = mean_i p_i``, ``p_i = (1/M) sum_{k - j >= m} g_ij g_ik / var`` over the ``M``
+    pairs of trajectory ``i``'s samples at least ``m`` apart (``g`` centred on the ensemble
+    mean, ``var`` its ensemble variance; the pairs are summed with a suffix sum, ``O(n)``
+    per trajectory). The trajectories are independent, so the standard error is
+    ``sd(p_i) / sqrt(N)``. A mixing process gives ``sum_l (n - l) a(l) / M`` over
+    ``l >= m``, which is ``<= a(m)`` for a decaying ``a``; trajectories that do not mix keep
+    the fraction of the variance that lies between them. ``m`` is capped at ``3n/4`` (a
+    window shorter than the requested separation is measured at its last quarter).
+
+    Args:
+        g: ``(N, n)`` stationary samples (``N >= 2``).
+        min_lag: the separation ``m`` in samples (>= 1).
+
+    Returns:
+        ``(level, sem, m)`` with ``m`` the separation used.
+    """
+    N, n = g.shape
+    m = max(1, min(int(min_lag), (3 * n) // 4))
+    gc = g - g.mean()
+    var = float(np.mean(gc**2))
+    if var <= 0:
+        return 0.0, 0.0, m
+    suffix = np.cumsum(gc[:, ::-1], axis=1)[:, ::-1]  # suffix[:, j] = sum_{k >= j} gc[:, k]
+    pairs = np.sum(gc[:, : n - m] * suffix[:, m:], axis=1)
+    p = pairs / ((n - m) * (n - m + 1) / 2) / var
+    return float(p.mean()), float(p.std(ddof=1) / math.sqrt(N)), m
 
 
 def memory_rule(tau_e: float, period: float | None) -> tuple[float, float]:
@@ -368,19 +405,32 @@ def memory_rule(tau_e: float, period: float | None) -> tuple[float, float]:
     return M0_FACTOR_MONOTONE * tau_e, 2 * tau_e
 
 
-def choose(var_pathwise: float, var_lr: float, cost_pathwise: float, cost_lr: float, plateau=0.0):
+def choose(
+    var_pathwise: float,
+    var_lr: float,
+    cost_pathwise: float,
+    cost_lr: float,
+    plateau: float = 0.0,
+    plateau_sem: float = 0.0,
+):
     """The selection rule: the estimator with the smaller ``variance x cost``.
 
     ``var_*``: per-trajectory variances of the two estimators measured on the pilot's own
     trajectories; ``cost_*``: cost of one trajectory (time simulated x relative cost per
-    step). Returns ``(name, reason)`` with name ``"pathwise"``, ``"likelihood_ratio"`` or
-    ``"refuse"`` (``plateau > PLATEAU_MAX``: the trajectories do not mix, so there is no
-    stationary derivative to estimate).
+    step); ``plateau``, ``plateau_sem``: the pilot's largest long-lag level and its standard
+    error (:func:`long_lag_level` at separations ``>= 3 tau_e``). Returns ``(name, reason)``
+    with name ``"pathwise"``, ``"likelihood_ratio"`` or ``"refuse"`` (``plateau -
+    PLATEAU_Z plateau_sem > PLATEAU_MAX``: the trajectories do not mix, so there is no
+    stationary derivative to estimate; a finite window is, with :class:`FiniteDifference`
+    or :class:`Pathwise` named by the user).
     """
-    if plateau > PLATEAU_MAX:
+    if plateau - PLATEAU_Z * plateau_sem > PLATEAU_MAX:
         return "refuse", (
-            f"the pilot's autocorrelation keeps a plateau {plateau:.2f} > {PLATEAU_MAX}: the "
-            "trajectories do not mix; no stationary gradient (a finite window is well defined)"
+            f"the pilot's autocorrelation keeps a level {plateau:.2f} +- {plateau_sem:.2f} > "
+            f"{PLATEAU_MAX} at separations beyond {PLATEAU_LAGS:g} correlation times: the "
+            "trajectories do not mix within the window; lengthen t_avg if the mixing is only "
+            "slow, or name tq.FiniteDifference(h) (common random numbers) or tq.Pathwise() "
+            "for the derivative of this finite window"
         )
     c_pw, c_lr = var_pathwise * cost_pathwise, var_lr * cost_lr
     if not math.isfinite(c_lr) or c_pw <= c_lr:

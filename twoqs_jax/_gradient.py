@@ -32,6 +32,7 @@ leaves is measured against finite differences and exact results in tests/test_gr
 """
 
 import functools
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -631,9 +632,12 @@ def _pilot(run, n_pilot, pilot_key, observables, pathwise=True):
     from ._estimators import (
         COST_LR,
         COST_PATHWISE,
+        PLATEAU_LAGS,
+        PLATEAU_Z,
         Pathwise,
         autocovariance,
         correlation_summary,
+        long_lag_level,
         lr_tapered,
         lr_time,
         lr_window,
@@ -678,14 +682,27 @@ def _pilot(run, n_pilot, pilot_key, observables, pathwise=True):
                     if np.var(x) > 0:
                         beta = np.cov(g.mean(1), x)[0, 1] / np.var(x, ddof=1)
                         g = g - beta * x[:, None]
-                summaries.append(correlation_summary(autocovariance(g, g.shape[1] // 2), bt))
+                q = correlation_summary(autocovariance(g, g.shape[1] // 2), bt)
+                # mixing: the correlation left at separations beyond 3 of its own tau_e
+                lag = int(math.ceil(PLATEAU_LAGS * q["tau_e"] / bt))
+                q["plateau"], q["plateau_sem"], q["plateau_lag"] = long_lag_level(g, lag)
+                q["name"] = f"{k}[{i}]"
+                summaries.append(q)
         slow = max(summaries, key=lambda q: q["tau_e"])
         period = next((q["period"] for q in summaries if q["period"]), None)
         memory = memory_rule(slow["tau_e"], period)
+        # the decision: the level nearest to a refusal; the report: the largest level
+        stuck = max(summaries, key=lambda q: q["plateau"] - PLATEAU_Z * q["plateau_sem"])
+        top = max(summaries, key=lambda q: q["plateau"])
         out.update(
             tau_e=slow["tau_e"],
             period=period,
-            plateau=max(q["plateau"] for q in summaries),
+            plateau=stuck["plateau"],
+            plateau_sem=stuck["plateau_sem"],
+            mixing=(
+                f"largest long-lag level {top['plateau']:.3f} +- {top['plateau_sem']:.3f} "
+                f"({top['name']} at separations >= {top['plateau_lag'] * bt:.3g})"
+            ),
             memory=memory,
         )
         t_total = run.grid.window[0] + run.grid.window[1]
@@ -725,11 +742,12 @@ def _auto(run, auto, observables, lr_problem):
     if lr_problem:
         return Pathwise(), f"pathwise: the likelihood ratio does not apply ({lr_problem})"
     pil = _pilot(run, auto.pilot_traj, auto.pilot_key, observables)
-    name, reason = choose(
-        pil["var_pw"], pil["var_lr"], pil["cost_pw"], pil["cost_lr"], pil.get("plateau", 0.0)
-    )
+    level = (pil.get("plateau", 0.0), pil.get("plateau_sem", 0.0))
+    name, reason = choose(pil["var_pw"], pil["var_lr"], pil["cost_pw"], pil["cost_lr"], *level)
     if name == "refuse":
         raise RuntimeError(f"no stationary gradient: {reason}.")
+    if "mixing" in pil:
+        reason += f"; mixing: {pil['mixing']}"
     if name == "pathwise":
         return Pathwise(), reason
     if pil.get("memory_fits", False):
