@@ -167,6 +167,13 @@ class FiniteDifference(AbstractEstimator):
 class Auto(AbstractEstimator):
     """Pick :class:`Pathwise` or :class:`LikelihoodRatio` from a pilot run (:func:`choose`).
 
+    For a steady state the pilot also checks that the trajectories mix: the correlation of
+    ``S_x, S_y, S_z`` left at separations beyond three of their correlation times
+    (:func:`long_lag_level`); above ``PLATEAU_MAX = 0.1`` by more than 2 standard errors
+    the gradient is refused (a ``RuntimeError`` naming a longer window and
+    :class:`FiniteDifference`). The pick and the pilot's numbers are in ``stats["reason"]``.
+    Rule and measurements: ``docs/methods/gradients.md#rule``.
+
     Attributes:
         pilot_traj: trajectories of the pilot (its own key, ``pilot_key``).
         pilot_key: integer seed of the pilot (independent of the main run's key).
