@@ -258,7 +258,10 @@ def test_memory_bound_of_the_observables_holds_without_tracing():
 
 
 def _moments_per_value(cfg, q, weight):
-    """The reduction without `materialise` (reference)."""
+    """The reduction one value at a time, without `materialise` (reference): the mean is the
+    block sum times the reciprocal of the block's count, values of an integer dtype are
+    converted to the weights' dtype.
+    """
 
     def _tree_sum(x):
         while x.shape[1] > 1:
@@ -269,11 +272,13 @@ def _moments_per_value(cfg, q, weight):
     n_b = jnp.maximum(_tree_sum(w), 1)
     mean, m2, gsum = {}, {}, {}
     for name, v in q.items():
+        if not jnp.issubdtype(v.dtype, jnp.floating):
+            v = v.astype(weight.dtype)
         vb = v.reshape(w.shape + v.shape[1:])
         wb = w.reshape(w.shape + (1,) * (v.ndim - 1))
         vb = jnp.where(wb > 0, vb, jnp.zeros_like(vb))
         s = _tree_sum(vb)
-        mu = s / n_b.reshape(n_b.shape + (1,) * (v.ndim - 1)).astype(v.dtype)
+        mu = s * (1 / n_b.reshape(n_b.shape + (1,) * (v.ndim - 1)).astype(v.dtype))
         mean[name] = mu
         m2[name] = _tree_sum(jnp.where(wb > 0, (vb - mu[:, None]) ** 2, 0))
         if name.split("__")[0] in cfg.grouped:

@@ -351,3 +351,45 @@ def test_uneven_saving_grids_give_one_row_per_time():
     np.testing.assert_allclose(sparse.times, [0.0, 0.3, 1.0])
     assert sparse["Sz"].shape == (3, 1)
     np.testing.assert_allclose(sparse["Sz"], dense["Sz"][[0, 3, 10]], rtol=1e-12)
+
+
+def _sz_of(saveat, observables):
+    sol = tq.solve(  # the default method (spin-length constraint, tangential noise)
+        tq.driven_spin(20, 1.5),
+        tq.spin_down(),
+        saveat,
+        tq.TWOQS(tq.EulerMaruyama(0.01)),
+        n_traj=1000,
+        key=3,
+        observables=observables,
+        options=tq.Options(dtype="float32", chunk_size=512),
+    )
+    return np.asarray(sol["Sz"]), np.asarray(sol.error("Sz"))
+
+
+BIG = ("Sz", "Sx", "Sy", "Sx2", "Sz2", "SzSz", "SpSm", "varz", "xi2", "spin_drift")
+
+
+def _assert_sz_independent_of_the_others(saveat, sets):
+    ref = _sz_of(saveat, ("Sz",))
+    for observables in sets:
+        got = _sz_of(saveat, observables)
+        np.testing.assert_array_equal(got[0], ref[0], err_msg=f"mean, {observables}")
+        np.testing.assert_array_equal(got[1], ref[1], err_msg=f"sem, {observables}")
+
+
+@pytest.mark.slow
+def test_a_value_does_not_depend_on_the_other_observables():
+    """The mean and sem of ``Sz`` are the same bits whatever else is requested (float32): the
+    kernel reduces all values of one dtype as one array, and each value is computed apart
+    from the others (a shared product would change how LLVM contracts it into an FMA).
+    """
+    _assert_sz_independent_of_the_others(tq.SaveAt(np.linspace(0.0, 1.0, 6)), [BIG])
+
+
+@pytest.mark.slow
+def test_a_value_does_not_depend_on_the_other_observables_steady_and_default():
+    """As above with the default set too, and for a steady state (window averages)."""
+    _assert_sz_independent_of_the_others(tq.SaveAt(np.linspace(0.0, 1.0, 6)), [None])
+    steady = tq.SteadyState(t_burn=0.1, t_avg=0.2, every=0.05)
+    _assert_sz_independent_of_the_others(steady, [None, BIG])

@@ -376,30 +376,80 @@ def _tree_sum(x):
     return x[:, 0]
 
 
+def _stack(q: dict, dtype) -> tuple[dict, list]:
+    """The per-trajectory values ``q`` (``(T, ...)`` each) as one ``(T, D)`` array per dtype
+    (values of a non-floating dtype converted to ``dtype``), and the layout
+    ``[(name, dtype, start, trailing shape), ...]`` that :func:`_unstack` reads.
+    """
+    q = {k: jnp.asarray(v) for k, v in q.items()}
+    q = {k: v if jnp.issubdtype(v.dtype, jnp.floating) else v.astype(dtype) for k, v in q.items()}
+    parts: dict = {}
+    layout = []
+    for name, v in q.items():
+        group = parts.setdefault(jnp.dtype(v.dtype), [])
+        start = sum(x.shape[1] for x in group)
+        group.append(v.reshape(v.shape[0], -1))
+        layout.append((name, jnp.dtype(v.dtype), start, v.shape[1:]))
+    stacked = {d: x[0] if len(x) == 1 else jnp.concatenate(x, axis=1) for d, x in parts.items()}
+    return stacked, layout
+
+
+def _unstack(stacked: dict, layout: list, names=None) -> dict:
+    """The values of :func:`_stack`'s ``layout`` (only ``names``, if given) from ``(K, D)``
+    arrays per dtype: ``name -> (K, *shape)``.
+    """
+    out = {}
+    for name, d, start, shape in layout:
+        if names is None or name in names:
+            size = int(np.prod(shape, dtype=int))
+            x = stacked[d]
+            out[name] = x[:, start : start + size].reshape((x.shape[0],) + tuple(shape))
+    return out
+
+
 def _chunk_moments(cfg: KernelConfig, q: dict, weight):
     """Per-block (``cfg.traj_block`` consecutive trajectories) masked mean, M2 and sum of the
     per-trajectory values ``q``, each ``(K, ...)`` for the ``K`` blocks of the chunk; the host
     merges blocks in a fixed order (:class:`~.statistics.BlockMerger`).
 
-    Each block sum is computed once (:func:`materialise`): XLA would copy its tree of adds
-    into the fusion of each of its readers (the mean, the deviations of M2, the group sum).
+    The values of one dtype are reduced as one ``(K, traj_block, D)`` array (:func:`_stack`):
+    the program, its compilation and the loading of a stored executable do not grow with the
+    number of observables. Every element's arithmetic is its own: the block sum ``s`` by a
+    fixed tree of adds, the mean ``s * (1 / n_b)`` (a product with the reciprocal of the
+    block's count, computed once per block: written so, not as ``s / n_b``, which XLA
+    rewrites into that product in some programs and not in others), and ``M2`` the tree sum
+    of the squared deviations from that mean (a product with a rounded reciprocal: one more
+    rounding than the quotient where the count is not a power of two, i.e. only in the last,
+    partial block of a run). A value's statistics are therefore a function of its own
+    per-trajectory values only, the same bits for any chunk size or device count and
+    whatever other values are requested, provided each value is itself computed apart from
+    the others (:func:`run_indices` computes each in a conditional of its own: in one fusion
+    with the others, a product they share is not contracted into an FMA as it is when the
+    value is alone, which changes its last bit). The block
+    sums and the ``M2`` trees are computed once (:func:`materialise`): XLA would copy their
+    trees of adds into the fusion of each of their readers (the mean, the deviations of M2,
+    the group sums, and every value sliced from them).
     """
     w = weight.reshape(-1, cfg.traj_block)
     n_b = jnp.maximum(_tree_sum(w), 1)  # exact (0/1 weights); an empty block is dropped
-    mean, m2, gsum = {}, {}, {}
-    for name, v in q.items():
+    stacked, layout = _stack(q, weight.dtype)
+    s_all, mean_all, m2_all = {}, {}, {}
+    for d, v in stacked.items():
         vb = v.reshape(w.shape + v.shape[1:])
-        wb = w.reshape(w.shape + (1,) * (v.ndim - 1))
+        wb = w[..., None]
         # `where`, not `w * v`: a padding trajectory (w = 0) that blew up must not turn the
         # block's statistics into NaN (0 * NaN = NaN) while the blow-up counter ignores it.
         vb = jnp.where(wb > 0, vb, jnp.zeros_like(vb))
         s = materialise(_tree_sum(vb))
-        mu = s / n_b.reshape(n_b.shape + (1,) * (v.ndim - 1)).astype(v.dtype)
-        mean[name] = mu
-        m2[name] = _tree_sum(jnp.where(wb > 0, (vb - mu[:, None]) ** 2, 0))
-        if name.split("__")[0] in cfg.grouped:
-            gsum[name] = s
-    return {"mean": mean, "m2": m2, "gsum": gsum}
+        mu = s * (1 / n_b.astype(d))[:, None]
+        s_all[d], mean_all[d] = s, mu
+        m2_all[d] = materialise(_tree_sum(jnp.where(wb > 0, (vb - mu[:, None]) ** 2, 0)))
+    grouped = [name for name, *_ in layout if name.split("__")[0] in cfg.grouped]
+    return {
+        "mean": _unstack(mean_all, layout),
+        "m2": _unstack(m2_all, layout),
+        "gsum": _unstack(s_all, layout, grouped),
+    }
 
 
 def traced_config(cfg: KernelConfig) -> KernelConfig:
@@ -468,18 +518,23 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
         z_init = tuple(x.T for x in z_init)
         r0_sm = r0.T
 
-    def observe(z):
+    def projected(z):  # the real components as observers see them, (chunk, n) each
         if sm:
             z = tuple(x.T for x in z)
+        return jax.vmap(lambda z, r: project(cfg, z, r))(z, r0)
 
-        def one(z, r):
-            x, y = observed(cfg, z, r)
+    def values(p):  # the per-trajectory values of the projected components
+        def one(p, r):
+            x, y = lax.complex(p[0], p[1]), lax.complex(p[2], p[3])
             out = trajectory_values(cfg, x, y, spin)
             # validity signal: the trajectory's change of the spin length (N - N_0) / 2
             out[SPIN_CHANGE] = 0.5 * (jnp.abs(x) ** 2 + jnp.abs(y) ** 2 - r**2)
             return out
 
-        return jax.vmap(one)(z, r0)
+        return jax.vmap(one)(p, r0)
+
+    def observe(z):
+        return values(projected(z))
 
     axis = cfg.increments.chunk_axis
 
@@ -532,15 +587,29 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
         (z, clip), _ = lax.scan(step, (z, clip), offsets)
         return z, clip, bad, acc
 
+    q_template = jax.eval_shape(observe, z_init)
+
+    def observe_apart(z):
+        # each value in a conditional of its own (a fusion boundary, on the traced and always
+        # true predicate of the initial sample): XLA's code for a value, and so its bits, is
+        # then that of the value alone, whatever else is computed (LLVM contracts a product
+        # into a sum only where the product has no other use)
+        def one(name):
+            zero = jnp.zeros(q_template[name].shape, q_template[name].dtype)
+            return lax.cond(n_traj >= 0, lambda p: values(p)[name], lambda p: zero, p)
+
+        p = projected(z)
+        return {name: one(name) for name in q_template}
+
     def moments_of_state(z):
-        return _chunk_moments(cfg, observe(z), weight)
+        return _chunk_moments(cfg, observe_apart(z), weight)
 
     template = jax.eval_shape(moments_of_state, z_init)
     zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), template)
 
-    q_template = jax.eval_shape(observe, z_init)
-    zeros_q = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), q_template)
-    # steady states: the window's total and the total of its second half (validity signal)
+    zeros_q, layout = _stack({k: jnp.zeros(s.shape, s.dtype) for k, s in q_template.items()}, dtype)
+    # steady states: the window's total and the total of its second half (validity signal),
+    # stacked per dtype (one add per dtype, not one per value)
     acc0 = (zeros_q, zeros_q)
     n_half = 0 if cfg.avg_from is None else (cfg.n_blocks - cfg.avg_from) // 2
     save_flags = jnp.asarray(cfg.save_blocks if cfg.save_blocks is not None else (False,))
@@ -555,7 +624,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
         if cfg.avg_from is not None:
 
             def add(acc):
-                q = observe(z)
+                q = _stack(observe_apart(z), dtype)[0]
                 total = jax.tree.map(jnp.add, acc[0], q)
                 late = jax.tree.map(
                     lambda a, v: jnp.where(ib >= cfg.n_blocks - n_half, a + v, a), acc[1], q
@@ -590,15 +659,17 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
             saved = jax.tree.map(lambda f, s: jnp.concatenate([f[None], s], axis=0), first, saved)
         result["saved"] = saved
     if cfg.avg_from is not None:
+        # averages as products with the reciprocal counts, like the means of _chunk_moments
         n_avg = cfg.n_blocks - cfg.avg_from
         total, late = acc
-        q = jax.tree.map(lambda v: v / n_avg, total)
+        q = _unstack({d: v * (1 / n_avg) for d, v in total.items()}, layout)
         if n_half > 0:  # first-half minus second-half average, per trajectory
             n_first = n_avg - n_half
-            for name in list(q):
-                if name in cfg.window_names:
-                    first = (total[name] - late[name]) / n_first
-                    q[HALF_DIFF + name] = first - late[name] / n_half
+            total = _unstack(total, layout, cfg.window_names)
+            late = _unstack(late, layout, cfg.window_names)
+            for name in cfg.window_names:
+                first = (total[name] - late[name]) * (1 / n_first)
+                q[HALF_DIFF + name] = first - late[name] * (1 / n_half)
         result["avg"] = _chunk_moments(cfg, q, weight)
     return result
 

@@ -4,7 +4,11 @@ The atomic unit is a *block* of ``B`` consecutive global trajectory indices (``B
 two fixed by ``n_traj`` and the number of jackknife groups, :func:`traj_block`; chunk sizes
 are multiples of it). The device reports, per block and observable, the mean and the sum of
 squared deviations ``M2`` over its valid trajectories, each reduced by a fixed pairwise tree
-of adds (:func:`twoqs_jax._sde.kernel._chunk_moments`). :class:`BlockMerger` merges the blocks
+of adds (:func:`twoqs_jax._sde.kernel._chunk_moments`; the mean is the block sum times the
+reciprocal of the block's count, ``M2`` the sum of squared deviations from that mean). The
+kernel reduces all values of one dtype as one array and computes each value apart from the
+others, so every number of an observable depends on its own per-trajectory values only: the
+same bits whatever other observables are requested. :class:`BlockMerger` merges the blocks
 on the host, in float64, along a fixed binary tree over the *global* block index (a streaming
 pairwise merge: block pairs ``(2j, 2j+1)``, then pairs of pairs, ...), vectorised over the
 blocks of a chunk. The tree depends only on the block indices, so any chunk size, any number
