@@ -452,6 +452,22 @@ def _chunk_moments(cfg: KernelConfig, q: dict, weight):
     }
 
 
+def _only(cfg: KernelConfig, name: str) -> KernelConfig:
+    """``cfg`` reduced to what the per-trajectory value ``name`` of :func:`trajectory_values`
+    needs (its linear observable or grouped primitive, and their primitives): the same
+    arithmetic for that value, traced without the others.
+    """
+    base = name[:-4] if name.endswith(("__re", "__im")) else name
+    linear = tuple((k, o) for k, o in cfg.linear if k == base)
+    grouped = tuple(g for g in cfg.grouped if g == base)
+    needs = set(grouped)
+    for _, o in linear:
+        if isinstance(o, Observable):
+            needs.update(o.needs)
+    primitives = tuple(x for x in cfg.primitives if x in needs)
+    return dataclasses.replace(cfg, linear=linear, grouped=grouped, primitives=primitives)
+
+
 def traced_config(cfg: KernelConfig) -> KernelConfig:
     """``cfg`` without what the jitted function takes as traced arguments (``n_traj``): the
     static part that compilation specialises on.
@@ -523,13 +539,16 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
             z = tuple(x.T for x in z)
         return jax.vmap(lambda z, r: project(cfg, z, r))(z, r0)
 
-    def values(p):  # the per-trajectory values of the projected components
+    def values(p, name=None):  # the per-trajectory values (or only `name`'s) of the projected
+        c = cfg if name is None else _only(cfg, name)  # components (tracing only what it needs)
+
         def one(p, r):
             x, y = lax.complex(p[0], p[1]), lax.complex(p[2], p[3])
-            out = trajectory_values(cfg, x, y, spin)
-            # validity signal: the trajectory's change of the spin length (N - N_0) / 2
-            out[SPIN_CHANGE] = 0.5 * (jnp.abs(x) ** 2 + jnp.abs(y) ** 2 - r**2)
-            return out
+            out = trajectory_values(c, x, y, spin) if name != SPIN_CHANGE else {}
+            if name in (None, SPIN_CHANGE):
+                # validity signal: the trajectory's change of the spin length (N - N_0) / 2
+                out[SPIN_CHANGE] = 0.5 * (jnp.abs(x) ** 2 + jnp.abs(y) ** 2 - r**2)
+            return out if name is None else out[name]
 
         return jax.vmap(one)(p, r0)
 
@@ -596,7 +615,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
         # into a sum only where the product has no other use)
         def one(name):
             zero = jnp.zeros(q_template[name].shape, q_template[name].dtype)
-            return lax.cond(n_traj >= 0, lambda p: values(p)[name], lambda p: zero, p)
+            return lax.cond(n_traj >= 0, lambda p: values(p, name), lambda p: zero, p)
 
         p = projected(z)
         return {name: one(name) for name in q_template}
