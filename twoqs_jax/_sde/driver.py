@@ -13,7 +13,6 @@ for bit.
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from . import store
@@ -153,13 +152,14 @@ def run_chunks(
     # converted on the host (an eager jnp conversion compiles a small program per process)
     theta = jax.device_put(np.asarray(state.theta, cfg.dtype))
     phi = jax.device_put(np.asarray(state.phi, cfg.dtype))
-    n_traj = jnp.asarray(cfg.n_traj, jnp.int32)  # traced: a new n_traj does not recompile
+    # traced: a new n_traj does not recompile (put from NumPy: no eager jnp dispatch)
+    n_traj = jax.device_put(np.int32(cfg.n_traj))
     static = traced_config(cfg)
     if devices is None:
         fn = compiled_chunk(static, batched, state_batched)
 
         def indices(first):
-            return jnp.asarray(first, jnp.int32)
+            return jax.device_put(np.int32(first))
     else:
         fn, sharding = sharded_chunk(static, batched, state_batched, devices)
 

@@ -220,9 +220,7 @@ class BlockMerger:
             m = cur[0].shape[0]
             if m % 2:
                 leftovers.append((level, tuple(x[m - 1 : m] for x in cur)))
-            cur = _merge_nodes(
-                tuple(x[0 : m - 1 : 2] for x in cur), tuple(x[1:m:2] for x in cur)
-            )
+            cur = _merge_nodes(tuple(x[0 : m - 1 : 2] for x in cur), tuple(x[1:m:2] for x in cur))
             level += 1
         self.nodes.extend(reversed(leftovers))
 
