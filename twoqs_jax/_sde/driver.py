@@ -149,19 +149,20 @@ def run_chunks(
     )
     if ckpt is not None:
         ckpt.history = segments
-    # converted on the host (an eager jnp conversion compiles a small program per process)
-    theta = jax.device_put(np.asarray(state.theta, cfg.dtype))
-    phi = jax.device_put(np.asarray(state.phi, cfg.dtype))
-    # traced: a new n_traj does not recompile (put from NumPy: no eager jnp dispatch)
-    n_traj = jax.device_put(np.int32(cfg.n_traj))
+    # converted on the host (an eager jnp conversion compiles a small program per process);
+    # n_traj is traced: a new n_traj does not recompile
+    theta = np.asarray(state.theta, cfg.dtype)
+    phi = np.asarray(state.phi, cfg.dtype)
+    n_traj = np.int32(cfg.n_traj)
     static = traced_config(cfg)
     if devices is None:
+        # NumPy arguments: the compiled call takes them on its fast path, cheaper than a
+        # device_put per argument (about 0.15 ms each on one CPU core)
         fn = compiled_chunk(static, batched, state_batched)
-
-        def indices(first):
-            return jax.device_put(np.int32(first))
+        indices = np.int32
     else:
         fn, sharding = sharded_chunk(static, batched, state_batched, devices)
+        theta, phi, n_traj = jax.device_put((theta, phi, n_traj))
 
         def indices(first):
             return put_indices(chunk_indices(cfg, first, len(devices)), sharding)
