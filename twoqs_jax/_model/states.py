@@ -30,7 +30,8 @@ class SpinCoherentState(eqx.Module):
     def __init__(self, theta: ArrayLike, phi: ArrayLike = 0.0, n_sites: int | None = None):
         """Build from angles (scalars are broadcast to ``n_sites``)."""
         # concrete angles are converted and broadcast in NumPy, then put on the device (no
-        # eager jnp operation: the same values, of the default float dtype)
+        # eager jnp operation, which would compile in every new process: the same values, of
+        # the default float dtype)
         host = is_concrete((theta, phi))
         xp = np if host else jnp
         real = jax.dtypes.canonicalize_dtype(np.float64)
@@ -44,8 +45,11 @@ class SpinCoherentState(eqx.Module):
                 raise ValueError(f"`{name}` must be a scalar or have shape ({n},), got {v.shape}.")
             check_finite(name, v)
         if host:
-            self.theta = jnp.asarray(np.broadcast_to(theta, (n,)))
-            self.phi = jnp.asarray(np.broadcast_to(phi, (n,)))
+            # one device_put: jnp.asarray would trace and compile a conversion in every
+            # new process
+            self.theta, self.phi = jax.device_put(
+                (np.broadcast_to(theta, (n,)), np.broadcast_to(phi, (n,)))
+            )
         else:
             self.theta = jnp.broadcast_to(theta, (n,))
             self.phi = jnp.broadcast_to(phi, (n,))
