@@ -159,7 +159,9 @@ def run_chunks(
         # NumPy arguments: the compiled call takes them on its fast path, cheaper than a
         # device_put per argument (about 0.15 ms each on one CPU core)
         fn = compiled_chunk(static, batched, state_batched)
-        indices = np.int32
+
+        def indices(first):
+            return np.int32(first)
     else:
         fn, sharding = sharded_chunk(static, batched, state_batched, devices)
         theta, phi, n_traj = jax.device_put((theta, phi, n_traj))
