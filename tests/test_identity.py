@@ -31,7 +31,7 @@ def test_host_lowering_equals_traced_lowering_bit_for_bit():
         a, b = np.asarray(getattr(host, name)), np.asarray(getattr(traced, name))
         assert a.dtype == b.dtype and a.shape == b.shape
         assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), name
-    np.testing.assert_array_equal(np.asarray(host.decay), [0.7, 0.4])
+    np.testing.assert_allclose(np.asarray(host.decay), [0.7, 0.4], rtol=1e-6)
 
 
 def test_lowering_is_kept_per_model_object_while_it_lives():
@@ -78,3 +78,11 @@ def test_an_invalid_model_is_refused_every_time():
     good = _model()
     good.validate()
     good.validate()  # remembered: no work, no error
+
+
+def test_lowering_follows_the_float64_setting():
+    model = _model()
+    for x64 in (False, True, False):
+        with jax.enable_x64(x64):
+            expected = np.float64 if x64 else np.float32
+            assert np.asarray(lower(model).decay).dtype == expected

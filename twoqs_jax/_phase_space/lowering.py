@@ -145,15 +145,17 @@ def lower(model) -> PhaseSpaceModel:
     """
     if not is_concrete(model):
         return _lower(model, jnp.zeros(jnp.shape(model.spin)), _add, lambda x: x)
-    lowered = _LOWERED.get(model)
-    if lowered is None:
-        zeros = np.zeros(np.shape(model.spin), jax.dtypes.canonicalize_dtype(np.float64))
-        lowered = _lower(model, zeros, _add_host, jax.device_put)
-        _LOWERED.put(model, lowered)
+    real = jax.dtypes.canonicalize_dtype(np.float64)  # float64 only with jax_enable_x64
+    hit = _LOWERED.get(model)
+    if hit is not None and hit[0] == real:
+        return hit[1]
+    zeros = np.zeros(np.shape(model.spin), real)
+    lowered = _lower(model, zeros, _add_host, jax.device_put)
+    _LOWERED.put(model, (real, lowered))
     return lowered
 
 
-_LOWERED = IdentityCache()
+_LOWERED = IdentityCache()  # model -> (default float dtype, its PhaseSpaceModel)
 
 
 def _add_host(a, b):
