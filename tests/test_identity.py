@@ -81,7 +81,8 @@ def test_an_invalid_model_is_refused_every_time():
 
 
 def test_lowering_follows_the_float64_setting():
-    model = _model()
+    with jax.enable_x64(False):
+        model = _model()  # float32 arrays
     for x64 in (False, True, False):
         with jax.enable_x64(x64):
             expected = np.float64 if x64 else np.float32
