@@ -9,9 +9,13 @@ folds in the remaining words, the number of words and the sign. Distinct integer
 distinct paths, so they give distinct streams (up to a collision of the PRNG's hash).
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ._identity import IdentityCache
 
 _WORD = 2**32
 
@@ -30,13 +34,17 @@ def seed_words(seed: int) -> tuple:
 
 
 def key_from_seed(seed: int):
-    """The PRNG key of an integer seed (module docstring)."""
+    """The PRNG key of an integer seed (module docstring; the last 64 are kept: a key is
+    immutable, and making one is a small device operation).
+    """
     seed = int(seed)
+    return _key_from_seed(seed, jax.config.jax_default_prng_impl, jax.config.jax_random_seed_offset)
+
+
+@functools.lru_cache(maxsize=64)
+def _key_from_seed(seed: int, impl: str, offset: int):
     if 0 <= seed < _WORD:
-        if (
-            jax.config.jax_default_prng_impl == "threefry2x32"
-            and jax.config.jax_random_seed_offset == 0
-        ):
+        if impl == "threefry2x32" and offset == 0:
             # the data of `jax.random.key(seed)` ([0, seed]), wrapped without the small
             # programs that `key` traces and compiles in every new process
             return jax.random.wrap_key_data(np.array([0, seed], np.uint32), impl="threefry2x32")
@@ -69,7 +77,14 @@ def resolve_key(key):
 
 def key_info(key, seed=None) -> dict:
     """JSON-able description of a key (stored with results and checkpoints)."""
-    info = {"impl": str(jax.random.key_impl(key)), "data": jax.random.key_data(key).tolist()}
+    info = _INFO.get(key)
+    if info is None:
+        info = {"impl": str(jax.random.key_impl(key)), "data": jax.random.key_data(key).tolist()}
+        _INFO.put(key, info)
+    info = {"impl": info["impl"], "data": list(info["data"])}  # a copy the caller may change
     if seed is not None:
         info["seed"] = int(seed)
     return info
+
+
+_INFO = IdentityCache()  # key -> its description (keys are immutable)

@@ -33,6 +33,7 @@ from .._checks import (
     check_spin_length,
     is_concrete,
 )
+from .._identity import IdentityCache
 from .graphs import Graph
 from .jumps import AbstractJump, Decay, Dephasing, Gain, total_rate
 
@@ -346,7 +347,8 @@ class SpinModel(eqx.Module):
         Spin lengths must be positive multiples of 1/2, fields and couplings finite and
         rates non-negative. Models built under ``jax.vmap`` skip the value checks while
         tracing; every solver calls this at its entry, and the message of a batch names the
-        batch index. Raises ``ValueError`` naming the parameter and its value.
+        batch index. Raises ``ValueError`` naming the parameter and its value. A model
+        object that passed is remembered while it lives (:mod:`twoqs_jax._identity`).
         """
         if not is_concrete(self):
             raise ValueError(
@@ -354,6 +356,8 @@ class SpinModel(eqx.Module):
                 "concrete model: build it outside the transformation (a batch of models from "
                 "jax.vmap is concrete once built)."
             )
+        if _VALID.get(self):
+            return  # this (immutable) model object passed before
         batch = self.batch_shape
         for index in np.ndindex(*batch) if batch else [()]:
             where = f" at batch index {index[0] if len(index) == 1 else index}" if batch else ""
@@ -363,6 +367,7 @@ class SpinModel(eqx.Module):
             check_finite("couplings", point.coupling, where)
             for j in point.jumps:
                 j.validate(where)
+        _VALID.put(self, True)
 
     @property
     def edges(self) -> Int[np.ndarray, "m 2"]:
@@ -390,6 +395,9 @@ class SpinModel(eqx.Module):
         same = jnp.asarray(self.edges[:, 0] == self.edges[:, 1])[:, None, None]
         sym = 0.5 * (self.coupling + jnp.swapaxes(self.coupling, -1, -2))
         return jnp.where(same, sym, self.coupling)
+
+
+_VALID = IdentityCache()  # models that passed validate()
 
 
 def _take(tree, index: tuple):

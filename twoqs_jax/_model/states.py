@@ -7,12 +7,13 @@ Angles follow the Bloch-sphere convention: ``theta`` is measured from the +z axi
 """
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 from jaxtyping import Array, Float
 
-from .._checks import check_finite, check_int
+from .._checks import check_finite, check_int, is_concrete
 
 
 class SpinCoherentState(eqx.Module):
@@ -28,8 +29,14 @@ class SpinCoherentState(eqx.Module):
 
     def __init__(self, theta: ArrayLike, phi: ArrayLike = 0.0, n_sites: int | None = None):
         """Build from angles (scalars are broadcast to ``n_sites``)."""
-        theta = jnp.asarray(theta, dtype=float)
-        phi = jnp.asarray(phi, dtype=float)
+        # concrete angles are converted and broadcast in NumPy, then put on the device (no
+        # eager jnp operation, which would compile in every new process: the same values, of
+        # the default float dtype)
+        host = is_concrete((theta, phi))
+        xp = np if host else jnp
+        real = jax.dtypes.canonicalize_dtype(np.float64)
+        theta = xp.asarray(theta, dtype=real)
+        phi = xp.asarray(phi, dtype=real)
         if n_sites is None:
             n_sites = max(theta.size if theta.ndim else 1, phi.size if phi.ndim else 1)
         n = check_int("n_sites", n_sites, minimum=1)
@@ -37,8 +44,15 @@ class SpinCoherentState(eqx.Module):
             if v.ndim > 1 or (v.ndim == 1 and v.shape[0] != n):
                 raise ValueError(f"`{name}` must be a scalar or have shape ({n},), got {v.shape}.")
             check_finite(name, v)
-        self.theta = jnp.broadcast_to(theta, (n,))
-        self.phi = jnp.broadcast_to(phi, (n,))
+        if host:
+            # one device_put: jnp.asarray would trace and compile a conversion in every
+            # new process
+            self.theta, self.phi = jax.device_put(
+                (np.broadcast_to(theta, (n,)), np.broadcast_to(phi, (n,)))
+            )
+        else:
+            self.theta = jnp.broadcast_to(theta, (n,))
+            self.phi = jnp.broadcast_to(phi, (n,))
 
     @property
     def n_sites(self) -> int:

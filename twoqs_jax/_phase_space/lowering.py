@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._checks import is_concrete
+from .._identity import IdentityCache
 from .._model.jumps import AbstractJump, Decay, Dephasing, Gain
 from .._model.model import _StaticArray
 
@@ -134,23 +136,52 @@ class PhaseSpaceModel(eqx.Module):
 
 
 def lower(model) -> PhaseSpaceModel:
-    """``model`` (one or a batch) as a :class:`PhaseSpaceModel` (traceable array code)."""
-    zeros = jnp.zeros(jnp.shape(model.spin))
-    ladder = LadderTerm(zeros, zeros, zeros)
+    """``model`` (one or a batch) as a :class:`PhaseSpaceModel` (traceable array code).
+
+    A concrete model is lowered once: the result is kept for the model object while it lives
+    (:mod:`twoqs_jax._identity`), so a repeated solve of the same model does no work here. Its rates are merged in NumPy (the same IEEE sums, of JAX's
+    result dtype) and put on the device once; a traced model (inside ``jit``/``grad``) takes
+    the ``jnp`` path.
+    """
+    if not is_concrete(model):
+        return _lower(model, jnp.zeros(jnp.shape(model.spin)), _add, lambda x: x)
+    real = jax.dtypes.canonicalize_dtype(np.float64)  # float64 only with jax_enable_x64
+    hit = _LOWERED.get(model)
+    if hit is not None and hit[0] == real:
+        return hit[1]
+    zeros = np.zeros(np.shape(model.spin), real)
+    lowered = _lower(model, zeros, _add_host, jax.device_put)
+    _LOWERED.put(model, (real, lowered))
+    return lowered
+
+
+_LOWERED = IdentityCache()  # model -> (default float dtype, its PhaseSpaceModel)
+
+
+def _add_host(a, b):
+    """``a + b`` of concrete arrays in NumPy (of JAX's result dtype), kept on the host."""
+    return np.add(np.asarray(a), np.asarray(b), dtype=jnp.result_type(a, b))
+
+
+def _lower(model, zeros, add, put) -> PhaseSpaceModel:
+    decay = gain = dephasing = zeros
     terms = []
     for jump in model.jumps:
         term = phase_space_term(jump, zeros)
         if isinstance(term, LadderTerm):
-            ladder = ladder.merge(term)
+            decay = add(decay, term.decay)
+            gain = add(gain, term.gain)
+            dephasing = add(dephasing, term.dephasing)
         else:
             terms.append(term)
+    decay, gain, dephasing = put((decay, gain, dephasing))
     return PhaseSpaceModel(
         model.spin,
         model.field,
         model._edges,
         model.coupling,
-        ladder.decay,
-        ladder.gain,
-        ladder.dephasing,
+        decay,
+        gain,
+        dephasing,
         tuple(terms),
     )

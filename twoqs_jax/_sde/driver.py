@@ -13,7 +13,6 @@ for bit.
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from . import store
@@ -150,18 +149,22 @@ def run_chunks(
     )
     if ckpt is not None:
         ckpt.history = segments
-    # converted on the host (an eager jnp conversion compiles a small program per process)
-    theta = jax.device_put(np.asarray(state.theta, cfg.dtype))
-    phi = jax.device_put(np.asarray(state.phi, cfg.dtype))
-    n_traj = jnp.asarray(cfg.n_traj, jnp.int32)  # traced: a new n_traj does not recompile
+    # converted on the host (an eager jnp conversion compiles a small program per process);
+    # n_traj is traced: a new n_traj does not recompile
+    theta = np.asarray(state.theta, cfg.dtype)
+    phi = np.asarray(state.phi, cfg.dtype)
+    n_traj = np.int32(cfg.n_traj)
     static = traced_config(cfg)
     if devices is None:
+        # NumPy arguments: the compiled call takes them on its fast path, cheaper than a
+        # device_put per argument (about 0.15 ms each on one CPU core)
         fn = compiled_chunk(static, batched, state_batched)
 
         def indices(first):
-            return jnp.asarray(first, jnp.int32)
+            return np.int32(first)
     else:
         fn, sharding = sharded_chunk(static, batched, state_batched, devices)
+        theta, phi, n_traj = jax.device_put((theta, phi, n_traj))
 
         def indices(first):
             return put_indices(chunk_indices(cfg, first, len(devices)), sharding)

@@ -127,33 +127,32 @@ def _chan(na, ma, m2a, nb, mb, m2b):
     return ma + delta * fa, m2a + m2b + delta**2 * fb
 
 
-def _merge_nodes(a: dict, b: dict) -> dict:
-    """Merge node arrays ``a`` and ``b`` elementwise along the leading axis (non-finite
-    values of failed trajectories propagate quietly: they are counted and flagged).
+def _merge_nodes(a: tuple, b: tuple) -> tuple:
+    """Merge nodes ``a`` and ``b`` (``(n, mean, m2)``: ``(m,)`` counts and ``(m, F)`` packed
+    values) elementwise along the leading axis (non-finite values of failed trajectories
+    propagate quietly: they are counted and flagged).
     """
-    mean, m2 = {}, {}
-    for k in a["mean"]:
-        with np.errstate(invalid="ignore", over="ignore"):
-            mean[k], m2[k] = _chan(
-                a["n"], a["mean"][k], a["m2"][k], b["n"], b["mean"][k], b["m2"][k]
-            )
-    return {"n": a["n"] + b["n"], "mean": mean, "m2": m2}
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean, m2 = _chan(a[0], a[1], a[2], b[0], b[1], b[2])
+    return a[0] + b[0], mean, m2
 
 
-def _take(node: dict, sl) -> dict:
-    return {
-        "n": node["n"][sl],
-        "mean": {k: v[sl] for k, v in node["mean"].items()},
-        "m2": {k: v[sl] for k, v in node["m2"].items()},
-    }
+def _pack(arrays, k: int) -> np.ndarray:
+    """``(k, F)`` float64: the arrays (leading axis ``k``) flattened and side by side."""
+    cols = [np.asarray(v, np.float64).reshape(k, -1) for v in arrays]
+    if len(cols) == 1:
+        return cols[0]
+    return np.concatenate(cols, axis=1) if cols else np.zeros((k, 0))
 
 
-def _cat(a: dict, b: dict) -> dict:
-    return {
-        "n": np.concatenate([a["n"], b["n"]]),
-        "mean": {k: np.concatenate([a["mean"][k], b["mean"][k]]) for k in a["mean"]},
-        "m2": {k: np.concatenate([a["m2"][k], b["m2"][k]]) for k in a["m2"]},
-    }
+def _unpack(packed: np.ndarray, layout: list) -> dict:
+    """Inverse of :func:`_pack`: name -> ``packed.shape[:1] + shape``."""
+    out, start = {}, 0
+    for name, shape in layout:
+        size = int(np.prod(shape, dtype=np.int64))
+        out[name] = packed[:, start : start + size].reshape(packed.shape[:1] + shape)
+        start += size
+    return out
 
 
 class BlockMerger:
@@ -162,7 +161,10 @@ class BlockMerger:
     Feed the blocks in global order with :meth:`add` (any number per call); :meth:`result`
     gives the :class:`RunningStats`. The state is a binary counter of pending tree nodes
     (at most one per level), the per-group sums, and integer health counters; it round-trips
-    through :meth:`state` / :meth:`from_state` (checkpoints).
+    through :meth:`state` / :meth:`from_state` (checkpoints). Inside, every name's values
+    are flattened into the columns of one ``(blocks, F)`` float64 array, so that a tree level
+    costs a few NumPy operations whatever the number of observables (the operations on each
+    element are those of a merge name by name: the same bits).
 
     Args:
         n_groups: jackknife groups ``G``.
@@ -171,9 +173,11 @@ class BlockMerger:
     def __init__(self, n_groups: int):
         self.n_groups = int(n_groups)
         self.next_block = 0
-        self.nodes: list = []  # (level, node) from the left (highest level) to the right
+        self.nodes: list = []  # (level, (n, mean, m2)) from the left (highest level) on
+        self.layout: list | None = None  # (name, shape) of the packed mean/m2 columns
+        self.group_layout: list | None = None  # the same for the group sums
         self.group_count = None
-        self.group_sum = None
+        self.group_sum = None  # (G, F_g) packed
         self.clipped = None
         self.nonfinite = None
         self.bad_block = None
@@ -181,45 +185,46 @@ class BlockMerger:
     def add(self, counts, mean, m2, gsum, clipped, bad, bad_block) -> None:
         """Merge the next ``K`` blocks (leading axis ``K`` of every array; ``counts`` > 0).
 
-        ``clipped``, ``bad`` (``(K, ...)`` integers, summed) and ``bad_block`` (minimum) are
-        the health counters of the blocks (a trailing batch axis for sweeps).
+        ``mean``, ``m2``, ``gsum``: name -> ``(K, ...)`` arrays. ``clipped``, ``bad``
+        (``(K, ...)`` integers, summed) and ``bad_block`` (minimum) are the health counters
+        of the blocks (a trailing batch axis for sweeps).
         """
         counts = np.asarray(counts, np.float64)
         k = counts.shape[0]
         if k == 0:
             return
-        cur = {
-            "n": counts,
-            "mean": {n: np.asarray(v, np.float64) for n, v in mean.items()},
-            "m2": {n: np.asarray(v, np.float64) for n, v in m2.items()},
-        }
+        if self.layout is None:
+            self.layout = [(n, np.shape(v)[1:]) for n, v in mean.items()]
+        if self.group_layout is None:
+            self.group_layout = [(n, np.shape(v)[1:]) for n, v in gsum.items()]
+        names = [n for n, _ in self.layout]
+        cur = (counts, _pack([mean[n] for n in names], k), _pack([m2[n] for n in names], k))
+        gcols = _pack([gsum[n] for n, _ in self.group_layout], k)
         groups = (self.next_block + np.arange(k)) % self.n_groups
         if self.group_sum is None:
             self.group_count = np.zeros(self.n_groups)
-            self.group_sum = {
-                n: np.zeros((self.n_groups,) + np.shape(v)[1:]) for n, v in gsum.items()
-            }
+            self.group_sum = np.zeros((self.n_groups, gcols.shape[1]))
             self.clipped = np.zeros(np.shape(clipped)[1:], np.int64)
             self.nonfinite = np.zeros(np.shape(bad)[1:], np.int64)
             self.bad_block = np.full(np.shape(bad_block)[1:], np.iinfo(np.int64).max)
-        for s in range(0, k, self.n_groups):  # distinct groups per slice: block order
-            g = groups[s : s + self.n_groups]
-            self.group_count[g] += counts[s : s + self.n_groups]
-            for n, v in gsum.items():
-                with np.errstate(invalid="ignore", over="ignore"):
-                    self.group_sum[n][g] += np.asarray(v[s : s + self.n_groups], np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            for s in range(0, k, self.n_groups):  # distinct groups per slice: block order
+                g = groups[s : s + self.n_groups]
+                self.group_count[g] += counts[s : s + self.n_groups]
+                self.group_sum[g] += gcols[s : s + self.n_groups]
         self.clipped = self.clipped + np.sum(np.asarray(clipped, np.int64), axis=0)
         self.nonfinite = self.nonfinite + np.sum(np.asarray(bad, np.int64), axis=0)
         self.bad_block = np.minimum(self.bad_block, np.min(np.asarray(bad_block), axis=0))
         self.next_block += k
         leftovers, level = [], 0
-        while cur["n"].shape[0]:
+        while cur[0].shape[0]:
             if self.nodes and self.nodes[-1][0] == level:
-                cur = _cat(self.nodes.pop()[1], cur)
-            m = cur["n"].shape[0]
+                prev = self.nodes.pop()[1]
+                cur = tuple(np.concatenate([p, c]) for p, c in zip(prev, cur))
+            m = cur[0].shape[0]
             if m % 2:
-                leftovers.append((level, _take(cur, slice(m - 1, m))))
-            cur = _merge_nodes(_take(cur, slice(0, m - 1, 2)), _take(cur, slice(1, m, 2)))
+                leftovers.append((level, tuple(x[m - 1 : m] for x in cur)))
+            cur = _merge_nodes(tuple(x[0 : m - 1 : 2] for x in cur), tuple(x[1:m:2] for x in cur))
             level += 1
         self.nodes.extend(reversed(leftovers))
 
@@ -228,34 +233,37 @@ class BlockMerger:
         node = self.nodes[0][1]
         for _, other in self.nodes[1:]:
             node = _merge_nodes(node, other)
+        layout = self.layout or []
         return RunningStats(
-            count=float(node["n"][0]),
-            mean={k: v[0] for k, v in node["mean"].items()},
-            m2={k: v[0] for k, v in node["m2"].items()},
+            count=float(node[0][0]),
+            mean={k: v[0] for k, v in _unpack(node[1], layout).items()},
+            m2={k: v[0] for k, v in _unpack(node[2], layout).items()},
             group_count=self.group_count,
-            group_sum=self.group_sum,
+            group_sum=_unpack(self.group_sum, self.group_layout or []),
             clipped=self.clipped.astype(np.float64),
             nonfinite=self.nonfinite.astype(np.float64),
         )
 
     def state(self) -> tuple[dict, dict]:
         """``(meta, arrays)``: JSON-able metadata and named float64/int arrays."""
+        layout = self.layout or []
         meta = {
             "n_groups": self.n_groups,
             "next_block": self.next_block,
             "levels": [lv for lv, _ in self.nodes],
-            "names": sorted(self.nodes[0][1]["mean"]) if self.nodes else [],
-            "gsum_names": sorted(self.group_sum or {}),
+            "names": sorted(n for n, _ in layout) if self.nodes else [],
+            "gsum_names": sorted(n for n, _ in self.group_layout or []),
         }
         arrays = {}
-        for i, (_, node) in enumerate(self.nodes):
-            arrays[f"node{i}/n"] = node["n"]
-            for k in node["mean"]:
-                arrays[f"node{i}/mean/{k}"] = node["mean"][k]
-                arrays[f"node{i}/m2/{k}"] = node["m2"][k]
+        for i, (_, (n, mean, m2)) in enumerate(self.nodes):
+            arrays[f"node{i}/n"] = n
+            for k, v in _unpack(mean, layout).items():
+                arrays[f"node{i}/mean/{k}"] = v
+            for k, v in _unpack(m2, layout).items():
+                arrays[f"node{i}/m2/{k}"] = v
         if self.group_sum is not None:
             arrays["group_count"] = self.group_count
-            for k, v in self.group_sum.items():
+            for k, v in _unpack(self.group_sum, self.group_layout or []).items():
                 arrays[f"gsum/{k}"] = v
             arrays["clipped"] = self.clipped
             arrays["nonfinite"] = self.nonfinite
@@ -267,16 +275,19 @@ class BlockMerger:
         """Rebuild from :meth:`state` (``KeyError`` if an array is missing)."""
         self = cls(meta["n_groups"])
         self.next_block = int(meta["next_block"])
+        names = list(meta["names"])
         for i, lv in enumerate(meta["levels"]):
-            node = {
-                "n": np.asarray(arrays[f"node{i}/n"], np.float64),
-                "mean": {k: arrays[f"node{i}/mean/{k}"] for k in meta["names"]},
-                "m2": {k: arrays[f"node{i}/m2/{k}"] for k in meta["names"]},
-            }
-            self.nodes.append((int(lv), node))
+            n = np.asarray(arrays[f"node{i}/n"], np.float64)
+            if self.layout is None:
+                self.layout = [(k, np.shape(arrays[f"node{i}/mean/{k}"])[1:]) for k in names]
+            mean = _pack([arrays[f"node{i}/mean/{k}"] for k in names], n.shape[0])
+            m2 = _pack([arrays[f"node{i}/m2/{k}"] for k in names], n.shape[0])
+            self.nodes.append((int(lv), (n, mean, m2)))
         if "group_count" in arrays:
             self.group_count = np.asarray(arrays["group_count"], np.float64)
-            self.group_sum = {k: arrays[f"gsum/{k}"] for k in meta["gsum_names"]}
+            gnames = list(meta["gsum_names"])
+            self.group_layout = [(k, np.shape(arrays[f"gsum/{k}"])[1:]) for k in gnames]
+            self.group_sum = _pack([arrays[f"gsum/{k}"] for k in gnames], self.n_groups)
             self.clipped = np.asarray(arrays["clipped"], np.int64)
             self.nonfinite = np.asarray(arrays["nonfinite"], np.int64)
             self.bad_block = np.asarray(arrays["bad_block"], np.int64)
