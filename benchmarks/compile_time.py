@@ -81,6 +81,10 @@ def _env(cache_dir=None, store=True):
     if not store:
         env["TWOQS_NO_EXECUTABLE_STORE"] = "1"
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    # Python writes and reads its bytecode (`__pycache__`) as in an ordinary install: with
+    # PYTHONDONTWRITEBYTECODE=1 every new process would compile the package's source again,
+    # and the modules first imported inside the solve call would charge it to the solve
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["XLA_FLAGS"] = ONE_THREAD
     env["OPENBLAS_NUM_THREADS"] = "1"
     if cache_dir is not None:
