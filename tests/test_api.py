@@ -290,33 +290,6 @@ def test_solution_holds_numpy_exports_to_xarray_and_round_trips(tmp_path):
     np.testing.assert_array_equal(ds["Omega"], oms)
 
 
-def test_default_chunk_grows_for_small_models():
-    from twoqs_jax._options import default_chunk
-
-    # max(4096, 65536 / (sites x sweep points)), rounded down to a power of two
-    assert [default_chunk(n) for n in (1, 2, 3, 16, 17, 1000)] == [
-        65536,
-        32768,
-        16384,
-        4096,
-        4096,
-        4096,
-    ]
-    assert default_chunk(1, 9) == 4096 and default_chunk(1, 4) == 16384
-    # what tq.solve uses when chunk_size is not given: one chunk for a small single-spin run
-    sol = tq.solve(
-        tq.driven_spin(5, 1.0),
-        tq.spin_down(),
-        tq.SaveAt([0.0, 0.02]),
-        tq.TWOQS(tq.EulerMaruyama(0.01)),
-        n_traj=5000,
-        key=0,
-        observables=("Sz",),
-        options=tq.Options(progress=False),
-    )
-    assert sol.stats["chunk_size"] >= 5000
-
-
 def test_options_and_methods_validate_their_arguments():
     for bad, match in (
         (lambda: tq.Options(chunk_size=0), "chunk_size"),

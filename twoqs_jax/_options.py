@@ -14,23 +14,6 @@ import equinox as eqx
 from ._checks import check_int
 
 DEFAULT_CHUNK = 4096
-"""The smallest default chunk (trajectories per compiled call)."""
-DEFAULT_CHUNK_SITES = 65536
-"""Site-trajectories per compiled call that the default chunk aims at (small models)."""
-
-
-def default_chunk(n_sites: int, n_batch: int = 1) -> int:
-    """The default ``chunk_size``: ``max(DEFAULT_CHUNK, 65536 / (n_sites n_batch))`` rounded
-    down to a power of two (65536 trajectories for one spin, 4096 from 16 site-points on).
-
-    Every chunk costs a fixed amount besides its site-steps (the compiled call, its statistics
-    merged on the host, the step loop's own overhead): on one CPU core, a single spin runs
-    65536 trajectories x 256 steps at about 1.2e8 site-steps/s in chunks of 4096 and 1.9e8 in
-    one chunk (docs/performance.md#like-for-like). A chunk of 65536 site-trajectories holds a
-    few MB of state; the memory check still bounds it.
-    """
-    target = max(DEFAULT_CHUNK, DEFAULT_CHUNK_SITES // max(1, n_sites * n_batch))
-    return 1 << (target.bit_length() - 1)
 
 
 def _as_tuple(devices):
@@ -47,8 +30,7 @@ class Options(eqx.Module):
 
     Attributes:
         chunk_size: TWOQS trajectories per compiled call (memory bound; default
-            ``min(n_traj, max(4096, 65536 / (sites x sweep points)))`` in powers of two,
-            :func:`default_chunk`), rounded up to whole statistics blocks (at most 64
+            ``min(n_traj, 4096)``), rounded up to whole statistics blocks (at most 64
             trajectories; ``stats["traj_block"]``, ``stats["chunk_size"]``).
         devices: the devices to shard over (default ``jax.devices()``, all hosts after
             ``jax.distributed.initialize()``).

@@ -24,7 +24,7 @@ from ._keys import key_info, resolve_key
 from ._model.model import SpinModel
 from ._model.states import SpinCoherentState
 from ._observables import PRIMITIVES, dims_of, resolve
-from ._options import Options, default_chunk
+from ._options import DEFAULT_CHUNK, Options
 from ._phase_space.lowering import lower
 from ._saveat import SaveAt
 from ._sde.checkpoint import fingerprint
@@ -264,10 +264,7 @@ def solve_twoqs(
     seed = key if isinstance(key, int | np.integer) and not isinstance(key, bool) else None
     key = resolve_key(key)
     observables = resolve(observables, model.n_sites, "twoqs", PRIMITIVES)
-    batched = model.spin.ndim == 2
-    chunk = options.chunk_size
-    if chunk is None:
-        chunk = default_chunk(model.n_sites, model.spin.shape[0] if batched else 1)
+    chunk = options.chunk_size if options.chunk_size is not None else DEFAULT_CHUNK
     chunk = min(check_int("chunk_size", chunk, minimum=1), n_traj)
     # statistics blocks of `b` trajectories are the atomic unit of the reduction: chunks hold
     # whole blocks (rounded up), so any chunking or sharding gives the same bits
@@ -277,6 +274,7 @@ def solve_twoqs(
     lowered = lower(model)
     cfg, grid = kernel_config(lowered, saveat, method, observables, n_traj, chunk, dtype)
     cfg = dataclasses.replace(cfg, traj_block=b)
+    batched = model.spin.ndim == 2
     devs = resolve_devices(options.shard, options.devices, cfg.chunk_size, b)
     part = "saved" if isinstance(saveat, SaveAt) else "avg"
     check_memory(cfg, model.n_sites, model.spin.shape[0] if batched else 1, devs)
