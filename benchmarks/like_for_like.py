@@ -8,8 +8,9 @@ machine. Two parts, each in a fresh child process:
    pinned to one core (``sched_setaffinity``), JAX sees one XLA host device and runs one
    thread. It integrates the driven spin (S = 100, Omega = 1.5, Gamma = 1, float32, dt =
    0.01) with ``tq.solve`` and the package's default method (``tq.TWOQS``: Fock sampling,
-   tangential decay noise, spin-length projection), two-point (default) and Gaussian
-   increments, and the *same SDE* in NumPy (``baselines.py``) with Gaussian increments,
+   tangential decay noise, spin-length projection; all trajectories in one compiled call,
+   ``chunk_size = n_traj``, as NumPy integrates them as one array), two-point (default) and
+   Gaussian increments, and the *same SDE* in NumPy (``baselines.py``) with Gaussian increments,
    two-point increments from ``int8`` draws and two-point increments from packed random
    bytes. Cases alternate in paired rounds (order rotated each round); a rate is
    site-steps per second of *process CPU time* (on a shared machine wall time measures the
@@ -98,7 +99,9 @@ def _child(part: str, size: dict, rounds: int) -> dict:
     work = n_traj * n_steps
     model = tq.driven_spin(S, OMEGA)
     n_dev = len(jax.devices())
-    chunk = {}  # the package's default chunking (`tq.Options(chunk_size=None)`), as measured
+    # all trajectories in one compiled call, as NumPy integrates them as one array (the
+    # package's default chunk of 4096 costs a fixed amount per chunk: docs/performance.md)
+    chunk = {}
     values = {}
 
     def package(noise):
@@ -111,7 +114,7 @@ def _child(part: str, size: dict, rounds: int) -> dict:
                 n_traj=n_traj,
                 key=1,
                 observables=("Sz",),
-                options=tq.Options(dtype="float32", progress=False),
+                options=tq.Options(dtype="float32", chunk_size=n_traj, progress=False),
             )
             chunk[noise] = sol.stats["chunk_size"]
             values[f"twoqs_jax {noise}"] = (
@@ -192,7 +195,7 @@ def markdown(res: dict) -> str:
         lines += [
             f"## {title}",
             "",
-            f"{p['devices']} XLA device(s), the package's default chunk "
+            f"{p['devices']} XLA device(s), one chunk of all trajectories "
             f"({', '.join(f'{k}: {v}' for k, v in p['chunk_size'].items())}), rates per second of "
             f"{p['clock']}, {len(next(iter(p['rates'].values())))} alternating rounds.",
             "",
