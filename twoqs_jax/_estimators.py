@@ -392,6 +392,8 @@ def long_lag_level(g: np.ndarray, min_lag: int) -> tuple[float, float, int]:
     """
     N, n = g.shape
     m = max(1, min(int(min_lag), (3 * n) // 4))
+    if n < 2:  # no pair of samples: nothing is resolved
+        return 0.0, math.inf, m
     gc = g - g.mean()
     var = float(np.mean(gc**2))
     if var <= 0:
@@ -434,7 +436,8 @@ def choose(
     if plateau - PLATEAU_Z * plateau_sem > PLATEAU_MAX:
         return "refuse", (
             f"the pilot's autocorrelation keeps a level {plateau:.2f} +- {plateau_sem:.2f} > "
-            f"{PLATEAU_MAX} at separations beyond {PLATEAU_LAGS:g} correlation times: the "
+            f"{PLATEAU_MAX} at separations of {PLATEAU_LAGS:g} correlation times (the last "
+            "quarter of the window where it is shorter): the "
             "trajectories do not mix within the window; lengthen t_avg if the mixing is only "
             "slow, or name tq.FiniteDifference(h) (common random numbers) or tq.Pathwise() "
             "for the derivative of this finite window"

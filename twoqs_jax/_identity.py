@@ -51,5 +51,5 @@ class IdentityCache:
         except TypeError:
             return
         if len(entries) >= self.size:
-            entries.pop(next(iter(entries)))
+            entries.pop(next(iter(entries)), None)
         entries[key] = (ref, value)

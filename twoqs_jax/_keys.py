@@ -38,11 +38,16 @@ def key_from_seed(seed: int):
     immutable, and making one is a small device operation).
     """
     seed = int(seed)
-    return _key_from_seed(seed, jax.config.jax_default_prng_impl, jax.config.jax_random_seed_offset)
+    return _key_from_seed(
+        seed,
+        jax.config.jax_default_prng_impl,
+        jax.config.jax_random_seed_offset,
+        str(jax.config.jax_default_device),  # the cached key lives on the default device
+    )
 
 
 @functools.lru_cache(maxsize=64)
-def _key_from_seed(seed: int, impl: str, offset: int):
+def _key_from_seed(seed: int, impl: str, offset: int, device: str):
     if 0 <= seed < _WORD:
         if impl == "threefry2x32" and offset == 0:
             # the data of `jax.random.key(seed)` ([0, seed]), wrapped without the small

@@ -413,8 +413,8 @@ def _chunk_moments(cfg: KernelConfig, q: dict, weight):
     merges blocks in a fixed order (:class:`~.statistics.BlockMerger`).
 
     The values of one dtype are reduced as one ``(K, traj_block, D)`` array (:func:`_stack`):
-    the program, its compilation and the loading of a stored executable do not grow with the
-    number of observables. Every element's arithmetic is its own: the block sum ``s`` by a
+    the reduction does not grow with the number of observables (each value still adds its
+    own computation, in a conditional of its own, below). Every element's arithmetic is its own: the block sum ``s`` by a
     fixed tree of adds, the mean ``s * (1 / n_b)`` (a product with the reciprocal of the
     block's count, computed once per block: written so, not as ``s / n_b``, which XLA
     rewrites into that product in some programs and not in others), and ``M2`` the tree sum
@@ -457,7 +457,9 @@ def _only(cfg: KernelConfig, name: str) -> KernelConfig:
     needs (its linear observable or grouped primitive, and their primitives): the same
     arithmetic for that value, traced without the others.
     """
-    base = name[:-4] if name.endswith(("__re", "__im")) else name
+    known = {k for k, _ in cfg.linear} | set(cfg.grouped)
+    # a complex value is split into `key__re` / `key__im`; a real one keeps its own name
+    base = name[:-4] if name not in known and name.endswith(("__re", "__im")) else name
     linear = tuple((k, o) for k, o in cfg.linear if k == base)
     grouped = tuple(g for g in cfg.grouped if g == base)
     needs = set(grouped)
