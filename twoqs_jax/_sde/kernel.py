@@ -413,22 +413,21 @@ def _chunk_moments(cfg: KernelConfig, q: dict, weight):
     merges blocks in a fixed order (:class:`~.statistics.BlockMerger`).
 
     The values of one dtype are reduced as one ``(K, traj_block, D)`` array (:func:`_stack`):
-    the reduction does not grow with the number of observables (each value still adds its
-    own computation, in a conditional of its own, below). Every element's arithmetic is its own: the block sum ``s`` by a
-    fixed tree of adds, the mean ``s * (1 / n_b)`` (a product with the reciprocal of the
-    block's count, computed once per block: written so, not as ``s / n_b``, which XLA
-    rewrites into that product in some programs and not in others), and ``M2`` the tree sum
-    of the squared deviations from that mean (a product with a rounded reciprocal: one more
-    rounding than the quotient where the count is not a power of two, i.e. only in the last,
-    partial block of a run). A value's statistics are therefore a function of its own
-    per-trajectory values only, the same bits for any chunk size or device count and
-    whatever other values are requested, provided each value is itself computed apart from
-    the others (:func:`run_indices` computes each in a conditional of its own: in one fusion
-    with the others, a product they share is not contracted into an FMA as it is when the
-    value is alone, which changes its last bit). The block
-    sums and the ``M2`` trees are computed once (:func:`materialise`): XLA would copy their
-    trees of adds into the fusion of each of their readers (the mean, the deviations of M2,
-    the group sums, and every value sliced from them).
+    the reduction does not grow with the number of observables (each value still adds its own
+    computation, in a conditional of its own, below). Every element's arithmetic is its own: the
+    block sum ``s`` by a fixed tree of adds, the mean ``s * (1 / n_b)`` (a product with the
+    reciprocal of the block's count, computed once per block: written so, not as ``s / n_b``,
+    which XLA rewrites into that product in some programs and not in others), and ``M2`` the
+    tree sum of the squared deviations from that mean (a product with a rounded reciprocal: one
+    more rounding than the quotient where the count is not a power of two, i.e. only in the
+    last, partial block of a run). A value's statistics are therefore a function of its own
+    per-trajectory values only, the same bits for any chunk size or device count and whatever
+    other values are requested, provided each value is itself computed apart from the others
+    (:func:`run_indices` computes each in a conditional of its own: in one fusion with the
+    others, a product they share is not contracted into an FMA as it is when the value is alone,
+    which changes its last bit). The block sums and the ``M2`` trees are computed once
+    (:func:`materialise`): XLA would copy their trees of adds into the fusion of each of their
+    readers (the mean, the deviations of M2, the group sums, and every value sliced from them).
     """
     w = weight.reshape(-1, cfg.traj_block)
     n_b = jnp.maximum(_tree_sum(w), 1)  # exact (0/1 weights); an empty block is dropped
