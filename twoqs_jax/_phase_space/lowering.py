@@ -55,22 +55,15 @@ class LadderTerm(eqx.Module):
     gain: Float[Array, " n"]
     dephasing: Float[Array, " n"]
 
-    def merge(self, other: "LadderTerm") -> "LadderTerm":
-        """Rates add (the dissipators are linear in the rates)."""
-        return LadderTerm(
-            _add(self.decay, other.decay),
-            _add(self.gain, other.gain),
-            _add(self.dephasing, other.dephasing),
-        )
-
 
 def _add(a, b):
-    """``a + b``; on concrete arrays in NumPy (the same IEEE sum, of JAX's result dtype),
-    since an eager ``jnp`` add is a small program to trace and compile in every new process.
+    """``a + b``; concrete arrays in NumPy, kept on the host (the same IEEE sum, of JAX's
+    result dtype: an eager ``jnp`` add is a small program to trace and compile in every new
+    process).
     """
     if isinstance(a, jax.core.Tracer) or isinstance(b, jax.core.Tracer):
         return a + b
-    return jax.device_put(np.add(np.asarray(a), np.asarray(b), dtype=jnp.result_type(a, b)))
+    return np.add(np.asarray(a), np.asarray(b), dtype=jnp.result_type(a, b))
 
 
 @functools.singledispatch
@@ -139,18 +132,17 @@ def lower(model) -> PhaseSpaceModel:
     """``model`` (one or a batch) as a :class:`PhaseSpaceModel` (traceable array code).
 
     A concrete model is lowered once: the result is kept for the model object while it lives
-    (:mod:`twoqs_jax._identity`), so a repeated solve of the same model does no work here. Its rates are merged in NumPy (the same IEEE sums, of JAX's
-    result dtype) and put on the device once; a traced model (inside ``jit``/``grad``) takes
-    the ``jnp`` path.
+    (:mod:`twoqs_jax._identity`), so a repeated solve of the same model does no work here.
+    Its rates are merged in NumPy (the same IEEE sums, of JAX's result dtype) and put on the
+    device once; a traced model (inside ``jit``/``grad``) takes the ``jnp`` path.
     """
     if not is_concrete(model):
-        return _lower(model, jnp.zeros(jnp.shape(model.spin)), _add, lambda x: x)
+        return _lower(model, jnp.zeros(jnp.shape(model.spin)))
     real = jax.dtypes.canonicalize_dtype(np.float64)  # float64 only with jax_enable_x64
     hit = _LOWERED.get(model)
     if hit is not None and hit[0] == real:
         return hit[1]
-    zeros = np.zeros(np.shape(model.spin), real)
-    lowered = _lower(model, zeros, _add_host, jax.device_put)
+    lowered = _lower(model, np.zeros(np.shape(model.spin), real))
     _LOWERED.put(model, (real, lowered))
     return lowered
 
@@ -158,23 +150,23 @@ def lower(model) -> PhaseSpaceModel:
 _LOWERED = IdentityCache()  # model -> (default float dtype, its PhaseSpaceModel)
 
 
-def _add_host(a, b):
-    """``a + b`` of concrete arrays in NumPy (of JAX's result dtype), kept on the host."""
-    return np.add(np.asarray(a), np.asarray(b), dtype=jnp.result_type(a, b))
-
-
-def _lower(model, zeros, add, put) -> PhaseSpaceModel:
+def _lower(model, zeros) -> PhaseSpaceModel:
     decay = gain = dephasing = zeros
     terms = []
     for jump in model.jumps:
         term = phase_space_term(jump, zeros)
-        if isinstance(term, LadderTerm):
-            decay = add(decay, term.decay)
-            gain = add(gain, term.gain)
-            dephasing = add(dephasing, term.dephasing)
+        if isinstance(term, LadderTerm):  # rates add (the dissipators are linear in them)
+            decay = _add(decay, term.decay)
+            gain = _add(gain, term.gain)
+            dephasing = _add(dephasing, term.dephasing)
         else:
             terms.append(term)
-    decay, gain, dephasing = put((decay, gain, dephasing))
+    rates = (decay, gain, dephasing)
+    if any(isinstance(x, jax.core.Tracer) for x in rates):  # the concrete ones go alone
+        rates = tuple(x if isinstance(x, jax.core.Tracer) else jax.device_put(x) for x in rates)
+    else:
+        rates = jax.device_put(rates)  # one transfer
+    decay, gain, dephasing = rates
     return PhaseSpaceModel(
         model.spin,
         model.field,
