@@ -2,8 +2,8 @@
 
 Run: ``python benchmarks/oat_truncation.py [--quick] [--n N] [--seed K] [--out DIR]``.
 Writes ``DIR/oat_truncation[_quick].{md,json}`` (default DIR: ``benchmarks/results``) naming
-the machine. NumPy and SciPy only (no JAX): about a minute of one core in full
-(1e6 samples per point), a few seconds with ``--quick``. The table of
+the machine. NumPy and SciPy only (no JAX): about two and a half minutes of one core in full
+(2e6 samples per point), a few seconds with ``--quick``. The table of
 ``docs/methods/fidelity.md#twisting-limit`` comes from the full run.
 
 Model: ``H = (g/2S) S_x^2`` from the spin-down state ``m = -S``, twisting angle
@@ -29,8 +29,8 @@ stays on the ``-z`` axis), minimised over ``mu``.
   sin th``, ``th = mu s_x / 2``), so there is no step error and the error is the truncation
   of the third-order term itself. Weyl symbols: ``S_a^2 -> s_a^2 - 1/8``; ``xi^2`` of the
   sample means on a grid of ``mu`` (61 points, 0.7 .. 1.3 times the exact optimum), minimum
-  over the grid (a minimum at the grid's edge is flagged); standard error from 10 batches
-  (the minimum of each batch's curve, their standard deviation over ``sqrt(10)``).
+  over the grid (a minimum at the grid's edge is flagged); standard error from 20 batches
+  (the minimum of each batch's curve, their standard deviation over ``sqrt(20)``).
 
 Samplings of the initial state (Schwinger bosons ``s_x + i s_y = alpha^* beta``,
 ``s_z = (|alpha|^2 - |beta|^2) / 2``):
@@ -49,18 +49,20 @@ Samplings of the initial state (Schwinger bosons ``s_x + i s_y = alpha^* beta``,
 import argparse
 import math
 import os
+import platform
 import sys
 import time
 
 import numpy as np
+import scipy
 from scipy.special import gammaln
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 S_LIST = (10, 25, 50, 100, 200, 400, 1000)
 KINDS = ("fock", "coherent", "sphere")
-SIZES = {"full": dict(n=1_000_000, s=S_LIST), "quick": dict(n=20_000, s=(10, 25, 100))}
+SIZES = {"full": dict(n=2_000_000, s=S_LIST), "quick": dict(n=20_000, s=(10, 25, 100))}
 FIT_S = (50, 1000)  # range of the fitted exponent of |rel. error| (Fock)
-N_BATCH = 10
+N_BATCH = 20
 MU_GRID = np.linspace(0.7, 1.3, 61)  # times the exact optimum
 
 
@@ -242,27 +244,41 @@ def run_s(s, n, seed, kinds=KINDS):
 
 
 def fit_exponent(rows, kind="fock", s_range=FIT_S):
-    """Least-squares slope of ``log|rel. error|`` against ``log S`` over ``s_range``."""
-    pts = [(r["S"], abs(r[kind]["rel_err"])) for r in rows if s_range[0] <= r["S"] <= s_range[1]]
-    if len(pts) < 2:
+    """Weighted least-squares slope of ``log|rel. error|`` against ``log S`` over ``s_range``.
+
+    Weights from the batch standard errors (``sigma_log = sem / |error|``); ``exponent_err``
+    is the slope's standard error from those weights alone, ``chi2_dof`` their fit quality.
+    """
+    pts = [r for r in rows if s_range[0] <= r["S"] <= s_range[1]]
+    if len(pts) < 3:
         return None
-    x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
-    slope, icpt = np.polyfit(x, y, 1)
-    return dict(kind=kind, s_range=list(s_range), exponent=float(slope), prefactor=math.exp(icpt))
+    x = np.log([r["S"] for r in pts])
+    y = np.log([abs(r[kind]["rel_err"]) for r in pts])
+    sig = np.array([r[kind]["rel_sem"] / abs(r[kind]["rel_err"]) for r in pts])
+    (slope, icpt), cov = np.polyfit(x, y, 1, w=1 / sig, cov="unscaled")
+    chi2 = float((((y - slope * x - icpt) / sig) ** 2).sum())
+    return dict(
+        kind=kind,
+        s_range=list(s_range),
+        exponent=float(slope),
+        exponent_err=float(math.sqrt(cov[0, 0])),
+        prefactor=math.exp(icpt),
+        chi2_dof=chi2 / (len(pts) - 2),
+    )
 
 
 def markdown(doc):
-    rows = doc["rows"]
+    rows, mach = doc["rows"], doc["machine"]
     out = [
         "# One-axis twisting: TWOQS truncation error in min xi^2",
         "",
         f"Command: `{doc['command']}`; {doc['n']} samples per point, seed {doc['seed']}, "
         f"{doc['seconds']:.0f} s.",
-        f"Machine: {doc['machine']['cpu']}, {doc['machine']['cores']} cores, load "
-        f"{doc['machine']['load']}.",
+        f"Machine: {mach['cpu']}, {mach['cores']} cores, load {mach['load']}; Python "
+        f"{mach['python']}, NumPy {mach['numpy']}, SciPy {mach['scipy']}.",
         "",
         "Exact flow of H = (g/2S) S_x^2 (no step error); TWOQS min over 61 mu points "
-        "(0.7..1.3 of the exact optimum); sem from 10 batches. Relative errors against the "
+        f"(0.7..1.3 of the exact optimum); sem from {N_BATCH} batches. Relative errors against the "
         "exact pure state; coherent also against its own target, the Poisson mixture.",
         "",
         "| S | exact pure (mu*) | Poisson mixture | "
@@ -302,8 +318,9 @@ def markdown(doc):
     if fit:
         out += [
             "",
-            f"Fit |rel. err.| of {fit['kind']} = {fit['prefactor']:.3f} S^{fit['exponent']:.3f} "
-            f"over S = {fit['s_range'][0]}..{fit['s_range'][1]}.",
+            f"Fit |rel. err.| of {fit['kind']} = {fit['prefactor']:.3f} S^({fit['exponent']:.3f}"
+            f" +- {fit['exponent_err']:.3f}) over S = {fit['s_range'][0]}..{fit['s_range'][1]}"
+            f" (weighted by the batch sem, chi2/dof {fit['chi2_dof']:.2f}).",
         ]
     if any(r[k]["grid_edge"] for r in rows for k in doc["kinds"]):
         out += ["", "WARNING: a TWOQS minimum lies at the edge of its mu grid (marked)."]
@@ -313,7 +330,7 @@ def markdown(doc):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="S = 10, 25, 100; 20k samples")
-    ap.add_argument("--n", type=int, help="samples per point (default 1e6, quick 20k)")
+    ap.add_argument("--n", type=int, help="samples per point (default 2e6, quick 20k)")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args(argv)
@@ -346,7 +363,15 @@ def main(argv=None):
         kinds=list(KINDS),
         mu_grid=[float(MU_GRID[0]), float(MU_GRID[-1]), len(MU_GRID)],
         seconds=time.process_time() - t0,
-        machine=dict(cpu=cpu_model(), cores=os.cpu_count(), load=load_average()),
+        machine=dict(
+            cpu=cpu_model(),
+            cores=os.cpu_count(),
+            load=load_average(),
+            node=platform.node(),
+            python=platform.python_version(),
+            numpy=np.__version__,
+            scipy=scipy.__version__,
+        ),
         rows=rows,
         fit=fit_exponent(rows),
     )
