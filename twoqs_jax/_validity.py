@@ -22,7 +22,7 @@ reported in ``Solution.stats``; a measure past its threshold is listed in
 
 Not detectable at run time (documented instead): the window around the driven spin's
 threshold, where variances are 5-12 % off for every second-order variant, and the
-truncation error of one-axis twisting (min xi^2 8.5 % low at S = 100, ~S^-0.37), which is
+truncation error of one-axis twisting (min xi^2 8.8 % low at S = 100, ~S^-0.32), which is
 in the dynamics itself, not in any run-time symptom.
 """
 
