@@ -19,7 +19,14 @@ from twoqs_jax._observables import resolve
 from twoqs_jax._phase_space.drift import coupling_mask
 from twoqs_jax._phase_space.lowering import lower
 from twoqs_jax._sde.config import kernel_config
-from twoqs_jax._sde.kernel import run_chunk, site_major_step, traced_config, trajectory_step
+from twoqs_jax._sde.kernel import (
+    project,
+    projection_as_scale,
+    run_chunk,
+    site_major_step,
+    traced_config,
+    trajectory_step,
+)
 from twoqs_jax._twoqs import PRIMITIVES
 
 N_TRAJ = 32
@@ -109,6 +116,55 @@ def test_site_major_step_matches_the_vmapped_step(k, tangential, make):
     np.testing.assert_array_equal(new_c, old_c)
     if not tangential:
         assert np.any(np.asarray(old_c) > 0) or k == 1  # W: some Wigner arguments clip
+
+
+def _sites_with_twist():
+    # three uncoupled sites of different lengths with fields, a same-site twist and every
+    # ladder jump: no inter-site edge, so the site-major step takes the projection as a scale
+    n = 3
+    return tq.SpinModel(
+        np.array([3.0, 4.0, 5.0]),
+        field={"x": 0.7, "z": -0.3},
+        decay=0.2,
+        gain=0.05,
+        dephasing=0.1,
+        couplings=tq.Coupling(tq.on_site(n), {"zz": 0.15, "xx": -0.2, "xy": 0.1}),
+    )
+
+
+@pytest.mark.parametrize("make", [_sites_with_twist, MODELS["single_spin"]])
+def test_scaled_step_is_a_positive_multiple_of_the_projected_step(make):
+    # the site-major step without the projection's square root (kernel.site_major_step):
+    # it returns F(P(y)) / lambda with lambda = r0 / |y| > 0 per site, so lambda times it is
+    # the vmapped "project, then step" F(P(y)), and its projection is P(F(P(y)))
+    with jax.numpy_dtype_promotion("standard"):
+        model = lower(make())
+        obs = resolve(("Sz",), model.n_sites, "twoqs", PRIMITIVES)
+        cfg, _ = kernel_config(
+            model, tq.SaveAt([0.0, 0.1]), TWOQS(tq.EulerMaruyama(0.05)), obs, 8, 8, "float64"
+        )
+    assert projection_as_scale(cfg, model) and not projection_as_scale(
+        dataclasses.replace(cfg, tangential=False), model
+    )
+    assert not projection_as_scale(cfg, lower(_ring()))  # inter-site couplings: projected
+    rng = np.random.default_rng(5)
+    n, t = model.n_sites, 8
+    z = tuple(jnp.asarray(rng.normal(size=(t, n)) * 2.0) for _ in range(4))
+    dw = tuple(jnp.asarray(rng.normal(size=(t, n)) * 0.2) for _ in range(5))
+    r0 = jnp.asarray(0.5 * np.abs(rng.normal(size=(t, n))) + 2.0)
+    old_z, old_c = jax.jit(jax.vmap(lambda z, w, r: trajectory_step(cfg, model, z, w, r)))(
+        z, dw, r0
+    )
+    new_z, new_c = jax.jit(lambda z, w, r: site_major_step(cfg, model, z, w, r))(
+        tuple(x.T for x in z), tuple(x.T for x in dw), r0.T
+    )
+    lam = np.asarray(r0) / np.sqrt(sum(np.asarray(x) ** 2 for x in z))
+    assert np.ptp(lam) > 0.1  # the scales differ between sites and trajectories
+    for a, b in zip(old_z, new_z, strict=True):
+        np.testing.assert_allclose(lam * np.asarray(b).T, a, rtol=1e-12, atol=1e-12)
+    for a, b in zip(project(cfg, old_z, r0), project(cfg, new_z, r0.T), strict=True):
+        np.testing.assert_allclose(np.asarray(b).T, a, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(new_c, old_c)
 
 
 # each case compiles two whole chunk functions (tens of seconds): --slow

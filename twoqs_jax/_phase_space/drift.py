@@ -167,7 +167,7 @@ def spin_gradient_rows(model, s, mask=None):
     return tuple(g)
 
 
-def hamiltonian_drift_real(model, ar, ai, br, bi, k: int = 0, coupling_mask=None):
+def hamiltonian_drift_real(model, ar, ai, br, bi, k: int = 0, coupling_mask=None, scale=None):
     """:func:`hamiltonian_drift` in real arithmetic on ``alpha = ar + i ai``,
     ``beta = br + i bi`` (XLA vectorises real loops far better than complex ones on CPU).
     The components are ``(n,)`` (one trajectory) or site-major ``(n, T)`` (``T``
@@ -183,11 +183,18 @@ def hamiltonian_drift_real(model, ar, ai, br, bi, k: int = 0, coupling_mask=None
 
     plus, for ``k != 0``, the same-site phase ``+i (k/4) tr(J) z`` on both modes.
 
+    ``scale`` (site-major only; ``(n, T)`` or ``None``): the drift at the state
+    ``sqrt(scale) z`` divided by ``sqrt(scale)``: the spin symbols, quadratic in ``z``, are
+    multiplied by ``scale``; the rest is linear in ``z`` (see :func:`em_increment_real`).
+
     Returns:
         ``(Re dalpha/dt, Im dalpha/dt, Re dbeta/dt, Im dbeta/dt)``, each ``(n,)``.
     """
     if ar.ndim > 1:  # site-major (n, T): the spin rows, contiguous along trajectories
-        gx, gy, gz = spin_gradient_rows(model, spin_symbols_real(ar, ai, br, bi), coupling_mask)
+        s = spin_symbols_real(ar, ai, br, bi)
+        if scale is not None:
+            s = tuple(scale * x for x in s)
+        gx, gy, gz = spin_gradient_rows(model, s, coupling_mask)
         dtype = ar.dtype
     else:
         s = jnp.stack(spin_symbols_real(ar, ai, br, bi), axis=-1)
@@ -352,6 +359,7 @@ def em_increment_real(
     sqrt=jnp.sqrt,
     tangential: bool = False,
     coupling_mask=None,
+    scale=None,
 ):
     """:func:`em_increment` on the real components ``z = (Re alpha, Im alpha, Re beta,
     Im beta)`` (a tuple of ``(n,)`` arrays), in real arithmetic (the TWOQS kernel's step:
@@ -364,18 +372,32 @@ def em_increment_real(
     is :func:`spin_gradient_rows`, which skips the components outside the static
     ``coupling_mask``; other jump terms are vmapped over the trajectories).
 
+    ``scale`` (site-major, ``(n, T)``; ``None``: 1): the increment from the state
+    ``lambda z`` divided by ``lambda``, ``lambda = sqrt(scale) > 0``, without a square root.
+    Every term of the step is linear in ``z`` except through the spin symbols and the mode
+    occupations, which are quadratic and are multiplied by ``scale``: the Hamiltonian drift
+    (given ``g``), the dissipation drift ``c z`` (given ``c``), the tangential and the
+    dephasing noise. Valid only for those terms: the paper noise (an amplitude independent of
+    the phase of ``z``) and other jump terms are refused.
+
     Returns:
         ``(new z, clipped)``, ``clipped`` shaped like ``z[0]``.
     """
     ar, ai, br, bi = z
+    if scale is not None and (not fused or ar.ndim < 2 or getattr(model, "terms", ())):
+        raise ValueError("`scale` is for the fused site-major step of the built-in jumps.")
+    if scale is not None and not tangential and dW[0] is not None:
+        raise ValueError("`scale` needs the tangential noise of decay and gain.")
     if fused:
-        har, hai, hbr, hbi = hamiltonian_drift_real(model, ar, ai, br, bi, k, coupling_mask)
+        har, hai, hbr, hbi = hamiltonian_drift_real(model, ar, ai, br, bi, k, coupling_mask, scale)
     else:
         if ar.ndim > 1:
             raise ValueError("the autodiff drift (fused=False) steps one trajectory at a time.")
         ha, hb = hamiltonian_drift_autodiff(model, lax.complex(ar, ai), lax.complex(br, bi), k)
         har, hai, hbr, hbi = jnp.real(ha), jnp.imag(ha), jnp.real(hb), jnp.imag(hb)
     na, nb = ar**2 + ai**2, br**2 + bi**2
+    if scale is not None:
+        na, nb = scale * na, scale * nb
     if tangential:
         ca, cb = dissipation_drift(model, na, nb, k)
         amp_phi = _rate_amplitude(_site(model.dephasing.astype(ar.dtype), ar))

@@ -335,12 +335,47 @@ def site_major_step(cfg: KernelConfig, model, z, dW, r0):
     over contiguous rows of ``T`` trajectories, and a coupling reads whole rows of its edge
     ends (:func:`twoqs_jax._phase_space.drift.spin_gradient_rows`), where the vmapped step
     gathered single elements along the minor axis.
+
+    With :func:`projection_as_scale` the projection is not applied: the step is taken from
+    the carried ``y`` itself with the scale ``q = r0^2 / |y|^2`` (no square root), and returns
+    ``F(P(y)) / sqrt(q)``, a positive multiple of the state of "project, then step" (the step
+    is linear in ``y`` given the spin symbols and occupations, which it multiplies by ``q``;
+    :func:`twoqs_jax._phase_space.drift.em_increment_real`). Projections of positive
+    multiples are equal, so observers (:func:`observed`) and the next step see the same
+    states; the kernel projects the carried state once per noise window to keep its norm near
+    ``r0``. A step then reads ``y`` and ``q`` instead of four projected components (for the
+    driven spin six loops over the chunk per step instead of nine: ``q``, one occupation that
+    XLA shares, the four updates).
     """
-    z = project(cfg, z, r0)
+    if projection_as_scale(cfg, model):
+        ar, ai, br, bi = z
+        scale = r0 * r0 / (ar**2 + ai**2 + br**2 + bi**2)
+    else:
+        z, scale = project(cfg, z, r0), None
     z, c = cfg.scheme.step(
-        model, z, dW, cfg.k, cfg.fused, jnp.sqrt, cfg.tangential, coupling_mask=cfg.coupling_mask
+        model, z, dW, cfg.k, cfg.fused, jnp.sqrt, cfg.tangential, cfg.coupling_mask, scale
     )
     return z, jnp.sum(c, axis=0, dtype=jnp.int32)
+
+
+def projection_as_scale(cfg: KernelConfig, model) -> bool:
+    """Whether :func:`site_major_step` takes the spin-length projection as a scale: with the
+    constraint, the site-major step, only terms linear in the state given its spin symbols
+    and occupations (the fused Hamiltonian drift, the dissipation drift, the tangential noise
+    of decay and gain, dephasing; not paper 003's noise, not other jump terms) and no
+    coupling between different sites (static: the model's edges).
+    """
+    edges = np.asarray(model.edges)
+    return (
+        cfg.conserve_spin
+        and cfg.site_major
+        and cfg.fused
+        and (cfg.tangential or not cfg.jumps)
+        and not getattr(model, "terms", ())
+        # inter-site couplings keep the projection: with them the scaled step was slower
+        # (a 64-site chain, docs/performance.md); same-site ones (twisting) are no gather
+        and bool(np.all(edges[:, 0] == edges[:, 1]))
+    )
 
 
 def trajectory_values(cfg: KernelConfig, alpha, beta, spin) -> dict:
@@ -584,6 +619,19 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
                 return step_increments(cfg, None, s, dtype)
             return jax.vmap(lambda w: step_increments(cfg, w, s, dtype), in_axes=axis)(noise)
 
+    scaled = sm and projection_as_scale(cfg, model)
+
+    def renormalise(z):  # the scaled steps leave the norm free: back to r0 once per window
+        return project(cfg, z, r0_sm) if scaled else z
+
+    def unroll(length):
+        # The scaled step's updates read the carried state itself, so in a loop of one step
+        # XLA first copies it (four more passes per step); two steps per iteration write the
+        # first step's result to buffers of their own and need no copy. Measured faster for
+        # the scaled step only (docs/performance.md); an odd window keeps one step per
+        # iteration (an unrolled loop with a remainder compiles the step three times).
+        return 2 if scaled and length % 2 == 0 else 1
+
     def advance(carry, noise, offsets):
         z, clip, bad, acc = carry
 
@@ -597,15 +645,15 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
                 return (z, clip + c, rows(noise, s + 1)), None
 
             (z, clip, _), _ = lax.scan(pstep, (z, clip, rows(noise, offsets[0])), offsets)
-            return z, clip, bad, acc
+            return renormalise(z), clip, bad, acc
 
         def step(carry, s):
             z, clip = carry
             z, c = step_all(z, rows(noise, s))
             return (z, clip + c), None
 
-        (z, clip), _ = lax.scan(step, (z, clip), offsets)
-        return z, clip, bad, acc
+        (z, clip), _ = lax.scan(step, (z, clip), offsets, unroll=unroll(offsets.shape[0]))
+        return renormalise(z), clip, bad, acc
 
     q_template = jax.eval_shape(observe, z_init)
 
