@@ -344,12 +344,14 @@ def site_major_step(cfg: KernelConfig, model, z, dW, r0):
     multiples are equal, so observers (:func:`observed`) and the next step see the same
     states; the kernel projects the carried state once per noise window to keep its norm near
     ``r0``. A step then reads ``y`` and ``q`` instead of four projected components (for the
-    driven spin six loops over the chunk per step instead of nine: ``q``, one occupation that
-    XLA shares, the four updates).
+    driven spin five loops over the chunk per step instead of nine: ``q`` and the four
+    updates).
     """
     if projection_as_scale(cfg, model):
         ar, ai, br, bi = z
-        scale = r0 * r0 / (ar**2 + ai**2 + br**2 + bi**2)
+        # summed as (ar^2 + br^2) + (ai^2 + bi^2), sharing no sum with the occupations
+        # |alpha|^2, |beta|^2 of the step: XLA would materialise a shared one (one more loop)
+        scale = r0 * r0 / ((ar * ar + br * br) + (ai * ai + bi * bi))
     else:
         z, scale = project(cfg, z, r0), None
     z, c = cfg.scheme.step(
