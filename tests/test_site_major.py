@@ -147,6 +147,10 @@ def test_scaled_step_is_a_positive_multiple_of_the_projected_step(make):
         dataclasses.replace(cfg, tangential=False), model
     )
     assert not projection_as_scale(cfg, lower(_ring()))  # inter-site couplings: projected
+    # the static masks skip what is zero on every site (the vmapped reference skips nothing)
+    single = make is MODELS["single_spin"]
+    assert cfg.field_mask == ((True, False, False) if single else (True, False, True))
+    assert (*cfg.ladder, cfg.dephasing) == ((True, False, False) if single else (True,) * 3)
     rng = np.random.default_rng(5)
     n, t = model.n_sites, 8
     z = tuple(jnp.asarray(rng.normal(size=(t, n)) * 2.0) for _ in range(4))

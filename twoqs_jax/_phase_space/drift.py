@@ -129,7 +129,29 @@ def coupling_mask(model) -> tuple:
     return tuple(tuple(bool(x) for x in row) for row in nonzero)
 
 
-def spin_gradient_rows(model, s, mask=None):
+def field_mask(model) -> tuple:
+    """The static mask (three bools) of the field components that are nonzero on some site
+    (of a concrete model, or of every model of a batch); :func:`spin_gradient_rows` skips
+    the others.
+    """
+    f = np.asarray(model.field)
+    return tuple(bool(x) for x in np.any(f != 0, axis=tuple(range(f.ndim - 1))))
+
+
+def _fold(terms, like):
+    """``sum(sign * c * x)`` over ``terms = [(sign, c, x), ...]`` from the left, skipping
+    ``c is None`` (a component known to be zero); zeros shaped like ``like`` if all are.
+    """
+    acc = None
+    for sign, c, x in terms:
+        if c is None:
+            continue
+        t = c * x
+        acc = (t if sign > 0 else -t) if acc is None else (acc + t if sign > 0 else acc - t)
+    return jnp.zeros_like(like) if acc is None else acc
+
+
+def spin_gradient_rows(model, s, mask=None, field=None):
     """:func:`spin_gradient` of ``T`` trajectories at once, site-major.
 
     ``s = (s_x, s_y, s_z)``, each ``(n, T)`` (sites on the major axis, trajectories
@@ -138,14 +160,16 @@ def spin_gradient_rows(model, s, mask=None):
     ``sum_b J_ab s_b(j)`` and ``sum_b J_ba s_b(i)`` per edge, summed per site through the
     :func:`incidence` table, as in :func:`spin_gradient`. ``mask`` (static ``3 x 3``, see
     :func:`coupling_mask`) skips the components ``J_ab`` known to be zero on every edge
-    (``None``: all nine).
+    (``None``: all nine); ``field`` (static, three bools, see :func:`field_mask`) the field
+    components known to be zero on every site (``None``: all three are kept).
 
     Returns:
-        ``(g_x, g_y, g_z)``; each ``(n, T)``, or ``(n, 1)`` (the field) without edges.
+        ``(g_x, g_y, g_z)``; each ``(n, T)``, or ``(n, 1)`` (the field) without edges, or
+        ``None`` for a component that ``mask`` and ``field`` show to be zero.
     """
     dtype = s[0].dtype
     f = model.field.astype(dtype)
-    g = [f[:, a, None] for a in range(3)]
+    g = [f[:, a, None] if field is None or field[a] else None for a in range(3)]
     edges = model.edges
     if not edges.shape[0]:
         return tuple(g)
@@ -163,11 +187,14 @@ def spin_gradient_rows(model, s, mask=None):
             continue
         c1 = functools.reduce(jnp.add, first) if first else jnp.zeros_like(si[0])
         c2 = functools.reduce(jnp.add, second) if second else jnp.zeros_like(si[0])
-        g[a] = g[a] + jnp.sum(jnp.concatenate([c1, c2, zero])[table], axis=1)
+        c = jnp.sum(jnp.concatenate([c1, c2, zero])[table], axis=1)
+        g[a] = c if g[a] is None else g[a] + c
     return tuple(g)
 
 
-def hamiltonian_drift_real(model, ar, ai, br, bi, k: int = 0, coupling_mask=None, scale=None):
+def hamiltonian_drift_real(
+    model, ar, ai, br, bi, k: int = 0, coupling_mask=None, scale=None, field_mask=None
+):
     """:func:`hamiltonian_drift` in real arithmetic on ``alpha = ar + i ai``,
     ``beta = br + i bi`` (XLA vectorises real loops far better than complex ones on CPU).
     The components are ``(n,)`` (one trajectory) or site-major ``(n, T)`` (``T``
@@ -194,17 +221,18 @@ def hamiltonian_drift_real(model, ar, ai, br, bi, k: int = 0, coupling_mask=None
         s = spin_symbols_real(ar, ai, br, bi)
         if scale is not None:
             s = tuple(scale * x for x in s)
-        gx, gy, gz = spin_gradient_rows(model, s, coupling_mask)
+        gx, gy, gz = spin_gradient_rows(model, s, coupling_mask, field_mask)
         dtype = ar.dtype
     else:
         s = jnp.stack(spin_symbols_real(ar, ai, br, bi), axis=-1)
         g = spin_gradient(model, s)
         gx, gy, gz = g[:, 0], g[:, 1], g[:, 2]
         dtype = s.dtype
-    dar = 0.5 * (gx * bi - gy * br + gz * ai)
-    dai = -0.5 * (gx * br + gy * bi + gz * ar)
-    dbr = 0.5 * (gx * ai + gy * ar - gz * bi)
-    dbi = -0.5 * (gx * ar - gy * ai - gz * br)
+    # (a component of g that the static masks show to be zero is None: its terms are skipped)
+    dar = 0.5 * _fold([(1, gx, bi), (-1, gy, br), (1, gz, ai)], ar)
+    dai = -0.5 * _fold([(1, gx, br), (1, gy, bi), (1, gz, ar)], ar)
+    dbr = 0.5 * _fold([(1, gx, ai), (1, gy, ar), (-1, gz, bi)], ar)
+    dbi = -0.5 * _fold([(1, gx, ar), (-1, gy, ai), (-1, gz, br)], ar)
     edges = model.edges
     if k != 0 and edges.shape[0]:
         same = edges[:, 0] == edges[:, 1]
@@ -232,18 +260,21 @@ def hamiltonian_drift(model, alpha, beta, k: int = 0):
     return lax.complex(dar, dai), lax.complex(dbr, dbi)
 
 
-def dissipation_drift(model, na, nb, k: int = 0):
+def dissipation_drift(model, na, nb, k: int = 0, rate_mask=None):
     """``(ca, cb)``: the decay/gain/dephasing drifts ``dalpha = ca alpha dt``,
     ``dbeta = cb beta dt`` (the same for the paper and the tangential noise).
+    ``rate_mask`` (static ``(decay, gain, dephasing)`` bools; ``None``: all) skips the terms
+    of rates known to be zero on every site.
     """
     dt_ = na.dtype
-    kd = _site(model.decay.astype(dt_), na)
-    kg = _site(model.gain.astype(dt_), na)
-    kp = _site(model.dephasing.astype(dt_), na)
+    on = (True, True, True) if rate_mask is None else rate_mask
+    kd = _site(model.decay.astype(dt_), na) / 2 if on[0] else None
+    kg = _site(model.gain.astype(dt_), na) / 2 if on[1] else None
+    kp = _site(model.dephasing.astype(dt_), na) / 8 if on[2] else None
     up, um = (1 + k) / 2, (1 - k) / 2
     # decay: alpha loses, beta gains; gain: exchanged
-    ca = -(kd / 2) * (nb + up) + (kg / 2) * (nb - um) - kp / 8
-    cb = (kd / 2) * (na - um) - (kg / 2) * (na + up) - kp / 8
+    ca = _fold([(-1, kd, nb + up), (1, kg, nb - um), (-1, kp, 1.0)], na)
+    cb = _fold([(1, kd, na - um), (-1, kg, na + up), (-1, kp, 1.0)], na)
     return ca, cb
 
 
@@ -360,6 +391,8 @@ def em_increment_real(
     tangential: bool = False,
     coupling_mask=None,
     scale=None,
+    field_mask=None,
+    rate_mask=None,
 ):
     """:func:`em_increment` on the real components ``z = (Re alpha, Im alpha, Re beta,
     Im beta)`` (a tuple of ``(n,)`` arrays), in real arithmetic (the TWOQS kernel's step:
@@ -370,7 +403,9 @@ def em_increment_real(
     the major axis) and ``fused``, one call steps all ``T`` trajectories with the same
     arithmetic (the per-site rates broadcast along the trajectories; the coupling gradient
     is :func:`spin_gradient_rows`, which skips the components outside the static
-    ``coupling_mask``; other jump terms are vmapped over the trajectories).
+    ``coupling_mask`` and ``field_mask``; other jump terms are vmapped over the
+    trajectories). ``rate_mask`` (static ``(decay, gain, dephasing)``) skips the dissipation
+    drift of rates known to be zero (tangential noise only).
 
     ``scale`` (site-major, ``(n, T)``; ``None``: 1): the increment from the state
     ``lambda z`` divided by ``lambda``, ``lambda = sqrt(scale) > 0``, without a square root.
@@ -389,7 +424,9 @@ def em_increment_real(
     if scale is not None and not tangential and dW[0] is not None:
         raise ValueError("`scale` needs the tangential noise of decay and gain.")
     if fused:
-        har, hai, hbr, hbi = hamiltonian_drift_real(model, ar, ai, br, bi, k, coupling_mask, scale)
+        har, hai, hbr, hbi = hamiltonian_drift_real(
+            model, ar, ai, br, bi, k, coupling_mask, scale, field_mask
+        )
     else:
         if ar.ndim > 1:
             raise ValueError("the autodiff drift (fused=False) steps one trajectory at a time.")
@@ -399,7 +436,7 @@ def em_increment_real(
     if scale is not None:
         na, nb = scale * na, scale * nb
     if tangential:
-        ca, cb = dissipation_drift(model, na, nb, k)
+        ca, cb = dissipation_drift(model, na, nb, k, rate_mask)
         amp_phi = _rate_amplitude(_site(model.dephasing.astype(ar.dtype), ar))
         clipped = jnp.zeros(ar.shape, bool)
     else:

@@ -15,7 +15,7 @@ import numpy as np
 from .._config import autodiff_drift
 from .._identity import IdentityCache
 from .._observables import Observable, needed_primitives
-from .._phase_space.drift import coupling_mask
+from .._phase_space.drift import coupling_mask, field_mask
 from .._saveat import SaveAt, SteadyState, steps_of
 from .kernel import KernelConfig, saving_mask
 
@@ -139,7 +139,7 @@ def kernel_config(lowered, saveat, method, observables, n_traj, chunk_size, dtyp
         dtype: ``"float32"`` or ``"float64"``.
     """
     grid = time_grid(saveat, method.scheme.dt)
-    (jumps, deph, term_rows, ladder), mask = _model_structure(lowered)
+    (jumps, deph, term_rows, ladder), mask, fmask = _model_structure(lowered)
     prims, linear, grouped = sort_observables(observables)
     fused = not autodiff_drift()
     cfg = KernelConfig(
@@ -169,17 +169,18 @@ def kernel_config(lowered, saveat, method, observables, n_traj, chunk_size, dtyp
         # the site-major step (the fast path) where the scheme takes it
         site_major=bool(method.scheme.site_major) and fused,
         coupling_mask=mask,
+        field_mask=fmask,
     )
     return cfg, grid
 
 
 def _model_structure(lowered) -> tuple:
-    """``(noise_structure, coupling_mask)`` of a lowered model, kept while the (immutable)
-    object lives: reading them moves the model's arrays to the host.
+    """``(noise_structure, coupling_mask, field_mask)`` of a lowered model, kept while the
+    (immutable) object lives: reading them moves the model's arrays to the host.
     """
     hit = _STRUCTURE.get(lowered)
     if hit is None:
-        hit = (noise_structure(lowered), coupling_mask(lowered))
+        hit = (noise_structure(lowered), coupling_mask(lowered), field_mask(lowered))
         _STRUCTURE.put(lowered, hit)
     return hit
 

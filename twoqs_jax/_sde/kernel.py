@@ -86,6 +86,10 @@ class KernelConfig:
         coupling_mask: static ``3 x 3`` mask of the coupling components that may be
             nonzero (:func:`twoqs_jax._phase_space.drift.coupling_mask`; ``None``: all),
             read by the site-major step only.
+        field_mask: static mask of the field components that may be nonzero
+            (:func:`twoqs_jax._phase_space.drift.field_mask`; ``None``: all), read by the
+            site-major step only (which also skips the dissipation drift of the rates that
+            ``ladder`` and ``dephasing`` show to be zero).
     """
 
     k: int
@@ -114,6 +118,7 @@ class KernelConfig:
     window_names: tuple = ()
     site_major: bool = False
     coupling_mask: tuple | None = None
+    field_mask: tuple | None = None
 
     @property
     def dt(self) -> float:
@@ -355,7 +360,17 @@ def site_major_step(cfg: KernelConfig, model, z, dW, r0):
     else:
         z, scale = project(cfg, z, r0), None
     z, c = cfg.scheme.step(
-        model, z, dW, cfg.k, cfg.fused, jnp.sqrt, cfg.tangential, cfg.coupling_mask, scale
+        model,
+        z,
+        dW,
+        cfg.k,
+        cfg.fused,
+        jnp.sqrt,
+        cfg.tangential,
+        cfg.coupling_mask,
+        scale,
+        cfg.field_mask,
+        (*cfg.ladder, cfg.dephasing),
     )
     return z, jnp.sum(c, axis=0, dtype=jnp.int32)
 

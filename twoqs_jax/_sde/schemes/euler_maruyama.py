@@ -49,12 +49,37 @@ class EulerMaruyama(AbstractItoScheme):
     # the step also takes all trajectories of a chunk at once, site-major (``(n, T)`` rows)
     site_major: ClassVar[bool] = True
 
-    def step(self, model, z, dW, k, fused, sqrt, tangential=False, coupling_mask=None, scale=None):
+    def step(
+        self,
+        model,
+        z,
+        dW,
+        k,
+        fused,
+        sqrt,
+        tangential=False,
+        coupling_mask=None,
+        scale=None,
+        field_mask=None,
+        rate_mask=None,
+    ):
         """One fused Euler-Maruyama step in real arithmetic (``em_increment_real``): of one
         trajectory (``(n,)`` components), or site-major of a whole chunk (``(n, T)``, with
-        ``fused``; ``coupling_mask``: the static mask of the coupling components that may
-        be nonzero; ``scale``: the step from ``sqrt(scale) z``, divided by ``sqrt(scale)``).
+        ``fused``; ``coupling_mask``, ``field_mask``, ``rate_mask``: the static masks of the
+        coupling components, field components and rates that may be nonzero; ``scale``: the
+        step from ``sqrt(scale) z``, divided by ``sqrt(scale)``).
         """
         return em_increment_real(
-            model, z, dW, self.dt, k, fused, sqrt, tangential, coupling_mask, scale
+            model,
+            z,
+            dW,
+            self.dt,
+            k,
+            fused,
+            sqrt,
+            tangential,
+            coupling_mask,
+            scale,
+            field_mask,
+            rate_mask,
         )
