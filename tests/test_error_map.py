@@ -62,7 +62,7 @@ def _trunc_oat(S, scale):
     """One-axis twisting, min xi^2: the Fock-sampling truncation error, measured with the
     exact TWOQS flow (2e6 samples, benchmarks/results/oat_truncation.md) as -17.0, -13.6,
     -11.1, -8.8 % at S = 10, 25, 50, 100, i.e. 0.37-0.41 S^(-1/3) (an O(1) absolute error of
-    the O(S^(1/3)) minimal variance); budget 0.49 S^(-1/3) (a margin of 20 % or more for the
+    the O(S^(1/3)) minimal variance); budget 0.49 S^(-1/3) (a margin of about 20 % for the
     Euler step and for the 41-point grid's sampling of the minimum).
     """
     return 0.49 * S ** (-1.0 / 3.0)

@@ -132,8 +132,28 @@ def _sites_with_twist():
     )
 
 
-@pytest.mark.parametrize("make", [_sites_with_twist, MODELS["single_spin"]])
-def test_scaled_step_is_a_positive_multiple_of_the_projected_step(make):
+def _dephasing_twist():
+    # uncoupled sites, fields, a same-site twist and dephasing only: no decay or gain, so the
+    # scale is taken also with paper 003's noise, and for P (k = 1, same-site phase term)
+    return tq.SpinModel(
+        np.array([3.0, 4.0]),
+        field={"y": 0.4, "z": 0.3},
+        dephasing=0.2,
+        couplings=tq.Coupling(tq.on_site(2), {"zz": 0.15, "xx": -0.2}),
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "k", "tangential"),
+    [
+        (_sites_with_twist, 0, True),
+        (MODELS["single_spin"], 0, True),
+        (_dephasing_twist, 1, False),
+        (_dephasing_twist, 0, False),
+    ],
+    ids=["sites-twist-W", "single-spin-W", "dephasing-twist-P", "dephasing-twist-W-paper"],
+)
+def test_scaled_step_is_a_positive_multiple_of_the_projected_step(make, k, tangential):
     # the site-major step without the projection's square root (kernel.site_major_step):
     # it returns F(P(y)) / lambda with lambda = r0 / |y| > 0 per site, so lambda times it is
     # the vmapped "project, then step" F(P(y)), and its projection is P(F(P(y)))
@@ -143,24 +163,30 @@ def test_scaled_step_is_a_positive_multiple_of_the_projected_step(make):
         cfg, _ = kernel_config(
             model, tq.SaveAt([0.0, 0.1]), TWOQS(tq.EulerMaruyama(0.05)), obs, 8, 8, "float64"
         )
-    assert projection_as_scale(cfg, model) and not projection_as_scale(
-        dataclasses.replace(cfg, tangential=False), model
-    )
-    assert not projection_as_scale(cfg, lower(_ring()))  # inter-site couplings: projected
+    cfg = dataclasses.replace(cfg, k=k, tangential=tangential)
+    assert projection_as_scale(cfg, model)
+    # decay or gain with paper 003's noise, inter-site couplings: projected
+    assert projection_as_scale(dataclasses.replace(cfg, tangential=False), model) == (not cfg.jumps)
+    assert not projection_as_scale(cfg, lower(_ring()))
     # the static masks skip what is zero on every site (the vmapped reference skips nothing)
-    single = make is MODELS["single_spin"]
-    assert cfg.field_mask == ((True, False, False) if single else (True, False, True))
-    assert (*cfg.ladder, cfg.dephasing) == ((True, False, False) if single else (True,) * 3)
+    masks = {
+        _sites_with_twist: ((True, False, True), (True, True, True)),
+        MODELS["single_spin"]: ((True, False, False), (True, False, False)),
+        _dephasing_twist: ((False, True, True), (False, False, True)),
+    }[make]
+    assert (cfg.field_mask, (*cfg.ladder, cfg.dephasing)) == masks
     rng = np.random.default_rng(5)
     n, t = model.n_sites, 8
     z = tuple(jnp.asarray(rng.normal(size=(t, n)) * 2.0) for _ in range(4))
-    dw = tuple(jnp.asarray(rng.normal(size=(t, n)) * 0.2) for _ in range(5))
+    # the rows the kernel drives (step_increments): decay/gain rows only with such jumps
+    driven = [cfg.jumps] * 4 + [cfg.dephasing]
+    dw = tuple(jnp.asarray(rng.normal(size=(t, n)) * 0.2) if d else None for d in driven)
     r0 = jnp.asarray(0.5 * np.abs(rng.normal(size=(t, n))) + 2.0)
     old_z, old_c = jax.jit(jax.vmap(lambda z, w, r: trajectory_step(cfg, model, z, w, r)))(
         z, dw, r0
     )
     new_z, new_c = jax.jit(lambda z, w, r: site_major_step(cfg, model, z, w, r))(
-        tuple(x.T for x in z), tuple(x.T for x in dw), r0.T
+        tuple(x.T for x in z), tuple(None if x is None else x.T for x in dw), r0.T
     )
     lam = np.asarray(r0) / np.sqrt(sum(np.asarray(x) ** 2 for x in z))
     assert np.ptp(lam) > 0.1  # the scales differ between sites and trajectories
@@ -169,6 +195,49 @@ def test_scaled_step_is_a_positive_multiple_of_the_projected_step(make):
     for a, b in zip(project(cfg, old_z, r0), project(cfg, new_z, r0.T), strict=True):
         np.testing.assert_allclose(np.asarray(b).T, a, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(new_c, old_c)
+
+
+def test_scale_is_refused_where_the_step_is_not_linear():
+    # the scaled step is valid only for the fused site-major step of the built-in terms
+    from twoqs_jax._phase_space.drift import em_increment_real
+
+    model = lower(tq.driven_spin(5, 1.0))
+    z = tuple(jnp.ones((1, 4)) for _ in range(4))
+    dw = (jnp.ones((1, 4)),) * 4 + (None,)
+    q = jnp.ones((1, 4))
+    with pytest.raises(ValueError, match="fused site-major"):
+        em_increment_real(model, tuple(x[0] for x in z), dw, 0.1, scale=q[0], tangential=True)
+    with pytest.raises(ValueError, match="tangential"):
+        em_increment_real(model, z, dw, 0.1, scale=q, tangential=False)
+
+
+def test_scaled_loop_stays_finite_and_equal_where_the_norm_grows(monkeypatch):
+    # float32, no noise, |field| dt = 1: each Euler step multiplies the carried norm by
+    # sqrt(2), so 512 steps would overflow (2^256) without the projection once per noise
+    # window (32 steps); the scaled loop must match the projected one and stay finite
+    from twoqs_jax._sde import kernel
+
+    model = lower(tq.SpinModel(10.0, field={"x": 200.0}))
+    obs = resolve(("Sz", "Sy"), 1, "twoqs", PRIMITIVES)
+    method = TWOQS(tq.EulerMaruyama(0.01))
+    cfg, _ = kernel_config(model, tq.SaveAt([0.0, 5.12]), method, obs, 8, 8, "float32")
+    cfg = traced_config(cfg)
+    theta = jnp.asarray([0.3], jnp.float32)
+    phi = jnp.asarray([0.2], jnp.float32)
+
+    def run():
+        fn = jax.jit(lambda m, t, p, k: run_chunk(cfg, m, t, p, k, jnp.int32(0), jnp.int32(8)))
+        return jax.device_get(fn(model, theta, phi, jax.random.key(1)))
+
+    assert projection_as_scale(cfg, model)
+    scaled = run()
+    monkeypatch.setattr(kernel, "projection_as_scale", lambda cfg, model: False)
+    projected = run()
+    assert int(np.sum(scaled["bad"])) == 0 and int(np.sum(projected["bad"])) == 0
+    for name in ("Sz", "Sy"):
+        a, b = (np.asarray(r["saved"]["mean"][name]) for r in (scaled, projected))
+        assert np.all(np.isfinite(a)) and np.ptp(a) > 1.0  # the spin turned
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-3 * 10.0)
 
 
 # each case compiles two whole chunk functions (tens of seconds): --slow

@@ -169,7 +169,14 @@ def noise_layout(cfg: KernelConfig, n: int) -> tuple[int, int]:
 
 
 def scan_blocks(
-    cfg: KernelConfig, n: int, carry, noise_at, advance, end_of_block, wrap=lambda f: f
+    cfg: KernelConfig,
+    n: int,
+    carry,
+    noise_at,
+    advance,
+    end_of_block,
+    wrap=lambda f: f,
+    window_end=lambda carry: carry,
 ):
     """Run all ``cfg.n_blocks`` blocks over the noise windows of :func:`noise_layout`.
 
@@ -180,6 +187,8 @@ def scan_blocks(
             that window (a ``(k,)`` array of positions ``0 .. L-1``).
         end_of_block: ``(carry, ib) -> (carry, out)`` at the end of block ``ib``.
         wrap: applied to the per-block function (e.g. ``jax.checkpoint``).
+        window_end: ``carry -> carry`` at the end of every noise window (after the end of
+            its last block where a window holds several blocks).
 
     Returns:
         ``(carry, outs)`` with ``outs`` stacked over the blocks (leading axis n_blocks).
@@ -191,7 +200,7 @@ def scan_blocks(
         @wrap
         def block(carry, ib):
             def window(carry, s0):
-                return advance(carry, noise_at(s0), jnp.arange(length)), None
+                return window_end(advance(carry, noise_at(s0), jnp.arange(length))), None
 
             carry, _ = lax.scan(window, carry, ib * cfg.block + length * jnp.arange(windows))
             return end_of_block(carry, ib)
@@ -206,7 +215,8 @@ def scan_blocks(
             carry = advance(carry, noise, j * cfg.block + jnp.arange(cfg.block))
             return end_of_block(carry, isb * m + j)
 
-        return lax.scan(block, carry, jnp.arange(m))
+        carry, outs = lax.scan(block, carry, jnp.arange(m))
+        return window_end(carry), outs
 
     carry, outs = lax.scan(superblock, carry, jnp.arange(cfg.n_blocks // m))
     return carry, jax.tree.map(lambda x: x.reshape((cfg.n_blocks,) + x.shape[2:]), outs)
@@ -367,17 +377,18 @@ def site_major_step(cfg: KernelConfig, model, z, dW, r0):
         cfg.fused,
         jnp.sqrt,
         cfg.tangential,
-        cfg.coupling_mask,
-        scale,
-        cfg.field_mask,
-        (*cfg.ladder, cfg.dephasing),
+        coupling_mask=cfg.coupling_mask,
+        scale=scale,
+        field_mask=cfg.field_mask,
+        rate_mask=(*cfg.ladder, cfg.dephasing),
     )
     return z, jnp.sum(c, axis=0, dtype=jnp.int32)
 
 
 def projection_as_scale(cfg: KernelConfig, model) -> bool:
     """Whether :func:`site_major_step` takes the spin-length projection as a scale: with the
-    constraint, the site-major step, only terms linear in the state given its spin symbols
+    constraint, the site-major step of a scheme that takes ``scale``
+    (``AbstractScheme.scaled_projection``), only terms linear in the state given its spin symbols
     and occupations (the fused Hamiltonian drift, the dissipation drift, the tangential noise
     of decay and gain, dephasing; not paper 003's noise, not other jump terms) and no
     coupling between different sites (static: the model's edges).
@@ -386,6 +397,7 @@ def projection_as_scale(cfg: KernelConfig, model) -> bool:
     return (
         cfg.conserve_spin
         and cfg.site_major
+        and cfg.scheme.scaled_projection
         and cfg.fused
         and (cfg.tangential or not cfg.jumps)
         and not getattr(model, "terms", ())
@@ -638,8 +650,8 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
 
     scaled = sm and projection_as_scale(cfg, model)
 
-    def renormalise(z):  # the scaled steps leave the norm free: back to r0 once per window
-        return project(cfg, z, r0_sm) if scaled else z
+    def renormalise(carry):  # the scaled steps leave the norm free: to r0 once per window
+        return (project(cfg, carry[0], r0_sm), *carry[1:]) if scaled else carry
 
     def unroll(length):
         # The scaled step's updates read the carried state itself, so in a loop of one step
@@ -662,7 +674,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
                 return (z, clip + c, rows(noise, s + 1)), None
 
             (z, clip, _), _ = lax.scan(pstep, (z, clip, rows(noise, offsets[0])), offsets)
-            return renormalise(z), clip, bad, acc
+            return z, clip, bad, acc
 
         def step(carry, s):
             z, clip = carry
@@ -670,7 +682,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
             return (z, clip + c), None
 
         (z, clip), _ = lax.scan(step, (z, clip), offsets, unroll=unroll(offsets.shape[0]))
-        return renormalise(z), clip, bad, acc
+        return z, clip, bad, acc
 
     q_template = jax.eval_shape(observe, z_init)
 
@@ -726,7 +738,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
     clip0 = jnp.zeros(idx.shape[0], jnp.int32)
     bad0 = jnp.full(idx.shape[0], cfg.n_blocks, jnp.int32)
     (_, clip, bad, acc), saved = scan_blocks(
-        cfg, n, (z_init, clip0, bad0, acc0), noise_at, advance, end_of_block
+        cfg, n, (z_init, clip0, bad0, acc0), noise_at, advance, end_of_block, window_end=renormalise
     )
     valid = (idx < n_traj).reshape(-1, cfg.traj_block)
     per_block = clip.reshape(valid.shape), bad.reshape(valid.shape)

@@ -38,8 +38,16 @@ class AbstractScheme(eqx.Module):
 
     dt: eqx.AbstractVar[float]
     # whether :meth:`step` also steps a whole chunk at once in the site-major layout
-    # (components ``(n, T)``, trajectories contiguous; the kernel's fast path)
+    # (components ``(n, T)``, trajectories contiguous; the kernel's fast path). The kernel
+    # then calls it with the keywords ``coupling_mask``, ``field_mask``, ``rate_mask`` (static
+    # masks of what may be nonzero; skipping the rest must not change the step) and ``scale``
+    # (``None``, or an ``(n, T)`` array ``q`` where ``scaled_projection``, below)
     site_major: ClassVar[bool] = False
+    # whether the site-major step takes ``scale = q > 0``: it must then return the step from
+    # the state ``sqrt(q) z`` divided by ``sqrt(q)`` (for Euler-Maruyama: the spin symbols
+    # and occupations multiplied by ``q``, ``em_increment_real``), so that the kernel can take
+    # the spin-length projection as that scale (``kernel.projection_as_scale``)
+    scaled_projection: ClassVar[bool] = False
 
     @property
     @abc.abstractmethod

@@ -48,6 +48,8 @@ class EulerMaruyama(AbstractItoScheme):
 
     # the step also takes all trajectories of a chunk at once, site-major (``(n, T)`` rows)
     site_major: ClassVar[bool] = True
+    # the site-major step takes the projection as a scale (``em_increment_real``'s ``scale``)
+    scaled_projection: ClassVar[bool] = True
 
     def step(
         self,
