@@ -402,7 +402,7 @@ def projection_as_scale(cfg: KernelConfig, model) -> bool:
         and (cfg.tangential or not cfg.jumps)
         and not getattr(model, "terms", ())
         # inter-site couplings keep the projection: with them the scaled step was slower
-        # (a 64-site chain, docs/performance.md); same-site ones (twisting) are no gather
+        # (a 64-site chain, docs/derivations/kernel.md); same-site ones (twisting) are no gather
         and bool(np.all(edges[:, 0] == edges[:, 1]))
     )
 
@@ -657,7 +657,7 @@ def run_indices(cfg: KernelConfig, model, theta, phi, key, idx, n_traj):
         # The scaled step's updates read the carried state itself, so in a loop of one step
         # XLA first copies it (four more passes per step); two steps per iteration write the
         # first step's result to buffers of their own and need no copy. Measured faster for
-        # the scaled step only (docs/performance.md); an odd window keeps one step per
+        # the scaled step only (docs/derivations/kernel.md); an odd window keeps one step per
         # iteration (an unrolled loop with a remainder compiles the step three times).
         return 2 if scaled and length % 2 == 0 else 1
 
