@@ -26,7 +26,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-RESULTS = os.path.join(HERE, "results")
+sys.path.insert(0, HERE)
+from _shared import RESULTS, cpu_model, load_average  # noqa: E402
+
 S, OMEGA, DT, N_TRAJ, SHORT, LONG, REPEATS = 100, 1.5, 0.01, 65536, 64, 512, 5
 
 
@@ -73,17 +75,11 @@ def _child() -> dict:
 
 def machine() -> dict:
     """CPU model, cores, load and versions (the results file names the machine)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(x.split(":", 1)[1].strip() for x in f if x.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
-        "load_average": list(os.getloadavg()),
+        "load_average": list(load_average() or ()),
     }
 
 
