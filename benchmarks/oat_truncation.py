@@ -83,10 +83,14 @@ def ku_moments(sp, mu):
     return sp * c2 ** (2 * sp - 1), sp / 2 + 0 * mu, sp / 2 + sp * cc * a, (sp / 2) * cc * b
 
 
+def lam_min(v_par, v_tw, c):
+    """The smaller eigenvalue of the transverse covariance ``[[v_par, c], [c, v_tw]]``."""
+    return 0.5 * (v_par + v_tw) - np.sqrt(0.25 * (v_par - v_tw) ** 2 + c**2)
+
+
 def xi2_from(m, v_par, v_tw, c, s):
     """``2 s lambda_min / m^2`` of the transverse covariance ``[[v_par, c], [c, v_tw]]``."""
-    lam = 0.5 * (v_par + v_tw) - np.sqrt(0.25 * (v_par - v_tw) ** 2 + c**2)
-    return 2 * s * lam / m**2
+    return 2 * s * lam_min(v_par, v_tw, c) / m**2
 
 
 def exact_xi2(s, mu):
@@ -196,8 +200,7 @@ def xi2_of_means(mom, s):
     """xi^2 from sample means of the six primitives (Weyl: ``S_a^2 -> s_a^2 - 1/8``)."""
     vx = mom[3] - 0.125 - mom[0] ** 2
     vy = mom[4] - 0.125 - mom[1] ** 2
-    cxy = mom[5] - mom[0] * mom[1]
-    lam = 0.5 * (vx + vy) - np.sqrt(0.25 * (vx - vy) ** 2 + cxy**2)
+    lam = lam_min(vx, vy, mom[5] - mom[0] * mom[1])
     return 2 * s * lam / mom[2] ** 2, lam
 
 
@@ -230,8 +233,7 @@ def run_s(s, n, seed, kinds=KINDS):
     mu_max = 12.0 * s ** (-2 / 3)
     xe, mue = min_over_mu(lambda mu: exact_xi2(s, mu), mu_max)
     xm, mum = min_over_mu(lambda mu: mixture_xi2(s, mu), mu_max)
-    m, vp, vt, c = ku_moments(s, mue)
-    lam_exact = float(0.5 * (vp + vt) - np.sqrt(0.25 * (vp - vt) ** 2 + c**2))
+    lam_exact = float(lam_min(*ku_moments(s, mue)[1:]))
     row = dict(S=s, exact=xe, mu_exact=mue, lam_exact=lam_exact, mixture=xm, mu_mixture=mum)
     for kind in kinds:
         r = twoqs_min_xi2(s, kind, n, mue, seed)

@@ -64,10 +64,37 @@ def _run(model, method, site_major, observables=("Sz", "SzSz")):
     assert cfg.site_major  # the default path of these methods
     cfg = traced_config(dataclasses.replace(cfg, site_major=site_major))
     state = tq.along_x(model.n_sites)
-    theta = jnp.asarray(state.theta, jnp.float64)
-    phi = jnp.asarray(state.phi, jnp.float64)
-    fn = jax.jit(lambda m, t, p, k: run_chunk(cfg, m, t, p, k, jnp.int32(0), jnp.int32(N_TRAJ)))
-    return jax.device_get(fn(lowered, theta, phi, jax.random.key(7)))
+    return _run_chunk(cfg, lowered, state.theta, state.phi, "float64", N_TRAJ, 7)
+
+
+def _run_chunk(cfg, lowered, theta, phi, dtype, n_traj, key):
+    # the jitted chunk function of (traced) `cfg`, traced anew on every call
+    theta, phi = (jnp.asarray(x, dtype) for x in (theta, phi))
+    fn = jax.jit(lambda m, t, p, k: run_chunk(cfg, m, t, p, k, jnp.int32(0), jnp.int32(n_traj)))
+    return jax.device_get(fn(lowered, theta, phi, jax.random.key(key)))
+
+
+def _one_step_config(make):
+    # the lowered model of `make` and the kernel config of a 0.1-long run, dt = 0.05
+    with jax.numpy_dtype_promotion("standard"):
+        model = lower(make())
+        obs = resolve(("Sz",), model.n_sites, "twoqs", PRIMITIVES)
+        cfg, _ = kernel_config(
+            model, tq.SaveAt([0.0, 0.1]), TWOQS(tq.EulerMaruyama(0.05)), obs, 8, 8, "float64"
+        )
+    return model, cfg
+
+
+def _both_steps(cfg, model, z, dw, r0):
+    # one step of `(T, n)` trajectories: the vmapped one-trajectory step on (T, n), and the
+    # site-major step on (n, T) (its results transposed back to (T, n))
+    old_z, old_c = jax.jit(jax.vmap(lambda z, w, r: trajectory_step(cfg, model, z, w, r)))(
+        z, dw, r0
+    )
+    new_z, new_c = jax.jit(lambda z, w, r: site_major_step(cfg, model, z, w, r))(
+        tuple(x.T for x in z), tuple(None if x is None else x.T for x in dw), r0.T
+    )
+    return old_z, old_c, tuple(np.asarray(x).T for x in new_z), new_c
 
 
 def _assert_same(a, b):
@@ -93,26 +120,16 @@ def test_site_major_step_matches_the_vmapped_step(k, tangential, make):
     # one step of 8 random trajectories of the coupled ring with every ladder jump: the
     # site-major step on (n, T) against the vmapped one-trajectory step on (T, n) (the
     # default-suite companion of the whole-loop comparisons below)
-    with jax.numpy_dtype_promotion("standard"):
-        model = lower(make())
-        obs = resolve(("Sz",), model.n_sites, "twoqs", PRIMITIVES)
-        method = TWOQS(tq.EulerMaruyama(0.05))
-        saveat = tq.SaveAt([0.0, 0.1])
-        cfg, _ = kernel_config(model, saveat, method, obs, 8, 8, "float64")
+    model, cfg = _one_step_config(make)
     cfg = dataclasses.replace(cfg, k=k, tangential=tangential)
     rng = np.random.default_rng(3)
     n, t = model.n_sites, 8
     z = tuple(jnp.asarray(rng.normal(size=(t, n)) * 2.0) for _ in range(4))
     dw = tuple(jnp.asarray(rng.normal(size=(t, n)) * 0.2) for _ in range(5))
     r0 = jnp.asarray(0.5 * np.abs(rng.normal(size=(t, n))) + 0.8)  # small: some clips
-    old_z, old_c = jax.jit(jax.vmap(lambda z, w, r: trajectory_step(cfg, model, z, w, r)))(
-        z, dw, r0
-    )
-    new_z, new_c = jax.jit(lambda z, w, r: site_major_step(cfg, model, z, w, r))(
-        tuple(x.T for x in z), tuple(x.T for x in dw), r0.T
-    )
+    old_z, old_c, new_z, new_c = _both_steps(cfg, model, z, dw, r0)
     for a, b in zip(old_z, new_z, strict=True):
-        np.testing.assert_allclose(np.asarray(b).T, a, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(new_c, old_c)
     if not tangential:
         assert np.any(np.asarray(old_c) > 0) or k == 1  # W: some Wigner arguments clip
@@ -157,12 +174,7 @@ def test_scaled_step_is_a_positive_multiple_of_the_projected_step(make, k, tange
     # the site-major step without the projection's square root (kernel.site_major_step):
     # it returns F(P(y)) / lambda with lambda = r0 / |y| > 0 per site, so lambda times it is
     # the vmapped "project, then step" F(P(y)), and its projection is P(F(P(y)))
-    with jax.numpy_dtype_promotion("standard"):
-        model = lower(make())
-        obs = resolve(("Sz",), model.n_sites, "twoqs", PRIMITIVES)
-        cfg, _ = kernel_config(
-            model, tq.SaveAt([0.0, 0.1]), TWOQS(tq.EulerMaruyama(0.05)), obs, 8, 8, "float64"
-        )
+    model, cfg = _one_step_config(make)
     cfg = dataclasses.replace(cfg, k=k, tangential=tangential)
     assert projection_as_scale(cfg, model)
     # decay or gain with paper 003's noise, inter-site couplings: projected
@@ -182,18 +194,13 @@ def test_scaled_step_is_a_positive_multiple_of_the_projected_step(make, k, tange
     driven = [cfg.jumps] * 4 + [cfg.dephasing]
     dw = tuple(jnp.asarray(rng.normal(size=(t, n)) * 0.2) if d else None for d in driven)
     r0 = jnp.asarray(0.5 * np.abs(rng.normal(size=(t, n))) + 2.0)
-    old_z, old_c = jax.jit(jax.vmap(lambda z, w, r: trajectory_step(cfg, model, z, w, r)))(
-        z, dw, r0
-    )
-    new_z, new_c = jax.jit(lambda z, w, r: site_major_step(cfg, model, z, w, r))(
-        tuple(x.T for x in z), tuple(None if x is None else x.T for x in dw), r0.T
-    )
+    old_z, old_c, new_z, new_c = _both_steps(cfg, model, z, dw, r0)
     lam = np.asarray(r0) / np.sqrt(sum(np.asarray(x) ** 2 for x in z))
     assert np.ptp(lam) > 0.1  # the scales differ between sites and trajectories
     for a, b in zip(old_z, new_z, strict=True):
-        np.testing.assert_allclose(lam * np.asarray(b).T, a, rtol=1e-12, atol=1e-12)
-    for a, b in zip(project(cfg, old_z, r0), project(cfg, new_z, r0.T), strict=True):
-        np.testing.assert_allclose(np.asarray(b).T, a, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(lam * b, a, rtol=1e-12, atol=1e-12)
+    for a, b in zip(project(cfg, old_z, r0), project(cfg, new_z, r0), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(new_c, old_c)
 
 
@@ -222,12 +229,9 @@ def test_scaled_loop_stays_finite_and_equal_where_the_norm_grows(monkeypatch):
     method = TWOQS(tq.EulerMaruyama(0.01))
     cfg, _ = kernel_config(model, tq.SaveAt([0.0, 5.12]), method, obs, 8, 8, "float32")
     cfg = traced_config(cfg)
-    theta = jnp.asarray([0.3], jnp.float32)
-    phi = jnp.asarray([0.2], jnp.float32)
 
     def run():
-        fn = jax.jit(lambda m, t, p, k: run_chunk(cfg, m, t, p, k, jnp.int32(0), jnp.int32(8)))
-        return jax.device_get(fn(model, theta, phi, jax.random.key(1)))
+        return _run_chunk(cfg, model, [0.3], [0.2], "float32", 8, 1)
 
     assert projection_as_scale(cfg, model)
     scaled = run()
