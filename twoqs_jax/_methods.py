@@ -7,8 +7,8 @@
   guarded by one memory limit in bytes.
 
 The recommended TWOQS variant is the default, and the defaults live in this file only
-(``DEFAULT_SAMPLING``, ``DEFAULT_CONSTRAINT``, ``DEFAULT_DIFFUSION``; the default increments
-are in :mod:`twoqs_jax._sde.schemes.euler_maruyama`).
+(``DEFAULT_SAMPLING``, ``DEFAULT_CONSTRAINT``, ``DEFAULT_DIFFUSION``, ``DEFAULT_CORRECTION``; the
+default increments are in :mod:`twoqs_jax._sde.schemes.euler_maruyama`).
 """
 
 import diffrax
@@ -25,6 +25,8 @@ DEFAULT_SAMPLING = "fock"
 DEFAULT_CONSTRAINT = "spin_length"
 DEFAULT_DIFFUSION = {"W": "tangential", "P": "paper", "Q": "paper"}
 DEFAULT_N_GROUPS = 32
+DEFAULT_CORRECTION = "auto"
+CORRECTIONS = ("auto", "third_order", None)
 
 
 class AbstractMethod(eqx.Module):
@@ -69,9 +71,18 @@ class TWOQS(AbstractMethod):
             is indefinite at leading order; the paper noise keeps its Hermitian block exact;
             the tangential noise is refused there).
         n_groups: jackknife groups for the standard errors of nonlinear observables.
+        correction: the first-order correction by the third-order term of the Wigner
+            equation, which the truncation drops (docs/methods/fidelity.md#third-order).
+            ``"auto"`` (default): applied where it is derived and runs, i.e. closed models
+            (no jump) with a bilinear Hamiltonian, representation W, time-resolved runs, at
+            most two sites; elsewhere the run is plain TWOQS and ``sol.stats["third_order"]``
+            says why. ``"third_order"``: required (an error before any work where it does not
+            apply). ``None``: plain TWOQS. For one-axis twisting at ``S = 100`` it takes the
+            minimal ``xi^2`` from -9 % to within 1 % of exact.
 
     The defaults are the recommended variant (Fock sampling, spin-length projection,
-    tangential noise, two-point increments); :meth:`paper` gives paper 003's own variant.
+    tangential noise, two-point increments, the third-order correction of closed
+    dynamics); :meth:`paper` gives paper 003's own variant.
 
     Examples:
         >>> import twoqs_jax as tq
@@ -85,6 +96,7 @@ class TWOQS(AbstractMethod):
     constraint: str | None = eqx.field(static=True, default=DEFAULT_CONSTRAINT)
     n_groups: int = eqx.field(static=True, default=DEFAULT_N_GROUPS)
     diffusion: str | None = eqx.field(static=True, default=None)
+    correction: str | None = eqx.field(static=True, default=DEFAULT_CORRECTION)
 
     stochastic = True
 
@@ -110,6 +122,10 @@ class TWOQS(AbstractMethod):
             raise ValueError(
                 f"`diffusion` must be one of {list(DIFFUSIONS)} or None, got {self.diffusion!r}."
             )
+        if self.correction not in CORRECTIONS:
+            raise ValueError(
+                f"`correction` must be one of {list(CORRECTIONS)}, got {self.correction!r}."
+            )
         if self.diffusion == "tangential" and self.representation != "W":
             raise ValueError(
                 f"`diffusion`='tangential' is the Wigner noise; representation="
@@ -129,7 +145,14 @@ class TWOQS(AbstractMethod):
         """Paper 003's variant: coherent sampling of the Fock state, no constraint, the
         paper's decay/gain noise (Eqs. 22-23).
         """
-        return cls(scheme, representation, sampling="coherent", constraint=None, diffusion="paper")
+        return cls(
+            scheme,
+            representation,
+            sampling="coherent",
+            constraint=None,
+            diffusion="paper",
+            correction=None,
+        )
 
     @property
     def resolved_diffusion(self) -> str:

@@ -13,6 +13,7 @@ chunk driver (:mod:`._sde.driver`) -> means, standard errors and jackknife error
 """
 
 import dataclasses
+import time
 import warnings
 
 import jax
@@ -27,6 +28,7 @@ from ._observables import PRIMITIVES, dims_of, resolve
 from ._options import DEFAULT_CHUNK, Options
 from ._phase_space.lowering import lower
 from ._saveat import SaveAt
+from ._sde import third_order
 from ._sde.checkpoint import fingerprint
 from ._sde.config import kernel_config
 from ._sde.driver import run_chunks
@@ -244,6 +246,11 @@ def solve_twoqs(
     from ._jumps.correlated import CorrelatedJump
 
     if any(isinstance(j, CorrelatedJump) for j in model.jumps):
+        if method.correction == "third_order":
+            raise ValueError(
+                "`correction`='third_order' is derived for closed dynamics, and the model has "
+                "correlated jumps; use correction='auto' or None."
+            )
         # jumps shared by several sites: the separate integrator of modes and correlated jumps
         from ._twoqs_cavity import solve_twoqs_cavity
 
@@ -278,6 +285,16 @@ def solve_twoqs(
     devs = resolve_devices(options.shard, options.devices, cfg.chunk_size, b)
     part = "saved" if isinstance(saveat, SaveAt) else "avg"
     check_memory(cfg, model.n_sites, model.spin.shape[0] if batched else 1, devs)
+    third = third_order.reason_not(method, cfg, model, saveat)
+    if method.correction == "third_order" and third is not None:
+        raise ValueError(
+            f"`correction`='third_order' does not apply to this run: {third}; use "
+            "correction='auto' or None."
+        )
+    if method.correction is None:
+        third = "correction=None"
+    elif third is None and not third_order.nonlinear(model):
+        third = "no bilinear term in the Hamiltonian, so no third-order term"
 
     def on_blowup(c, n_chunks, count, first_block):
         # a single run stops at once; a sweep goes on (failed points are reported at the end)
@@ -312,6 +329,13 @@ def solve_twoqs(
         on_blowup=on_blowup,
     )
     stats = merger.result()
+    if third is None:  # the third-order correction of closed dynamics (method.correction)
+        t0 = time.perf_counter()
+        corr, n_c = third_order.correction_stats(cfg, model, state, key, batched)
+        stats = third_order.shift(stats, corr)
+        third_info = {"applied": True, "n_traj": n_c, "time": time.perf_counter() - t0}
+    else:
+        third_info = {"applied": False, "reason": third}
     time_axis = grid.times is not None
     status = point_status(merger, cfg, grid, batched)
     failed = [i for i, st in enumerate(status) if st != "ok"]
@@ -341,6 +365,7 @@ def solve_twoqs(
         "sampling": method.sampling,
         "constraint": method.constraint,
         "diffusion": method.resolved_diffusion,
+        "third_order": third_info,
         "scheme": type(method.scheme).__name__,
         "noise": getattr(method.scheme, "noise", None),
         "key": key_info(key, seed),
