@@ -52,6 +52,7 @@ from ._observables import PRIMITIVES, Observable, resolve
 from ._options import Options
 from ._phase_space.drift import split
 from ._phase_space.lowering import lower
+from ._sde import third_order
 from ._sde.config import kernel_config
 from ._sde.kernel import (
     block_noise,
@@ -65,6 +66,7 @@ from ._sde.kernel import (
 )
 from ._sde.statistics import RunningStats, traj_block
 from ._twoqs import resolve_dtype
+from ._validity import TWOQSAccuracyWarning
 
 # The likelihood ratio warns when more than this fraction of its site-steps had no score
 # (``lr_unmatched_fraction``, always in the stats): those steps' terms are missing from the
@@ -272,6 +274,12 @@ def gradient(
         raise ValueError(f"`make_model` must be callable, got {type(make_model).__name__}.")
     if not isinstance(method, TWOQS):
         raise ValueError(f"`method` must be a tq.TWOQS method, got {method!r}.")
+    if method.correction == "third_order":
+        raise ValueError(
+            "`correction`='third_order': gradients are of plain TWOQS (the third-order "
+            "correction of closed dynamics is not differentiated); use correction='auto' or "
+            "None."
+        )
     check_in("mode", mode, ("forward", "reverse"))
     if estimator is None:
         estimator = Pathwise(mode)
@@ -561,6 +569,17 @@ class _Run:
             "sampling": self.method.sampling,
             "constraint": self.method.constraint,
         }
+        third = third_order.reason_not(self.method, cfg, self.model0, self.saveat)
+        if self.method.correction and third is None and third_order.nonlinear(self.model0):
+            info["third_order"] = {"applied": False, "reason": "not differentiated"}
+            warnings.warn(
+                "tq.gradient: the values and gradients are of plain TWOQS; tq.solve adds the "
+                "third-order correction of closed dynamics to this model's values "
+                "(docs/methods/fidelity.md#third-order). Pass correction=None to both for "
+                "the same numbers.",
+                TWOQSAccuracyWarning,
+                stacklevel=3,
+            )
         if lr:
             info["memory"] = memory
             if isinstance(memory, tuple):

@@ -16,6 +16,8 @@ carried per trajectory grow as ``(4 n)^3``). Derivation and measurements:
 ``docs/methods/fidelity.md#third-order``.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -57,8 +59,11 @@ def nonlinear(model) -> bool:
     return bool(model.edges.shape[0]) and bool(np.any(np.asarray(model.coupling) != 0))
 
 
-def _one_point(cfg, model, spin, theta, phi, key, n_c: int, dt: float):
-    """``(n_c, n_blocks, ...)`` corrections of the kernel's per-trajectory values."""
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _corrections(cfg, dt: float, model, spin, theta, phi, key, idx):
+    """``(len(idx), n_blocks, ...)`` corrections of the kernel's per-trajectory values of the
+    trajectories ``idx`` (compiled once per configuration; the model is an argument).
+    """
     dtype = jnp.dtype(cfg.dtype)
     sampling = "fock" if cfg.fock else "coherent"
 
@@ -70,9 +75,18 @@ def _one_point(cfg, model, spin, theta, phi, key, n_c: int, dt: float):
         a, b = initial_sample(key, i, spin, theta, phi, 0, sampling, dtype)
         return moyal.correction_run(model, fn, moyal.join(a, b), dt, cfg.block, cfg.n_blocks)
 
-    run = jax.jit(jax.vmap(one))
-    parts = [jax.device_get(run(jnp.arange(s, min(s + CHUNK, n_c)))) for s in range(0, n_c, CHUNK)]
-    return {k: np.concatenate([p[k] for p in parts]).astype(np.float64) for k in parts[0]}
+    return jax.vmap(one)(idx)
+
+
+def _one_point(cfg, model, spin, theta, phi, key, n_c: int, dt: float):
+    """:func:`_corrections` of trajectories ``0 .. n_c - 1`` in chunks, as float64 NumPy."""
+    args = (model, spin, jnp.asarray(theta), jnp.asarray(phi), key)
+    chunk = min(CHUNK, n_c)  # one shape: the last chunk is padded, the extra rows dropped
+    parts = [
+        jax.device_get(_corrections(cfg, dt, *args, jnp.arange(s, s + chunk)))
+        for s in range(0, n_c, chunk)
+    ]
+    return {k: np.concatenate([p[k] for p in parts])[:n_c].astype(np.float64) for k in parts[0]}
 
 
 def correction_stats(cfg, model, state, key, batched: bool) -> tuple[RunningStats, int]:
