@@ -57,6 +57,7 @@ def _variants():
         "paper": lambda dt: tq.TWOQS.paper(em(dt=dt)),
         "coherent": lambda dt: tq.TWOQS(em(dt=dt), sampling="coherent"),
         "no_constraint": lambda dt: tq.TWOQS(em(dt=dt), constraint=None),
+        "no_correction": lambda dt: tq.TWOQS(em(dt=dt), correction=None),
         "gaussian": lambda dt: tq.TWOQS(em(dt=dt, noise="gaussian")),
     }
     for name in ("diffusion", "noise_model"):  # the noise of the jumps, where selectable
@@ -370,6 +371,7 @@ def run(regimes, variants, n_traj, key, quick, out_json):
             old = json.load(f)
         if old.get("n_traj") == n_traj and old.get("key") == key and old.get("quick") == quick:
             doc["entries"] = old["entries"]
+            doc["command"] = old["command"] + "; then " + doc["command"]
     done = {(e["regime"], e["variant"], e["S"]) for e in doc["entries"]}
     for rname in regimes:
         regime = REGIMES[rname]

@@ -332,8 +332,19 @@ def solve_twoqs(
     if third is None:  # the third-order correction of closed dynamics (method.correction)
         t0 = time.perf_counter()
         corr, n_c = third_order.correction_stats(cfg, model, state, key, batched)
-        stats = third_order.shift(stats, corr)
-        third_info = {"applied": True, "n_traj": n_c, "time": time.perf_counter() - t0}
+        stats, held = third_order.shift(stats, corr, 1 if batched else 0)
+        cut = held["cut"].any(axis=-1)  # per batch point (a scalar for one model)
+        first = held["cut"].argmax(axis=-1)
+        times = np.asarray(grid.times)
+        third_info = {
+            "applied": True,
+            "n_traj": n_c,
+            "spread_ratio": held["spread_ratio"],
+            "cut_at": np.where(cut, times[first], np.nan).tolist()
+            if batched
+            else (float(times[first]) if cut else None),
+            "time": time.perf_counter() - t0,
+        }
     else:
         third_info = {"applied": False, "reason": third}
     time_axis = grid.times is not None

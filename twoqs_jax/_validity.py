@@ -19,11 +19,17 @@ reported in ``Solution.stats``; a measure past its threshold is listed in
   over the averaging window, in units of its standard error (largest over sites and the
   batch; requested spin components only). A relaxed run gives a standard normal number per
   component; 5 is a 1-in-3.5-million false alarm per component. Lengthen ``t_burn``.
+- ``"third_order_cut"``: the default's third-order correction of closed dynamics
+  (``stats["third_order"]``) outgrew its expansion at ``stats["third_order"]["cut_at"]``
+  (the spread of its per-trajectory values exceeded half the observables' own,
+  :data:`twoqs_jax._sde.third_order.MAX_SPREAD`); from that saved time on the results are
+  plain TWOQS (docs/methods/fidelity.md#third-order).
 
 Not detectable at run time (documented instead): the window around the driven spin's
 threshold, where variances are 5-12 % off for every second-order variant, and the
-truncation error of one-axis twisting (min xi^2 8.8 % low at S = 100, ~S^-0.32), which is
-in the dynamics itself, not in any run-time symptom.
+truncation error of nonlinear Hamiltonians where the default's third-order correction does
+not run (``stats["third_order"]`` says where it ran; without it one-axis twisting's min xi^2
+is 8.8 % low at S = 100), which is in the dynamics itself, not in any run-time symptom.
 """
 
 import warnings
@@ -67,22 +73,31 @@ def window_drift(stats) -> float | None:
 
 def assess(info: dict) -> list:
     """The flags of ``info`` (a run's stats dict) and one warning if any (module docstring)."""
-    flags = []
-    if np.max(np.asarray(info["clip_fraction"])) > CLIP_FRACTION:
+    flags, why = [], []
+    clip = float(np.max(np.asarray(info["clip_fraction"])))
+    if clip > CLIP_FRACTION:
         flags.append("clipping")
+        why.append(f"clip fraction {clip:.3g} > {CLIP_FRACTION}")
     if info["spin_length_change"] > SPIN_LENGTH_CHANGE:
         flags.append("spin_length")
+        why.append(
+            f"rms spin-length change / S {info['spin_length_change']:.3g} > {SPIN_LENGTH_CHANGE}"
+        )
     drift = info.get("window_drift")
     if drift is not None and drift > WINDOW_DRIFT:
         flags.append("not_relaxed")
+        why.append(f"window drift {round(drift, 2)} sem > {WINDOW_DRIFT}")
+    cut = np.asarray((info.get("third_order") or {}).get("cut_at", np.nan), dtype=float)
+    if not np.all(np.isnan(cut)):
+        flags.append("third_order_cut")
+        why.append(
+            "the third-order correction outgrew its expansion from t = "
+            f"{np.nanmin(cut):g} on (plain TWOQS from there)"
+        )
     if flags:
         warnings.warn(
             TWOQSAccuracyWarning(
-                f"TWOQS validity thresholds crossed: {', '.join(flags)} "
-                f"(clip fraction {np.max(np.asarray(info['clip_fraction'])):.3g} > "
-                f"{CLIP_FRACTION}; rms spin-length change / S "
-                f"{info['spin_length_change']:.3g} > {SPIN_LENGTH_CHANGE}; window drift "
-                f"{drift if drift is None else round(drift, 2)} sem > {WINDOW_DRIFT}). "
+                f"TWOQS validity thresholds crossed: {', '.join(flags)} ({'; '.join(why)}). "
                 "The results may carry more than the O(1/S) error of the method: see "
                 "docs/methods/fidelity.md, 'Validity signals'."
             ),
