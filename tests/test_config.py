@@ -68,6 +68,7 @@ def _with(section, **kw):
         (_with("method", noise="three_point"), "method.noise"),
         (_with("method", scheme="weak_order2", diffusion="paper"), "weak_order2"),
         (_with("method", scheme="weak_order2", representation="P"), "weak_order2"),
+        (_with("method", correction="fourth_order"), "method.correction"),
     ],
 )
 def test_bad_configs(table, match):
@@ -323,3 +324,11 @@ def test_scheme_key_selects_the_weak_order2_scheme():
     m = parse_config(_with("method", scheme="weak_order2", noise="three_point")).method_object()
     assert m.scheme == tq.WeakOrder2(0.01, noise="three_point")
     assert parse_config(GOOD).method_object().scheme == tq.EulerMaruyama(0.01)
+
+
+def test_correction_key_maps_onto_the_method():
+    """``method.correction``: auto (the default), third_order or none (correction=None)."""
+    assert parse_config(GOOD).method_object().correction == "auto"
+    for value, want in (("third_order", "third_order"), ("none", None), ("auto", "auto")):
+        m = parse_config(_with("method", correction=value)).method_object()
+        assert m.correction == want

@@ -32,6 +32,7 @@ state, a method with its settings, optionally a parameter sweep, and an output f
     sampling = "fock"          # twa: fock | coherent (default: tq.TWOQS's)
     constraint = "spin_length" # twa: spin_length | none (default: tq.TWOQS's)
     diffusion = "tangential"   # twa: tangential | paper (default: tq.TWOQS's)
+    correction = "auto"        # twa: auto | third_order | none (default: tq.TWOQS's)
     observables = ["Sz", "varz", "xi2"]  # any registered names (default: the standard set)
     precision = "float32"      # float32 | float64
     chunk_size = 4096
@@ -290,6 +291,7 @@ _METHOD_KEYS = {
     "noise": str,
     "scheme": str,
     "diffusion": str,
+    "correction": str,
     "every": float,
     "observables": tuple,  # a list of observable names
 }
@@ -430,6 +432,7 @@ class RunConfig:
         """The method object of ``name`` (default: ``method.name``)."""
         from ._methods import (
             DEFAULT_CONSTRAINT,
+            DEFAULT_CORRECTION,
             DEFAULT_SAMPLING,
             TWOQS,
             Cumulants,
@@ -456,6 +459,9 @@ class RunConfig:
                 sampling=sampling,
                 constraint=constraint,
                 diffusion=m.get("diffusion"),
+                correction=None
+                if m.get("correction") == "none"
+                else m.get("correction", DEFAULT_CORRECTION),
             )
         return {"meanfield": MeanField, "cumulants": Cumulants, "exact": Exact}[name]()
 
@@ -593,6 +599,11 @@ def parse_config(table: dict, check_model: bool = True) -> RunConfig:
     for key in ("fock_sampling", "sampling"):
         if method.get(key, "fock") not in ("coherent", "fock"):
             raise ConfigError(f"`method.{key}` = {method[key]!r}; allowed: ['coherent', 'fock'].")
+    if method.get("correction", "auto") not in ("auto", "third_order", "none"):
+        raise ConfigError(
+            f"`method.correction` = {method['correction']!r}; allowed: ['auto', 'third_order', "
+            "'none']."
+        )
     if method.get("constraint", "none") not in ("spin_length", "none"):
         raise ConfigError(
             f"`method.constraint` = {method['constraint']!r}; allowed: ['spin_length', 'none']."

@@ -159,6 +159,8 @@ def _spread_ratio(stats: RunningStats, corr: RunningStats, time_axis: int) -> np
         r = sd_c / np.maximum(sd_run, tiny)
         r = r.reshape(r.shape[: time_axis + 1] + (-1,)).max(axis=-1)
         out = r if out is None else np.maximum(out, r)
+    if out is None:  # the kernel always averages spin_drift, so this is a bug, not input
+        raise RuntimeError("the third-order correction shares no value with the run.")
     return out
 
 
