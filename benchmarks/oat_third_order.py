@@ -2,7 +2,7 @@
 
 Run: ``python benchmarks/oat_third_order.py [--quick] [--out DIR]``. Writes
 ``DIR/oat_third_order[_quick].{md,json}`` (default DIR: ``benchmarks/results``) naming the
-machine. About ten minutes of two cores in full, one with ``--quick``.
+machine. About one and a half minutes of two cores in full, half a minute with ``--quick``.
 
 Model ``H = (1/2S) S_x^2`` from ``m = -S`` (``tq.one_axis_twisting(S)``), float64.
 ``tq.solve`` with the default method, ``tq.TWOQS(tq.EulerMaruyama(dt))``, which applies the

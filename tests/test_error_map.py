@@ -67,8 +67,8 @@ def _second_order_oat(S, scale):
     of plain TWOQS, measured within 0.37-0.41 S^(-1/3) (-17.0 .. -8.8 % at S = 10 .. 100,
     benchmarks/results/oat_truncation.md; 0.49 S^(-1/3) with a 20 % margin for the Euler step
     and the grid's minimum), so the remainder is bounded by its square, 0.24 S^(-2/3) (5.2 %
-    at S = 10, 1.1 % at S = 100). Measured: -0.9(6) % at every S from 10 to 400 with 200000
-    trajectories (benchmarks/results/oat_third_order.md); the map's -0.031(15) .. -0.032(16).
+    at S = 10, 1.1 % at S = 100). Measured: -1.1(5) % at S = 10, -0.9(5) to -0.9(6) % at S = 25 .. 400 with 200000
+    trajectories (benchmarks/results/oat_third_order.md); the map's -0.029(14) .. -0.034(17).
     """
     return (0.49 * S ** (-1.0 / 3.0)) ** 2
 
@@ -126,14 +126,14 @@ BUDGET = {
     # varz +0.0037(52) -0.0017(56) +0.0031(53) +0.0012(59): rule B 10 (0.0037 + 0.0104)
     ("driven_above", "varz"): (0.14, 0.75 * 0.02),
     # one-axis twisting, dt = 0.01, with the third-order correction (the default). Sz
-    # -0.0095(45) -0.0098(45) -0.0100(44) -0.0099(41); plain TWOQS +0.0147(41) +0.0079(41)
-    # +0.0042(44) +0.0028(41): rule A 1.5 x 0.147 (kept)
+    # -0.0095(45) -0.0098(45) -0.0100(44) -0.0099(41); plain TWOQS in the map's earlier random
+    # stream +0.0147(41) +0.0079(41) +0.0042(44) +0.0028(41): rule A 1.5 x 0.147 (kept)
     ("oat", "Sz"): (0.22, 0.0),
     # min xi2 -0.0310(154) -0.0293(144) -0.0337(166) -0.0323(163); plain -0.1992(147) ..
     # -0.1218(162): the second order in the third-order term (flat term)
     ("oat", "min xi2"): (0.0, _second_order_oat),
-    # vary -0.0075(48) -0.0088(44) -0.0097(41) -0.0101(40); plain +0.0215(42) .. : rule A
-    # 1.5 x 0.215 (kept)
+    # vary -0.0075(48) -0.0088(44) -0.0097(41) -0.0101(40); plain (earlier stream) +0.0215(42)
+    # .. : rule A 1.5 x 0.215 (kept)
     ("oat", "vary"): (0.32, 0.0),
     # with decay Gamma = 0.1. Sz +0.0052(34) +0.0041(36) +0.0015(22) +0.0015(14): rule B
     # 10 (0.0052 + 0.0068)

@@ -357,6 +357,11 @@ def test_defaults_errors_and_stats():
     assert sol.stats["integrator"] == "cavity" and sol.stats["n_modes"] == 1
     assert sol.stats["noise_rows"] == 2 and sol.dims_of("a") == ("time", "mode")
     np.testing.assert_allclose(sol["Sz"][0, 0], -1.0, atol=0.5)
+    # the third-order correction is derived for spin models: said, and refused when required
+    assert not sol.stats["third_order"]["applied"]
+    with pytest.raises(ValueError, match="`correction`='third_order'"):
+        method = tq.TWOQS(tq.EulerMaruyama(0.01), correction="third_order")
+        tq.solve(model, state, ts, method, n_traj=4, key=0)
 
 
 @pytest.mark.slow

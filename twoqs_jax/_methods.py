@@ -78,7 +78,7 @@ class TWOQS(AbstractMethod):
             most two sites; elsewhere the run is plain TWOQS and ``sol.stats["third_order"]``
             says why. ``"third_order"``: required (an error before any work where it does not
             apply). ``None``: plain TWOQS. For one-axis twisting at ``S = 100`` it takes the
-            minimal ``xi^2`` from -9 % to within 1 % of exact.
+            minimal ``xi^2`` from -9.9 % to -0.9(6) % of exact.
 
     The defaults are the recommended variant (Fock sampling, spin-length projection,
     tangential noise, two-point increments, the third-order correction of closed

@@ -246,11 +246,6 @@ def solve_twoqs(
     from ._jumps.correlated import CorrelatedJump
 
     if any(isinstance(j, CorrelatedJump) for j in model.jumps):
-        if method.correction == "third_order":
-            raise ValueError(
-                "`correction`='third_order' is derived for closed dynamics, and the model has "
-                "correlated jumps; use correction='auto' or None."
-            )
         # jumps shared by several sites: the separate integrator of modes and correlated jumps
         from ._twoqs_cavity import solve_twoqs_cavity
 
@@ -331,7 +326,7 @@ def solve_twoqs(
     stats = merger.result()
     if third is None:  # the third-order correction of closed dynamics (method.correction)
         t0 = time.perf_counter()
-        corr, n_c = third_order.correction_stats(cfg, model, state, key, batched)
+        corr, n_c = third_order.correction_stats(cfg, model, state, key, batched, stats.group_count)
         stats, held = third_order.shift(stats, corr, 1 if batched else 0)
         cut = held["cut"].any(axis=-1)  # per batch point (a scalar for one model)
         first = held["cut"].argmax(axis=-1)

@@ -528,6 +528,11 @@ def solve_twoqs_cavity(
     from ._twoqs import TrajectoryBlowUp, check_state, finalize, resolve_dtype
 
     options = Options() if options is None else options
+    if method.correction == "third_order":
+        raise ValueError(
+            "`correction`='third_order' is derived for spin models without modes or correlated "
+            "jumps; use correction='auto' or None."
+        )
     if isinstance(model, CavityModel):
         check_cavity(model, state)
         spins_state = state.spins
@@ -593,6 +598,10 @@ def solve_twoqs_cavity(
         "integrator": "cavity",
         "representation": "W",
         "sampling": method.sampling,
+        "third_order": {
+            "applied": False,
+            "reason": "modes or correlated jumps (the correction is derived for spin models)",
+        },
         "constraint": method.constraint,
         "diffusion": "tangential",
         "scheme": type(method.scheme).__name__,

@@ -149,21 +149,22 @@ def pair(fn, y, a1, a2, a3):
     return fn(y), jax.tree.map(contract, g1, g2, g3)
 
 
-def correction_run(model, fn, y0, dt, block: int, n_blocks: int):
+def correction_run(model, fn, y0, dt, steps):
     """The first-order third-order corrections of ``fn`` (a pytree-valued function of ``y``)
-    at the end of each of ``n_blocks`` blocks of ``block`` RK4 steps of ``dt`` from ``y0``:
-    a pytree whose leaves have a leading axis of ``n_blocks``. One trajectory.
+    after each interval of ``steps`` (an integer array, RK4 steps of ``dt`` per interval)
+    from ``y0``: a pytree whose leaves have a leading axis of ``len(steps)``. One trajectory.
     """
     d = y0.shape[0]
     p = jnp.asarray(poisson_tensor(d // 4, y0.dtype))
     rhs = jet_field(model, p)
-    state = (y0, jnp.zeros(d, y0.dtype), jnp.zeros((d, d), y0.dtype), jnp.zeros((d,) * 3, y0.dtype))
+    zeros = (jnp.zeros(d), jnp.zeros((d, d)), jnp.zeros((d,) * 3))
+    state = (y0, *(z.astype(y0.dtype) for z in zeros))
 
     def body(_, s):
         return rk4_step(rhs, s, dt)
 
-    def one_block(state, _):
-        state = jax.lax.fori_loop(0, block, body, state)
+    def interval(state, m):
+        state = jax.lax.fori_loop(0, m, body, state)
         return state, pair(fn, *state)[1]
 
-    return jax.lax.scan(one_block, state, None, length=n_blocks)[1]
+    return jax.lax.scan(interval, state, jnp.asarray(steps))[1]
