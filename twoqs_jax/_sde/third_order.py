@@ -127,7 +127,7 @@ def _one_point(cfg, model, spin, theta, phi, key, group: np.ndarray) -> RunningS
     """
     n_c = len(group)
     chunk = min(CHUNK, n_c)  # one shape: the last chunk is padded (group -1)
-    static = dataclasses.replace(traced_config(cfg), chunk_size=0)
+    static = dataclasses.replace(traced_config(cfg), chunk_size=0, traj_block=0)
     args = (jnp.asarray(_save_steps(cfg)), model, spin, jnp.asarray(theta), jnp.asarray(phi))
     out = None
     for s in range(0, n_c, chunk):
