@@ -1,8 +1,8 @@
 """One-axis twisting without loss: TWOQS with and without the third-order correction (issue 13).
 
-Run: ``python benchmarks/oat_third_order.py [--quick] [--out DIR]``. Writes
-``DIR/oat_third_order[_quick].{md,json}`` (default DIR: ``benchmarks/results``) naming the
-machine. About one and a half minutes of two cores in full, half a minute with ``--quick``.
+Run: ``python benchmarks/oat_third_order.py [--quick] [--keys K ...] [--s S ...] [--out DIR]``.
+Writes ``DIR/oat_third_order[_quick|_keys].{md,json}`` (default DIR: ``benchmarks/results``;
+``_keys`` when keys other than 0 are given) naming the machine. About one and a half minutes of two cores in full, half a minute with ``--quick``.
 
 Model ``H = (1/2S) S_x^2`` from ``m = -S`` (``tq.one_axis_twisting(S)``), float64.
 ``tq.solve`` with the default method, ``tq.TWOQS(tq.EulerMaruyama(dt))``, which applies the
@@ -47,7 +47,7 @@ def run_s(S: float, n_traj: int, key: int) -> dict:
     steps = np.round(GRID * N_STEPS).astype(int)
     ts = np.concatenate([[0.0], steps * dt])
     exact = exact_xi2(S, ts[1:] / S)
-    row = dict(S=S, exact_min=float(exact.min()), mu_opt=mu_opt, dt=dt)
+    row = dict(S=S, key=key, exact_min=float(exact.min()), mu_opt=mu_opt, dt=dt)
     for name, corr in (("corrected", "auto"), ("plain", None)):
         t0 = time.perf_counter()
         sol = tq.solve(
@@ -80,7 +80,7 @@ def markdown(doc: dict) -> str:
         doc["machine"],
         "",
         f"Command: `{doc['command']}`. {doc['n_traj']} trajectories per run (the correction: "
-        "4096), key 0, float64, 200 Euler steps to the exact optimum; the minimum of xi^2 "
+        f"4096), keys {doc['keys']}, float64, 200 Euler steps to the exact optimum; the minimum of xi^2 "
         "over 13 times around it against the exact minimum over the same times.",
         "",
         "| S | exact min xi^2 | default (corrected) | rel. error | plain TWOQS | rel. error |",
@@ -88,8 +88,9 @@ def markdown(doc: dict) -> str:
     ]
     for r in doc["rows"]:
         c, p = r["corrected"], r["plain"]
+        label = f"{r['S']:g}" + ("" if r.get("key", 0) == 0 else f" (key {r['key']})")
         lines.append(
-            f"| {r['S']:g} | {r['exact_min']:.5f} | {c['min']:.5f} ({c['sem']:.5f}) | "
+            f"| {label} | {r['exact_min']:.5f} | {c['min']:.5f} ({c['sem']:.5f}) | "
             f"{100 * c['rel']:+.1f} % ({100 * c['rel_sem']:.1f}) | {p['min']:.5f} "
             f"({p['sem']:.5f}) | {100 * p['rel']:+.1f} % ({100 * p['rel_sem']:.1f}) |"
         )
@@ -108,17 +109,22 @@ def markdown(doc: dict) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--keys", type=int, nargs="+", default=[0])
+    p.add_argument("--s", type=float, nargs="+", default=None, help="spin lengths")
     p.add_argument("--out", default=RESULTS)
     a = p.parse_args(argv)
     size = SIZES["quick" if a.quick else "full"]
-    rows = [run_s(float(S), size["n_traj"], 0) for S in size["S"]]
+    spins = a.s or size["S"]
+    rows = [run_s(float(S), size["n_traj"], k) for S in spins for k in a.keys]
     doc = dict(
         machine=machine_line(),
-        command="python benchmarks/oat_third_order.py" + (" --quick" if a.quick else ""),
+        command="python " + " ".join(["benchmarks/oat_third_order.py", *sys.argv[1:]]),
         n_traj=size["n_traj"],
+        keys=a.keys,
         rows=rows,
     )
-    stem = os.path.join(a.out, "oat_third_order" + ("_quick" if a.quick else ""))
+    suffix = "_quick" if a.quick else ("_keys" if a.keys != [0] else "")
+    stem = os.path.join(a.out, "oat_third_order" + suffix)
     os.makedirs(a.out, exist_ok=True)
     with open(stem + ".json", "w") as f:
         json.dump(doc, f, indent=1)
