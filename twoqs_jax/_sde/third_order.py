@@ -12,7 +12,8 @@ standard error that holds both parts.
 
 Where it applies (:func:`reason_not`): Wigner representation, no jump of any kind, a
 time-resolved run (:class:`twoqs_jax.SaveAt`), at most :data:`MAX_SITES` sites (the tensors
-carried per trajectory grow as ``(4 n)^3``). A jump term of rate zero counts as a jump here.
+carried per trajectory grow as ``(4 n)^3``). Zero decay, gain and dephasing rates are no
+jumps; a jump term such as :class:`twoqs_jax.SpinJump` counts as one even at rate zero.
 Observables given as :class:`twoqs_jax.PhaseSpaceFunction` get the correction of their
 derivatives, which assumes a smooth function (an indicator's is zero). The per-trajectory
 values are reduced on the device chunk by chunk and only at the saved times. Derivation and
