@@ -22,12 +22,12 @@ import pytest
 import twoqs_jax as tq
 from twoqs_jax._phase_space import moyal
 from twoqs_jax._phase_space.drift import hamiltonian_drift_autodiff
-from twoqs_jax._phase_space.symbols import hamiltonian_symbol
+from twoqs_jax._phase_space.symbols import hamiltonian_symbol, spin_symbols
 from twoqs_jax._sde import third_order
 from twoqs_jax._sde.statistics import RunningStats
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-from oat_truncation import ku_moments, lam_min  # noqa: E402
+from oat_truncation import exact_xi2, min_over_mu  # noqa: E402
 
 Z = 4.0
 
@@ -44,9 +44,14 @@ def _oat_flow(y, tau, chi):
 
 
 def _moments(y):
-    a, b = moyal.split(y)
-    sp = jnp.conj(a) * b
-    return jnp.stack([sp.real[0], sp.imag[0], 0.5 * (jnp.abs(a[0]) ** 2 - jnp.abs(b[0]) ** 2)])
+    """``(s_x, s_y, s_z)`` of one site."""
+    return jnp.stack(spin_symbols(*moyal.split(y)))[:, 0]
+
+
+def _five(y):
+    """``(s_x, s_y, s_z, s_y^2, s_y s_z)``: the functions the transport test corrects."""
+    m = _moments(y)
+    return jnp.concatenate([m, jnp.stack([m[1] ** 2, m[1] * m[2]])])
 
 
 def _duhamel(model, chi, y0, t, n_nodes=24):
@@ -58,13 +63,9 @@ def _duhamel(model, chi, y0, t, n_nodes=24):
     def h(y):
         return hamiltonian_symbol(model, *moyal.split(y), 0)
 
-    def g(y):
-        m = _moments(y)
-        return jnp.concatenate([m, jnp.stack([m[1] ** 2, m[1] * m[2]])])
-
     def integrand(tp):
         y = _oat_flow(y0, tp, chi)
-        d3g = jax.jacfwd(jax.jacfwd(jax.jacfwd(lambda x: g(_oat_flow(x, t - tp, chi)))))(y)
+        d3g = jax.jacfwd(jax.jacfwd(jax.jacfwd(lambda x: _five(_oat_flow(x, t - tp, chi)))))(y)
         d3h = jax.jacfwd(jax.hessian(h))(y)
         return -jnp.einsum("oikm,ij,kl,mn,jln->o", d3g, p, p, p, d3h) / 24
 
@@ -81,11 +82,7 @@ def test_transport_equals_the_duhamel_integral():
         chi = 1.0 / (2 * S)
         y0 = jnp.array([0.6, -0.3, 1.1, 6.2])
 
-        def g(y):
-            m = _moments(y)
-            return jnp.concatenate([m, jnp.stack([m[1] ** 2, m[1] * m[2]])])
-
-        run = jax.jit(lambda y: moyal.correction_run(model, g, y, t / 400, np.array([400]))[0])
+        run = jax.jit(lambda y: moyal.correction_run(model, _five, y, t / 400, np.array([400]))[0])
         got = run(y0)
         want = _duhamel(model, chi, y0, t)
         assert float(jnp.max(jnp.abs(want))) > 1e-3  # a nonzero correction is compared
@@ -111,21 +108,13 @@ def test_no_correction_for_a_quadratic_hamiltonian():
 
 
 # ------------------------------------------------------------------ one-axis twisting
-def _oat_opt(S):
-    mus = np.linspace(0.2, 2.0, 4000) * S ** (-2 / 3)
-    m, vx, vy, c = ku_moments(S, mus)
-    xi = 2 * S * lam_min(vx, vy, c) / m**2
-    i = int(np.argmin(xi))
-    return float(mus[i]), float(xi[i])
-
-
 def test_twisting_min_xi2_within_three_percent_at_s100():
     """Issue 13: the default's minimal xi^2 of one-axis twisting at S = 100 within 3 % of
     exact (+ Z standard errors); plain TWOQS (correction=None), 9-10 % low, fails the same
     bound.
     """
     S = 100.0
-    mu, xi_exact = _oat_opt(S)
+    xi_exact, mu = min_over_mu(lambda m: exact_xi2(S, m), 12.0 * S ** (-2 / 3))
     t = mu * S  # mu = g t / S with g = 1
     dt = t / 200
     ts = np.array([0.0, t / 2, t])

@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .drift import split as real_state
 from .symbols import hamiltonian_symbol
 
 
@@ -59,8 +60,8 @@ def split(y):
 
 
 def join(alpha, beta):
-    """The real coordinates ``y`` of ``(alpha, beta)``."""
-    return jnp.concatenate([jnp.real(alpha), jnp.imag(alpha), jnp.real(beta), jnp.imag(beta)])
+    """The real coordinates ``y`` of ``(alpha, beta)`` (:func:`.drift.split`, concatenated)."""
+    return jnp.concatenate(real_state(alpha, beta))
 
 
 def _sym2(b):
@@ -72,23 +73,25 @@ def _sym3(b):
     return (b + jnp.transpose(b, (1, 0, 2)) + jnp.transpose(b, (2, 1, 0))) / 3.0
 
 
-def derivatives(h, y):
-    """``(grad h, D^2 h, D^3 h, D^4 h)`` at ``y`` by one chain of forward derivatives."""
+def derivatives(fn, y, order: int, scalar: bool = False) -> tuple:
+    """``(fn, D fn, ..., D^order fn)`` at ``y`` (``fn`` pytree-valued) by one chain of
+    derivatives: each order differentiates the previous one and carries the lower ones along,
+    so nothing is computed twice. The first is a gradient (one reverse pass) for a ``scalar``
+    ``fn``, the others forward derivatives.
+    """
 
-    def g1(x):
-        g = jax.grad(h)(x)
-        return g, (g,)
+    def chain(k):  # x -> (D^k fn, (D^k fn, ..., fn))
+        def g(x):
+            if k == 0:
+                value = fn(x)
+                return value, (value,)
+            first = jax.grad if k == 1 and scalar else jax.jacfwd
+            d, lower = first(chain(k - 1), has_aux=True)(x)
+            return d, (d, *lower)
 
-    def g2(x):
-        d, aux = jax.jacfwd(g1, has_aux=True)(x)
-        return d, (d, *aux)
+        return g
 
-    def g3(x):
-        d, aux = jax.jacfwd(g2, has_aux=True)(x)
-        return d, (d, *aux)
-
-    h4, (h3, h2, h1) = jax.jacfwd(g3, has_aux=True)(y)
-    return h1, h2, h3, h4
+    return tuple(reversed(chain(order)(y)[1]))
 
 
 def jet_field(model, p):
@@ -100,7 +103,7 @@ def jet_field(model, p):
 
     def rhs(state):
         y, a1, a2, a3 = state
-        h1, h2, h3, h4 = derivatives(h, y)
+        _, h1, h2, h3, h4 = derivatives(h, y, 4, scalar=True)
         # f = P grad H and its derivatives [l, i], [l, i, j], [l, i, j, k]
         f0 = p @ h1
         f1 = p @ h2
@@ -133,10 +136,7 @@ def rk4_step(rhs, state, dt):
 
 def pair(fn, y, a1, a2, a3):
     """``(fn(y), A1 . D fn + A2 : D^2 fn + A3 : D^3 fn)`` for a pytree-valued ``fn`` of ``y``."""
-    d1 = jax.jacfwd(fn)
-    d2 = jax.jacfwd(d1)
-    d3 = jax.jacfwd(d2)
-    g1, g2, g3 = d1(y), d2(y), d3(y)
+    value, g1, g2, g3 = derivatives(fn, y, 3)
 
     def contract(x1, x2, x3):
         lead = x1.shape[:-1]
@@ -146,7 +146,7 @@ def pair(fn, y, a1, a2, a3):
             + jnp.tensordot(x3, a3, axes=3)
         ).reshape(lead)
 
-    return fn(y), jax.tree.map(contract, g1, g2, g3)
+    return value, jax.tree.map(contract, g1, g2, g3)
 
 
 def correction_run(model, fn, y0, dt, steps):

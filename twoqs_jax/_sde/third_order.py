@@ -243,14 +243,6 @@ def shift(stats: RunningStats, corr: RunningStats, time_axis: int) -> tuple[Runn
             m_j = corr.group_count.reshape(shape)
             dev = corr.group_sum[k] - m_j * c  # the correction's group sums about its mean
             gsum[k] = stats.group_sum[k] + w * (own * c + (n / corr.count) * dev)
-    shifted = RunningStats(
-        count=stats.count,
-        mean=mean,
-        m2=m2,
-        group_count=stats.group_count,
-        group_sum=gsum,
-        clipped=stats.clipped,
-        nonfinite=stats.nonfinite,
-    )
+    shifted = dataclasses.replace(stats, mean=mean, m2=m2, group_sum=gsum)
     r_used = np.where(used, ratio, 0.0)
     return shifted, {"spread_ratio": float(r_used.max()), "cut": ~used}
